@@ -1,0 +1,51 @@
+"""Where output goes: data on stdout, everything for humans (progress, notes, errors) on stderr.
+
+Keeping stdout for data is what lets `--json` be piped into jq while progress bars still
+show on the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@lru_cache(maxsize=None)
+def err_console() -> Console:
+    """The console for progress and notes; created on first use to keep start-up fast."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+@lru_cache(maxsize=None)
+def out_console() -> Console:
+    """The console for human-readable results (tables) on stdout."""
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def print_json(data: Any) -> None:
+    """Write machine output: plain JSON, no colour, one document, newline-terminated."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def note(message: str) -> None:
+    """A one-line progress note for humans on stderr."""
+    err_console().print(message)
+
+
+def human_bytes(n: float) -> str:
+    """Sizes the way people read them on a phone screen: 1.5 GiB, 640.0 MiB."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"

@@ -1,0 +1,17 @@
+"""Shared fixtures. Tests run offline: the hub is never contacted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
