@@ -76,6 +76,10 @@ class ModelInfo:
         """The file-name stem: `blossom-v5-4b` from `Azure99/blossom-v5-4b`."""
         return self.repo_id.split("/", 1)[1].lower()
 
+    def gguf_filename(self, qtype: str) -> str:
+        """The published file name for a quant type: `blossom-v5-4b-Q4_K_M.gguf`."""
+        return f"{self.name}-{qtype.upper()}.gguf"
+
     def ollama_name(self, gpu: bool = False) -> str:
         """The Ollama model:tag this release is (or would be) published under."""
         tag = self.published_tag or self.alias
