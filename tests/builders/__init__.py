@@ -1,0 +1,1 @@
+"""Builders of test inputs: checkpoints, tokenizers and GGUF files made on the fly."""
