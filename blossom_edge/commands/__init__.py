@@ -12,6 +12,9 @@ import typer
 
 COMMAND_MODULES = (
     "models",
+    "device", "bench", "fit", "report",
+    "convert",
+    "termux",
 )
 
 

@@ -1,0 +1,130 @@
+"""Hugging Face checkpoint → GGUF, torch-free and streaming.
+
+    result = convert_checkpoint(Path("blossom-v5-4b"), Path("blossom-v5-4b-BF16.gguf"), "auto")
+
+One module per concern: `arch` (architectures as data, hyperparameters), `plan` (names
+and types per tensor), `stream` (chunked tensor data), `vocab` (tokenizer), `metadata`
+(general.*), `writer` (GGUFWriter, atomic output).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from blossom_edge.checkpoint import Checkpoint
+from blossom_edge.convert.arch import architecture_for, write_common_hparams
+from blossom_edge.convert.metadata import model_metadata, output_stem
+from blossom_edge.convert.plan import Plan, build_plan, resolve_outtype
+from blossom_edge.convert.vocab import Vocab, load_vocab, write_vocab
+from blossom_edge.source import LocalSource
+
+if TYPE_CHECKING:
+    import gguf
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    path: Path
+    outtype: str
+    tensor_count: int
+    bytes_written: int
+    seconds: float
+
+
+def default_output_name(model_dir: Path, outtype: str, source: LocalSource | None = None) -> str:
+    """`blossom-v5-4b-BF16.gguf`: the catalog or repository name and the resolved type."""
+    source = source or LocalSource(path=model_dir)
+    return f"{output_stem(model_dir, source)}-{outtype.upper()}.gguf"
+
+
+@dataclass
+class Conversion:
+    """A validated conversion, ready to write: nothing has touched the output yet."""
+
+    checkpoint: Checkpoint
+    plan: Plan
+    vocab: Vocab
+    output: Path
+    source: LocalSource
+
+    def fill_keys(self, writer: gguf.GGUFWriter) -> None:
+        """Every key/value, in the order llama.cpp's converter writes them."""
+        import gguf
+
+        config, arch = self.checkpoint.config, self.plan.arch
+        model_metadata(self.checkpoint.directory, self.plan.n_params, self.source).set_gguf_meta_model(writer)
+        write_common_hparams(config, writer, self.plan.file_type)
+        for extra in arch.extra_hparams:
+            extra(config, writer)
+        write_vocab(writer, self.vocab)
+        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+
+    def write(self, progress: bool = True) -> ConvertResult:
+        from blossom_edge.convert.writer import write_gguf
+
+        start = time.perf_counter()
+        with _progress(self.plan.tensor_bytes, self.output.name, enabled=progress) as advance:
+            write_gguf(self.output, self.plan, self.fill_keys, advance)
+        return ConvertResult(self.output, self.plan.outtype, len(self.plan.tensors), self.output.stat().st_size,
+                             time.perf_counter() - start)
+
+
+@contextmanager
+def plan_conversion(
+    model_dir: Path, output: Path | None, outtype: str = "auto", source: LocalSource | None = None
+) -> Iterator[Conversion]:
+    """Open and check everything (headers, architecture, tensor names, tokenizer) before writing.
+
+    `--dry-run` stops here and prints the plan; disk-space checks read `plan.tensor_bytes`.
+    """
+    source = source or LocalSource(path=model_dir)
+    with Checkpoint.open(model_dir) as checkpoint:
+        arch = architecture_for(checkpoint.config)
+        plan = build_plan(checkpoint, arch, resolve_outtype(outtype, checkpoint))
+        vocab = load_vocab(model_dir, checkpoint.config.get("vocab_size"), family=arch.family)
+        output = output or Path(default_output_name(model_dir, plan.outtype, source))
+        yield Conversion(checkpoint, plan, vocab, output, source)
+
+
+def convert_checkpoint(
+    model_dir: Path,
+    output: Path | None,
+    outtype: str = "auto",
+    *,
+    source: LocalSource | None = None,
+    progress: bool = True,
+) -> ConvertResult:
+    """Convert `model_dir` to GGUF at `output` (default: named after the model, in the cwd)."""
+    with plan_conversion(model_dir, output, outtype, source) as conversion:
+        return conversion.write(progress)
+
+
+class _progress:
+    """A rich transfer bar on stderr; a no-op when disabled or not on a terminal."""
+
+    def __init__(self, total: int, label: str, enabled: bool) -> None:
+        self.total, self.label, self.enabled = total, label, enabled
+        self._bar = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, \
+            TransferSpeedColumn
+
+        from blossom_edge.output import err_console
+
+        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+                             TransferSpeedColumn(), TimeRemainingColumn(), console=err_console(), transient=False)
+        self._bar.start()
+        task = self._bar.add_task(f"writing {self.label}", total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -1,0 +1,130 @@
+"""The conversion plan: for every checkpoint tensor, its GGUF name, output type and size.
+
+Decided before a byte is written, so `--dry-run` prints exactly what a real run does,
+disk space can be checked up front, and an unmappable tensor fails before the output
+file exists. The type rules follow llama.cpp's converter: 1-D tensors, norms and biases
+stay F32; `q8_0` falls back to F16 for rows that are not a whole number of 32-blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from blossom_edge.checkpoint import Checkpoint, TensorRef
+from blossom_edge.convert.arch import Architecture
+from blossom_edge.errors import UnsupportedError, UsageError
+
+if TYPE_CHECKING:
+    import gguf
+
+OUTTYPES = ("auto", "f32", "f16", "bf16", "q8_0")
+# Buffers transformers registers but that carry no weights.
+IGNORED_SUFFIXES = (".rotary_emb.inv_freq", ".attention.masked_bias", ".attention.bias")
+
+
+@dataclass(frozen=True)
+class PlannedTensor:
+    source: TensorRef
+    name: str
+    qtype: "gguf.GGMLQuantizationType"
+    nbytes: int
+    # Q/K of LLaMA-style models: the number of heads whose rotary halves are interleaved.
+    permute_heads: int | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.source.shape
+
+
+@dataclass(frozen=True)
+class Plan:
+    arch: Architecture
+    outtype: str
+    file_type: int
+    tensors: list[PlannedTensor]
+
+    @property
+    def tensor_bytes(self) -> int:
+        return sum(t.nbytes for t in self.tensors)
+
+    @property
+    def n_params(self) -> int:
+        return sum(t.source.n_elements for t in self.tensors)
+
+
+def resolve_outtype(outtype: str, checkpoint: Checkpoint) -> str:
+    """`auto` keeps a 16-bit source as it is (bf16 stays bf16); F32 sources become f16, as llama.cpp does."""
+    outtype = outtype.lower()
+    if outtype not in OUTTYPES:
+        raise UsageError(f"unknown --outtype '{outtype}'; choose one of {', '.join(OUTTYPES)}")
+    if outtype != "auto":
+        return outtype
+    for ref in checkpoint.tensors():
+        if len(ref.shape) >= 2:
+            return "bf16" if ref.dtype == "BF16" else "f16"
+    return "f16"
+
+
+def _file_type(outtype: str) -> int:
+    import gguf
+
+    return {
+        "f32": gguf.LlamaFileType.ALL_F32,
+        "f16": gguf.LlamaFileType.MOSTLY_F16,
+        "bf16": gguf.LlamaFileType.MOSTLY_BF16,
+        "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+    }[outtype]
+
+
+def _qtype_for(name: str, ref: TensorRef, outtype: str) -> gguf.GGMLQuantizationType:
+    import gguf
+
+    Q = gguf.GGMLQuantizationType
+    if len(ref.shape) <= 1 or name.endswith("_norm.weight") or not name.endswith(".weight"):
+        return Q.F32
+    wanted = {"f32": Q.F32, "f16": Q.F16, "bf16": Q.BF16, "q8_0": Q.Q8_0}[outtype]
+    if wanted == Q.Q8_0 and ref.shape[-1] % gguf.GGML_QUANT_SIZES[Q.Q8_0][0] != 0:
+        return Q.F16
+    return wanted
+
+
+def _nbytes(shape: tuple[int, ...], qtype: gguf.GGMLQuantizationType) -> int:
+    import gguf
+
+    block_size, type_size = gguf.GGML_QUANT_SIZES[qtype]
+    n = 1
+    for d in shape:
+        n *= d
+    return n // block_size * type_size
+
+
+def build_plan(checkpoint: Checkpoint, arch: Architecture, outtype: str) -> Plan:
+    """Map every tensor to its GGUF name and type; an unknown tensor is an error, never dropped."""
+    import gguf
+
+    config = checkpoint.config
+    n_blocks = int(config["num_hidden_layers"])
+    name_map = gguf.get_tensor_name_map(arch.model_arch, n_blocks)
+    outtype = resolve_outtype(outtype, checkpoint)
+    n_head = int(config["num_attention_heads"])
+    n_head_kv = int(config.get("num_key_value_heads") or n_head)
+    planned: list[PlannedTensor] = []
+    seen: set[str] = set()
+    for ref in checkpoint.tensors():
+        if ref.name.endswith(IGNORED_SUFFIXES):
+            continue
+        name = name_map.get_name(ref.name, try_suffixes=(".weight", ".bias"))
+        if name is None:
+            raise UnsupportedError(f"tensor {ref.name} has no GGUF equivalent for {arch.hf_names[0]}")
+        if name in seen:
+            raise UnsupportedError(f"two checkpoint tensors map to {name}; the checkpoint is inconsistent")
+        seen.add(name)
+        permute = None
+        if arch.permute_qk and ref.name.endswith("q_proj.weight"):
+            permute = n_head
+        elif arch.permute_qk and ref.name.endswith("k_proj.weight"):
+            permute = n_head_kv
+        qtype = _qtype_for(name, ref, outtype)
+        planned.append(PlannedTensor(ref, name, qtype, _nbytes(ref.shape, qtype), permute))
+    return Plan(arch, outtype, int(_file_type(outtype)), planned)

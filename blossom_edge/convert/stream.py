@@ -1,0 +1,71 @@
+"""Tensor data produced chunk by chunk, so memory stays flat whatever the tensor's size.
+
+`StreamedTensor` has the two things gguf-py's GGUFWriter.write_tensor_data uses from a
+numpy array, `nbytes` and `tofile()`, so the writer keeps its header/alignment state
+machine while we hand it data a few megabytes at a time.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Callable
+
+import numpy as np
+
+from blossom_edge.checkpoint import to_f32
+from blossom_edge.convert.plan import PlannedTensor
+
+# About 32 MiB of float32 per chunk: large enough for numpy to run at memory speed,
+# small enough for a phone.
+CHUNK_ELEMENTS = 8 * 1024 * 1024
+
+
+def permute_rows(rows: np.ndarray, head_dim: int) -> np.ndarray:
+    """Interleave the two rotary halves of each head, the layout llama.cpp's LLaMA graph expects.
+
+    `rows` holds whole heads (a multiple of head_dim rows); each head's rows [a0..a(h/2), b0..]
+    become [a0, b0, a1, b1, ...], which is what llama.cpp's converter does with its permute.
+    """
+    n_heads = rows.shape[0] // head_dim
+    tail = rows.shape[1:]
+    return rows.reshape(n_heads, 2, head_dim // 2, *tail).swapaxes(1, 2).reshape(rows.shape)
+
+
+class StreamedTensor:
+    """One planned tensor's output bytes, computed and written in row chunks."""
+
+    def __init__(self, planned: PlannedTensor, on_bytes: Callable[[int], None] | None = None) -> None:
+        self.planned = planned
+        self.nbytes = planned.nbytes
+        self._on_bytes = on_bytes
+
+    def _row_chunks(self) -> list[tuple[int, int]]:
+        shape = self.planned.shape
+        if len(shape) < 2:
+            return [(0, shape[0] if shape else 1)]
+        rows, row_len = shape[0], int(np.prod(shape[1:]))
+        step = max(1, CHUNK_ELEMENTS // row_len)
+        if self.planned.permute_heads:
+            head_dim = rows // self.planned.permute_heads
+            step = max(head_dim, step - step % head_dim)
+        return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+
+    def tofile(self, fout: IO[bytes]) -> None:
+        import gguf
+
+        planned, ref = self.planned, self.planned.source
+        row_len = int(np.prod(ref.shape[1:])) if len(ref.shape) >= 2 else 1
+        same_type = gguf.GGMLQuantizationType[ref.dtype] == planned.qtype
+        for r0, r1 in self._row_chunks():
+            raw = ref.raw(r0 * row_len, (r1 - r0) * row_len)
+            if len(ref.shape) >= 2:
+                raw = raw.reshape((r1 - r0, *ref.shape[1:]))
+            if planned.permute_heads:
+                raw = permute_rows(raw, ref.shape[0] // planned.permute_heads)
+            if same_type:
+                out = np.ascontiguousarray(raw)
+            else:
+                out = gguf.quants.quantize(to_f32(raw, ref.dtype), planned.qtype)
+            fout.write(np.ascontiguousarray(out).data)
+            ref.shard.release(ref.offset + r0 * row_len * raw.dtype.itemsize, (r1 - r0) * row_len * raw.dtype.itemsize)
+            if self._on_bytes is not None:
+                self._on_bytes(out.nbytes)

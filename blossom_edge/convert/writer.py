@@ -1,0 +1,46 @@
+"""Streams a conversion plan into a GGUF file through gguf-py's GGUFWriter, atomically.
+
+The writer's own state machine lays out header, key/values, tensor infos and aligned
+data; we only feed it `StreamedTensor`s, so at no point is more than a chunk of any
+tensor in memory. The file appears under its final name only once complete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from blossom_edge.atomic import atomic_output
+from blossom_edge.convert.plan import Plan
+from blossom_edge.convert.stream import StreamedTensor
+
+if TYPE_CHECKING:
+    import gguf
+
+
+def write_gguf(
+    output: Path,
+    plan: Plan,
+    fill_keys: Callable[["gguf.GGUFWriter"], None],
+    on_bytes: Callable[[int], None] | None = None,
+) -> None:
+    """Write `plan`'s tensors to `output` after the key/values `fill_keys` adds."""
+    import gguf
+
+    writer = gguf.GGUFWriter(path=None, arch=plan.arch.arch_name)
+    fill_keys(writer)
+    for planned in plan.tensors:
+        # The element shape with a non-uint8 dtype tells GGUFWriter to take the shape as is.
+        writer.add_tensor_info(planned.name, planned.shape, np.dtype(np.float32), planned.nbytes,
+                               raw_dtype=planned.qtype)
+    with atomic_output(output) as partial:
+        try:
+            writer.write_header_to_file(path=partial)
+            writer.write_kv_data_to_file()
+            writer.write_ti_data_to_file()
+            for planned in plan.tensors:
+                writer.write_tensor_data(StreamedTensor(planned, on_bytes))  # type: ignore[arg-type]
+        finally:
+            writer.close()

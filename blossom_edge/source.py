@@ -1,0 +1,24 @@
+"""A checkpoint on local disk and where it came from, shared by download, convert and quantize."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from blossom_edge.catalog import ModelInfo
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """`repo_id`/`revision` are set when it came from the hub; `model` when the catalog knows it."""
+
+    path: Path
+    repo_id: str | None = None
+    revision: str | None = None
+    model: ModelInfo | None = None
+
+    def describe(self) -> str:
+        """For manifests and notes: the repo and revision, else the local path."""
+        if self.repo_id:
+            return f"{self.repo_id}@{self.revision}" if self.revision else self.repo_id
+        return str(self.path)
