@@ -227,3 +227,25 @@ def test_cli_json(tiny_bf16, tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["qtype"] == "Q8_0" and data["tensor_types"] == EXPECTED["q8_0"]
     assert Path(data["path"]).is_file() and Path(data["manifest"]).is_file()
+
+
+@pytest.mark.slow
+def test_hf_directory_same_bytes_as_convert_then_quantize(tmp_path):
+    from blossom_edge.convert import convert_checkpoint
+    from tests.builders.checkpoints import build_checkpoint
+
+    ckpt = build_checkpoint(tmp_path / "blossom-tiny", "qwen2", hidden=256, layers=2, dtype="bfloat16")
+    report = quantize_pipeline(str(ckpt), "q4_k_m", tmp_path / "direct", progress=False)
+    assert report.path.name == "blossom-tiny-Q4_K_M.gguf" and "convert" in report.timings
+    assert sorted(p.name for p in (tmp_path / "direct").iterdir()) == [
+        "blossom-tiny-Q4_K_M.gguf", "blossom-tiny-Q4_K_M.manifest.json"]
+    manifest = json.loads((tmp_path / "direct" / "blossom-tiny-Q4_K_M.manifest.json").read_text())
+    assert manifest["intermediate_type"] == "bf16" and manifest["source"]["path"] == str(ckpt.resolve())
+
+    (tmp_path / "two").mkdir()
+    bf16 = convert_checkpoint(ckpt, tmp_path / "two" / "blossom-tiny-BF16.gguf", "bf16", progress=False)
+    two = quantize_gguf(bf16.path, tmp_path / "two" / "q.gguf", parse_qtype("q4_k_m"), progress=False)
+    assert _sha(two.path) == _sha(report.path)
+
+    kept = quantize_pipeline(str(ckpt), "q8_0", tmp_path / "keep", keep_intermediate=True, progress=False)
+    assert kept.intermediate == tmp_path / "keep" / "blossom-tiny-BF16.gguf" and kept.intermediate.is_file()
