@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "convert",
     "termux",
     "quantize", "inspect",
+    "modelfile",
+    "ollama",
 )
 
 

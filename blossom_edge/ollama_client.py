@@ -1,0 +1,353 @@
+"""Create a Blossom model in a running Ollama server, through the official `ollama` client.
+
+The steps are the ones `ollama create` takes, so the result is the same model: check the name
+against Ollama's naming rules before sending anything, upload the GGUF as a blob named by its
+sha256 (skipped when the server already has it), create the model from the blob with the
+template, system prompt and parameters of the Modelfile, then read the model back with
+/api/show and compare: a server that silently dropped a parameter or rewrote the template
+would otherwise go unnoticed until the model rambles on a phone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from blossom_edge.errors import CorruptFileError, ExternalToolError, NetworkError, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    import ollama
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+Progress = Callable[[str], None]
+
+# Ollama's types/model/name.go: defaults and the characters each part may hold.
+_DEFAULT_HOST, _DEFAULT_NAMESPACE, _DEFAULT_TAG = "registry.ollama.ai", "library", "latest"
+_MISSING = "!MISSING!"
+_KINDS = ("skill", "agent", "mcp")
+_PART_RULES = {
+    "host": (350, "-_.:", "letters, digits, '_', '-', '.' and ':'"),
+    "namespace": (80, "-_", "letters, digits, '_' and '-'"),
+    "model": (80, "-_.", "letters, digits, '_', '-' and '.'"),
+    "tag": (80, "-_.", "letters, digits, '_', '-' and '.'"),
+}
+
+
+@dataclass(frozen=True)
+class ModelName:
+    """A model name split as Ollama splits it, with Ollama's defaults filled in."""
+
+    host: str
+    namespace: str
+    model: str
+    tag: str
+    kind: str = ""
+
+    def __str__(self) -> str:
+        """The shortest form Ollama displays: `azure99/blossom:4b`, `llama3:latest`."""
+        prefix = f"{self.host}/{self.namespace}/" if self.host != _DEFAULT_HOST else (
+            f"{self.namespace}/" if self.namespace != _DEFAULT_NAMESPACE else "")
+        kind = f"{self.kind}/" if self.kind else ""
+        return f"{prefix}{kind}{self.model}:{self.tag}"
+
+
+def _cut_last(text: str, sep: str) -> tuple[str, str, bool]:
+    before, found, after = text.rpartition(sep)
+    if not found:
+        return text, "", False
+    return before or _MISSING, after or _MISSING, True
+
+
+def _bare_parts(text: str) -> dict[str, str]:
+    parts = {"host": "", "namespace": "", "kind": "", "model": "", "tag": ""}
+    if text.rfind(":") > text.rfind("/"):
+        text, parts["tag"], _ = _cut_last(text, ":")
+    text, parts["model"], promised = _cut_last(text, "/")
+    if not promised:
+        parts["model"] = text
+        return parts
+    text, second, promised = _cut_last(text, "/")
+    if not promised:
+        parts["namespace"] = second
+        return parts
+    if second not in _KINDS:
+        parts["namespace"] = second
+        parts["host"] = text.split("://", 1)[-1]
+        return parts
+    parts["kind"] = second
+    text, parts["namespace"], promised = _cut_last(text, "/")
+    if not promised:
+        parts["namespace"] = text
+        return parts
+    parts["host"] = text.split("://", 1)[-1]
+    return parts
+
+
+def _part_problem(kind: str, value: str) -> str | None:
+    limit, extra, allowed = _PART_RULES[kind]
+    if value == _MISSING or not value:
+        return f"the {kind} is empty"
+    if len(value) > limit:
+        return f"the {kind} is longer than {limit} characters"
+    if not (value[0].isascii() and (value[0].isalnum() or value[0] == "_")):
+        return f"the {kind} '{value}' must start with a letter, digit or '_'"
+    bad = [c for c in value[1:] if not (c.isascii() and c.isalnum()) and c not in extra]
+    if bad:
+        return f"the {kind} '{value}' has '{bad[0]}'; it may only hold {allowed}"
+    return None
+
+
+def parse_model_name(text: str) -> ModelName:
+    """Split and check a model name by Ollama's rules, or raise UsageError saying which part is wrong."""
+    parts = _bare_parts(text)
+    for key, default in (("host", _DEFAULT_HOST), ("namespace", _DEFAULT_NAMESPACE), ("tag", _DEFAULT_TAG)):
+        parts[key] = parts[key] or default
+    for kind in ("host", "namespace", "model", "tag"):
+        problem = _part_problem(kind, parts[kind])
+        if problem:
+            raise UsageError(f"invalid Ollama model name '{text}': {problem}")
+    return ModelName(parts["host"], parts["namespace"], parts["model"], parts["tag"], parts["kind"])
+
+
+def check_tag(tag: str) -> str:
+    """A tag on its own, checked by the same rules."""
+    problem = _part_problem("tag", tag)
+    if problem:
+        raise UsageError(f"invalid Ollama tag '{tag}': {problem}")
+    return tag
+
+
+# ---------------------------------------------------------------------------------------------
+# Server
+
+
+def server_url(host: str | None = None) -> str:
+    """The server the client will talk to, for messages: --host, else OLLAMA_HOST, else the default."""
+    raw = host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+    return raw if "://" in raw else f"http://{raw}"
+
+
+def unreachable(url: str) -> NetworkError:
+    return NetworkError(f"no Ollama server at {url}: start one with `ollama serve` "
+                        "(on Android: scripts/termux.sh), or point OLLAMA_HOST at a running one")
+
+
+@contextlib.contextmanager
+def _talking(url: str, action: str) -> Iterator[None]:
+    """Turn the client's failures into our one-line errors."""
+    import httpx
+    import ollama
+
+    try:
+        yield
+    except (ConnectionError, httpx.TransportError):
+        raise unreachable(url) from None
+    except ollama.ResponseError as exc:
+        raise ExternalToolError(f"Ollama refused to {action}: {exc.error} (HTTP {exc.status_code})") from None
+
+
+def connect(host: str | None = None) -> ollama.Client:
+    """An official client for `host` (or OLLAMA_HOST); connecting fails fast, transfers may take long."""
+    import httpx
+    import ollama
+
+    return ollama.Client(host=host, timeout=httpx.Timeout(None, connect=10.0))
+
+
+def ping(client: ollama.Client, url: str) -> None:
+    """Fail with one clear line before any slow work when no server answers."""
+    with _talking(url, "list its models"):
+        client.list()
+
+
+def file_digest(path: Path) -> str:
+    """The blob name Ollama gives a file: `sha256:<hex>`."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def ensure_blob(client: ollama.Client, path: Path, digest: str, url: str) -> bool:
+    """Upload `path` as blob `digest` unless the server has it; True when it was uploaded.
+
+    The official client has no call for HEAD /api/blobs/:digest, so the check goes through its
+    own HTTP session (same host, headers and authorisation).
+    """
+    with _talking(url, f"take the blob {digest}"):
+        status = client._client.head(f"/api/blobs/{digest}").status_code
+        if status == 200:
+            return False
+        if status != 404:
+            raise ExternalToolError(f"Ollama answered HEAD /api/blobs/{digest} with HTTP {status}")
+        uploaded = client.create_blob(path)
+    if uploaded != digest:
+        raise CorruptFileError(f"{path} changed while it was being uploaded ({digest} became {uploaded})")
+    return True
+
+
+def _go_unquote(text: str) -> str:
+    """A Go-quoted string literal (what `%#v` prints) back to text."""
+    out = bytearray()
+    body = text[1:-1]
+    simple = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92, '"': 34, "'": 39}
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            out += ch.encode()
+            i += 1
+            continue
+        code = body[i + 1]
+        if code in simple:
+            out.append(simple[code])
+            i += 2
+        elif code == "x":
+            out.append(int(body[i + 2:i + 4], 16))
+            i += 4
+        elif code in "uU":
+            width = 4 if code == "u" else 8
+            out += chr(int(body[i + 2:i + 2 + width], 16)).encode()
+            i += 2 + width
+        else:
+            out.append(int(body[i + 1:i + 4], 8))
+            i += 4
+    return out.decode("utf-8", errors="replace")
+
+
+def parse_show_parameters(text: str) -> dict[str, list[Any]]:
+    """/api/show's `parameters`: one `name<padding> %#v-value` line per value, lists repeated."""
+    values: dict[str, list[Any]] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, _, raw = line.strip().partition(" ")
+        raw = raw.strip()
+        if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
+            value: Any = _go_unquote(raw)
+        elif raw in ("true", "false"):
+            value = raw == "true"
+        else:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = raw
+        values.setdefault(key, []).append(value)
+    return values
+
+
+def _same(expected: Any, got: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(got, bool):
+        return expected == got
+    if isinstance(expected, (int, float)) and isinstance(got, (int, float)):
+        return math.isclose(float(expected), float(got), rel_tol=1e-6)
+    return expected == got
+
+
+def parameter_differences(expected: dict[str, Any], shown: dict[str, list[Any]]) -> list[str]:
+    """Which sent parameters the server does not report back as sent."""
+    problems = []
+    for name, value in expected.items():
+        want = value if isinstance(value, list) else [value]
+        got = shown.get(name, [])
+        if len(got) != len(want) or not all(_same(w, g) for w, g in zip(want, got)):
+            problems.append(f"{name}: sent {want}, server has {got}")
+    return problems
+
+
+@dataclass
+class Created:
+    """What `create_model` did, for the command's summary and --json."""
+
+    name: str
+    digest: str
+    uploaded: bool
+    statuses: list[str]
+    notes: list[str]
+    pushed: bool = False
+
+
+def _blob_file(fields: dict[str, Any], base_dir: Path) -> Path:
+    sources = fields.get("model", [])
+    if len(sources) != 1:
+        raise UsageError("the Modelfile must have exactly one FROM line naming a GGUF file")
+    path = Path(os.path.expanduser(sources[0]))
+    path = path if path.is_absolute() else base_dir / path
+    if not path.is_file():
+        raise NotFoundError(f"FROM names {sources[0]}, but there is no such file: {path}")
+    if fields.get("adapter") or fields.get("draft"):
+        raise UsageError("ADAPTER and DRAFT are not supported by `blossom-edge ollama create`")
+    return path
+
+
+def verify(client: ollama.Client, name: str, fields: dict[str, Any], url: str) -> list[str]:
+    """Read the model back and compare template, parameters and system prompt with what was sent.
+
+    Returns notes for what could not be compared; raises ExternalToolError on a difference.
+    """
+    from blossom_edge import modelfile as mf
+
+    with _talking(url, f"show {name}"):
+        shown = client.show(name)
+    problems = []
+    if (shown.template or "") != fields.get("template", ""):
+        problems.append("the TEMPLATE differs from the one sent")
+    problems += parameter_differences(fields.get("parameters", {}), parse_show_parameters(shown.parameters or ""))
+    notes = []
+    try:
+        echoed = [c.args for c in mf.parse(shown.modelfile or "") if c.name == "system"]
+    except mf.ModelfileError:
+        notes.append("could not read the SYSTEM prompt back from Ollama's own Modelfile")
+    else:
+        if echoed[-1:] != ([fields["system"]] if "system" in fields else []):
+            problems.append("the SYSTEM prompt differs from the one sent")
+    if problems:
+        raise ExternalToolError(f"Ollama created {name}, but {'; '.join(problems)}")
+    return notes
+
+
+def create_model(client: ollama.Client, name: str, modelfile_text: str, base_dir: Path, url: str,
+                 progress: Progress, push: bool = False) -> Created:
+    """Create `name` from a Modelfile whose FROM is a local GGUF: blob, create, show, optional push."""
+    from blossom_edge import modelfile as mf
+
+    model = parse_model_name(name)
+    fields = mf.create_fields(mf.parse(modelfile_text))
+    gguf = _blob_file(fields, base_dir)
+    if push and model.namespace == _DEFAULT_NAMESPACE:
+        raise UsageError(f"cannot push {name}: give it your ollama.com namespace, like azure99/blossom:TAG")
+    progress(f"hashing {gguf.name}")
+    digest = file_digest(gguf)
+    progress(f"uploading {gguf.name} as {digest}")
+    uploaded = ensure_blob(client, gguf, digest, url)
+    statuses = []
+    with _talking(url, f"create {name}"):
+        for part in client.create(
+            model=name, files={gguf.name: digest}, template=fields.get("template"), system=fields.get("system"),
+            parameters=fields.get("parameters"), messages=fields.get("messages"), license=fields.get("license"),
+            stream=True,
+        ):
+            statuses.append(part.status or "")
+            progress(part.status or "")
+    if not statuses or statuses[-1] != "success":
+        raise ExternalToolError(f"Ollama stopped creating {name} without success (last: {statuses[-1:]})")
+    notes = verify(client, name, fields, url)
+    created = Created(name, digest, uploaded, statuses, notes)
+    if push:
+        with _talking(url, f"push {name}"):
+            last = ""
+            for part in client.push(name, stream=True):
+                last = part.status or last
+                progress(last)
+        if last != "success":
+            raise ExternalToolError(f"Ollama stopped pushing {name} without success (last: {last!r})")
+        created.pushed = True
+    return created
+
