@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from blossom_edge.atomic import check_writable_dir
 from blossom_edge.checkpoint import Checkpoint
 from blossom_edge.convert.arch import architecture_for, write_common_hparams
 from blossom_edge.convert.metadata import model_metadata, output_stem
@@ -67,6 +68,7 @@ class Conversion:
     def write(self, progress: bool = True) -> ConvertResult:
         from blossom_edge.convert.writer import write_gguf
 
+        check_writable_dir(self.output.parent)
         start = time.perf_counter()
         with _progress(self.plan.tensor_bytes, self.output.name, enabled=progress) as advance:
             write_gguf(self.output, self.plan, self.fill_keys, advance)

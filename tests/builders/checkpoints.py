@@ -70,13 +70,14 @@ def build_checkpoint(
 
     path.mkdir(parents=True, exist_ok=True)
     if arch in ("qwen2", "qwen3"):
-        tok = tokenizers.write_bpe_tokenizer(path, kind=tokenizer)
+        tokenizers.write_bpe_tokenizer(path, kind=tokenizer)
     else:
-        tok = tokenizers.write_spm_tokenizer(path, kind=tokenizer)
-    vocab_size = tok.vocab_size + extra_vocab
+        tokenizers.write_spm_tokenizer(path, kind=tokenizer)
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    vocab_size = len(tok) + extra_vocab
     kv_heads = kv_heads if kv_heads is not None else (heads // 2 if arch in ("llama", "mistral") else heads)
     tie = (arch in ("qwen2", "qwen3")) if tie is None else tie
-    config = _config(arch, vocab_size, hidden, layers, heads, kv_heads, tie, tok.bos_id, tok.eos_id)
+    config = _config(arch, vocab_size, hidden, layers, heads, kv_heads, tie, tok.bos_token_id, tok.eos_token_id)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(config)
     with torch.no_grad():
@@ -87,5 +88,5 @@ def build_checkpoint(
             elif name.endswith(".bias"):
                 param.copy_(0.05 * torch.randn_like(param))
     model = model.to(getattr(torch, dtype))
-    model.save_pretrained(path, safe_serialization=True, max_shard_size="2MB" if sharded else "100GB")
+    model.save_pretrained(path, safe_serialization=True, max_shard_size="200KB" if sharded else "100GB")
     return path
