@@ -15,7 +15,7 @@ COMMAND_MODULES = (
     "device", "bench", "fit", "report",
     "convert",
     "termux",
-    "quantize", "inspect",
+    "quantize", "inspect", "demo",
     "modelfile",
     "ollama",
 )
