@@ -74,7 +74,7 @@ def _bare_parts(text: str) -> dict[str, str]:
         return parts
     text, second, promised = _cut_last(text, "/")
     if not promised:
-        parts["namespace"] = second
+        parts["namespace"] = text
         return parts
     if second not in _KINDS:
         parts["namespace"] = second
@@ -149,7 +149,8 @@ def _talking(url: str, action: str) -> Iterator[None]:
     except (ConnectionError, httpx.TransportError):
         raise unreachable(url) from None
     except ollama.ResponseError as exc:
-        raise ExternalToolError(f"Ollama refused to {action}: {exc.error} (HTTP {exc.status_code})") from None
+        status = f" (HTTP {exc.status_code})" if exc.status_code > 0 else ""
+        raise ExternalToolError(f"Ollama refused to {action}: {exc.error}{status}") from None
 
 
 def connect(host: str | None = None) -> ollama.Client:
