@@ -207,6 +207,13 @@ def test_sourcing_runs_nothing(tmp_path: Path):
     assert result.stdout.strip() == "SOURCED" and result.returncode == 0
 
 
+def test_piped_into_bash_runs_like_the_one_liner(phone: FakeTermux):
+    result = subprocess.run(["bash", "-s", "--", "--gpu"], input=SCRIPT.read_text(), cwd=phone.home,
+                            env=phone.env(), capture_output=True, text=True, timeout=120)
+    ok(result)
+    assert pkg_installs(phone) == ["pkg install -y ollama ollama-backend-vulkan"] and phone.server_running()
+
+
 def test_pinned_version_is_a_cmake_era_release_tag():
     text = SCRIPT.read_text()
     pinned = next(line.split("=", 1)[1].strip('"') for line in text.splitlines()
