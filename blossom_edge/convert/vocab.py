@@ -338,11 +338,13 @@ def _piece_type(processor: Any, i: int) -> int:
 
 def _special_vocab(model_dir: Path, tokenizer_json: Mapping[str, Any], *, load_merges: bool,
                    n_vocab: int | None) -> gguf.SpecialVocab:
+    # gguf-py reads these too, but its errors would not name the file.
+    config = _read_json_object(model_dir / "tokenizer_config.json", required=False)
+    _read_json_object(model_dir / "config.json", required=False)
     try:
         special = gguf.SpecialVocab(model_dir, load_merges=load_merges, n_vocab=n_vocab)
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise CorruptFileError(f"{model_dir}: bad special-token settings in the tokenizer files: {exc}") from None
-    config = _read_json_object(model_dir / "tokenizer_config.json", required=False)
     special.add_special_token.update(_post_processor_add_special(tokenizer_json, config))
     return special
 
