@@ -15,7 +15,7 @@ COMMAND_MODULES = (
     "device", "bench", "fit", "report",
     "convert",
     "termux",
-    "quantize", "inspect", "demo",
+    "quantize", "inspect", "quality", "demo",
     "modelfile",
     "ollama",
 )
