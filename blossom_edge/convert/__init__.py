@@ -58,6 +58,7 @@ class Conversion:
         import gguf
 
         config, arch = self.checkpoint.config, self.plan.arch
+        writer.add_type(gguf.GGUFType.MODEL)
         model_metadata(self.checkpoint.directory, self.plan.n_params, self.source).set_gguf_meta_model(writer)
         write_common_hparams(config, writer, self.plan.file_type)
         for extra in arch.extra_hparams:
