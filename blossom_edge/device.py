@@ -319,7 +319,7 @@ def _soc(props: dict[str, str], compatible: list[str], common: dict[str, str]) -
     return common.get("Hardware")
 
 
-def _thermal(tree: Tree) -> list[dict[str, Any]]:
+def read_thermal(tree: Tree) -> list[dict[str, Any]]:
     zones = []
     for entry in tree.listdir("/sys/class/thermal"):
         if not entry.startswith("thermal_zone"):
@@ -427,7 +427,7 @@ def probe(tree: Tree | None = None) -> DeviceInfo:
             "sdk": props.get("ro.build.version.sdk", ""),
         }
     soc = _soc(props, compatible, common) if (props or compatible or common.get("Hardware")) else None
-    zones = _thermal(tree)
+    zones = read_thermal(tree)
     cpu_model = _cpu_model(blocks, common, clusters)
     board_name = board[0] if board else None
     if android:

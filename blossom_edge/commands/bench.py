@@ -1,0 +1,139 @@
+"""`blossom-edge bench`: prompt and generation tokens/s of GGUF models against this device's memory.
+
+Examples:
+    blossom-edge bench blossom-v5-4b-Q4_K_M.gguf
+    blossom-edge bench *.gguf --threads 1,2,4 --pp 512 --tg 128 --reps 5 --json > runs.json
+    blossom-edge bench model.gguf --threads sweep --csv
+    blossom-edge bench --ollama azure99/blossom:4b
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from blossom_edge.options import JsonOpt
+
+
+def bench(
+    models: Annotated[Optional[list[Path]], typer.Argument(help="GGUF files to benchmark.", show_default=False)] = None,
+    threads: Annotated[
+        Optional[str],
+        typer.Option("--threads", "-t", help="Thread counts, e.g. 1,2,4, or 'sweep' (default: the performance cores)."),
+    ] = None,
+    n_prompt: Annotated[int, typer.Option("--pp", min=0, help="Prompt tokens per prompt test (0: skip).")] = 512,
+    n_gen: Annotated[int, typer.Option("--tg", min=0, help="Tokens per generation test (0: skip).")] = 128,
+    reps: Annotated[int, typer.Option("--reps", "-r", min=1, help="Timed repetitions after the warm-up.")] = 5,
+    json_output: JsonOpt = False,
+    csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV rows (llama-bench's fields first).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Run even if the memory estimate exceeds available RAM.")] = False,
+    ollama: Annotated[
+        Optional[str], typer.Option("--ollama", help="Measure this model:tag through a running Ollama server.")
+    ] = None,
+    bandwidth_gbs: Annotated[
+        Optional[float],
+        typer.Option("--bandwidth", min=0.01, help="Device memory bandwidth in GB/s (default: measured once, cached)."),
+    ] = None,
+    device_root: Annotated[
+        Optional[Path], typer.Option("--device-root", hidden=True, help="Read RAM/heat/battery from a captured tree.")
+    ] = None,
+) -> None:
+    """Measure load time, prompt and generation tokens/s, peak RSS, RAM, heat and energy per token.
+
+    Example: blossom-edge bench blossom-v5-4b-Q4_K_M.gguf --threads 2,4 --json
+    """
+    from blossom_edge import bench as b
+    from blossom_edge import device as dev
+    from blossom_edge.errors import UsageError
+    from blossom_edge.output import note, print_json
+    from blossom_edge.results_store import ResultsStore
+
+    if json_output and csv_output:
+        raise UsageError("--json and --csv cannot be used together")
+    if not models and not ollama:
+        raise UsageError("give GGUF files to benchmark, or --ollama TAG")
+    if models and ollama:
+        raise UsageError("benchmark either GGUF files or an Ollama model, not both")
+    tree = dev.Tree(device_root) if device_root is not None else dev.Tree()
+    info = dev.probe(tree)
+    counts, sweep = b.parse_threads(threads, info)
+    cfg = b.BenchConfig(n_prompt=n_prompt, n_gen=n_gen, reps=reps, threads=counts, force=force)
+    if n_prompt == 0 and n_gen == 0:
+        raise UsageError("--pp and --tg are both 0: nothing to measure")
+    if bandwidth_gbs is not None:
+        ceiling = bandwidth_gbs * 1e9
+    else:
+        from blossom_edge.bandwidth import device_bandwidth
+
+        note("measuring memory bandwidth (once per device)")
+        ceiling = device_bandwidth(info.device_id, b.default_threads(info), info.ram_available)
+    if ollama:
+        from blossom_edge.ollama_bench import run_ollama
+
+        rows = run_ollama(ollama, cfg, info, tree, bandwidth=ceiling, progress=note)
+    else:
+        rows = b.run(list(models or []), cfg, info, tree, bandwidth=ceiling, progress=note)
+    with ResultsStore() as store:
+        store.append(rows)
+    if json_output:
+        print_json(rows)
+    elif csv_output:
+        write_csv(rows)
+    else:
+        render(rows, b.best_by_model(rows) if sweep else None)
+
+
+def write_csv(rows: list[dict]) -> None:
+    import csv
+    import json
+
+    from blossom_edge.bench import CSV_FIELDS
+
+    writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in row.items()})
+
+
+def render(rows: list[dict], best: dict | None) -> None:
+    from rich.table import Table
+
+    from blossom_edge.output import human_bytes, out_console
+
+    def opt(value, fmt: str) -> str:  # noqa: ANN001
+        return "–" if value is None else format(value, fmt)
+
+    first = rows[0] if rows else {}
+    title = f"{first.get('device', '?')}: {human_bytes(first.get('device_ram_total') or 0)} RAM"
+    table = Table(title=title)
+    for col in ("model", "size", "threads", "test", "t/s", "load s", "peak RSS", "RAM free before→after",
+                "°C before→after", "J/token", "BW share"):
+        table.add_column(col, justify="left" if col in ("model", "test") else "right")
+    winners = {id(r) for r in (best or {}).values()}
+    for r in rows:
+        test = f"pp{r['n_prompt']}" if r["n_prompt"] else f"tg{r['n_gen']}"
+        hot = " throttled" if r.get("throttled") else ""
+        mark = " ★" if id(r) in winners else ""
+        table.add_row(
+            Path(r["model_filename"]).name,
+            human_bytes(r["model_size"]) if r.get("model_size") else "?",
+            str(r["n_threads"]) + mark,
+            test,
+            f"{r['avg_ts']:.2f} ± {r['stddev_ts']:.2f}",
+            opt(r.get("load_time_s"), ".2f"),
+            human_bytes(r["peak_rss"]) if r.get("peak_rss") else "?",
+            f"{human_bytes(r['ram_available_before'] or 0)} → {human_bytes(r['ram_available_after'] or 0)}",
+            f"{opt(r.get('temp_before_c'), '.0f')} → {opt(r.get('temp_after_c'), '.0f')}{hot}",
+            opt(r.get("energy_j_per_token"), ".3f"),
+            opt(r.get("bandwidth_share") and 100 * r["bandwidth_share"], ".0f") + ("%" if r.get("bandwidth_share") else ""),
+        )
+    out_console().print(table)
+    if best:
+        out_console().print("★ best thread count per model and test")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)

@@ -1,0 +1,160 @@
+"""How much memory a llama.cpp run needs, before loading anything, and how many bytes a token reads.
+
+bench refuses a run that would not fit (Android's low-memory killer takes Termux down with
+it rather than failing an allocation), and fit answers "which quant fits" for every catalog
+model, so both need the figure in advance. The parts follow llama.cpp's own buffers:
+
+* weights: every tensor byte; they are mmap-ed and a full forward pass touches them all, so
+  they end up in the resident set;
+* KV cache: K and V in F16 for every layer and context slot (context padded to 256);
+* compute buffer: llama.cpp reserves room for the logits of a whole micro-batch, but a
+  chat or benchmark asks for the last token's logits only, so those pages are never
+  touched; what becomes resident is the activations of one micro-batch (three of width
+  n_ff in the feed-forward block, a few of width n_embd) and the F16 attention mask;
+* output buffer: one row of logits;
+* runtime: the process itself (interpreter, libraries) before the model is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from blossom_edge.gguf_info import GGUFInfo
+
+MiB = 1024 * 1024
+# What a Python process with llama-cpp-python imported holds before a model is loaded
+# (45 MiB measured on x86-64 Linux, Python 3.11; bench uses the live figure instead).
+DEFAULT_RUNTIME_BYTES = 64 * MiB
+CTX_PAD = 256
+F16 = 2
+F32 = 4
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the memory and speed formulas need to know about a model."""
+
+    weight_bytes: int
+    n_layer: int
+    n_embd: int
+    n_head_kv: int
+    head_dim: int
+    n_vocab: int
+    n_ff: int = 0
+    # Bytes of the token embedding when the output projection is a separate tensor: generation
+    # reads one row of it per token, not all of it.
+    embd_only_bytes: int = 0
+
+    @classmethod
+    def from_gguf(cls, info: GGUFInfo) -> ModelShape:
+        embd_only = 0
+        embd_type = info.tensor_types.get("token_embd.weight")
+        if embd_type and "output.weight" in info.tensor_types:
+            from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+            block, size = GGML_QUANT_SIZES[GGMLQuantizationType[embd_type]]
+            embd_only = info.vocab_size * info.n_embd * size // block
+        return cls(
+            weight_bytes=info.tensor_bytes,
+            n_layer=info.n_layer,
+            n_embd=info.n_embd,
+            n_head_kv=info.n_head_kv,
+            head_dim=info.head_dim,
+            n_vocab=info.vocab_size,
+            n_ff=int(info.arch_key("feed_forward_length", 4 * info.n_embd) or 0),
+            embd_only_bytes=embd_only,
+        )
+
+    def kv_bytes_per_token(self) -> int:
+        return 2 * self.n_layer * self.n_head_kv * self.head_dim * F16
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    weights: int
+    kv_cache: int
+    compute: int
+    output: int
+    runtime: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.kv_cache + self.compute + self.output + self.runtime
+
+    def to_dict(self) -> dict[str, int]:
+        return {**asdict(self), "total": self.total}
+
+
+def padded_ctx(n_ctx: int) -> int:
+    return -(-max(n_ctx, 1) // CTX_PAD) * CTX_PAD
+
+
+def estimate(
+    shape: ModelShape,
+    n_ctx: int,
+    n_batch: int = 2048,
+    n_ubatch: int = 512,
+    runtime: int = DEFAULT_RUNTIME_BYTES,
+) -> MemoryEstimate:
+    """Peak resident memory of a CPU run at this context and batch size."""
+    ctx = padded_ctx(n_ctx)
+    ubatch = min(n_ubatch, n_batch, ctx)
+    n_ff = shape.n_ff or 4 * shape.n_embd
+    compute = F32 * ubatch * (3 * n_ff + 4 * shape.n_embd) + ubatch * ctx * F16 // 4
+    return MemoryEstimate(
+        weights=shape.weight_bytes,
+        kv_cache=ctx * shape.kv_bytes_per_token(),
+        compute=compute,
+        output=F32 * shape.n_vocab,
+        runtime=runtime,
+    )
+
+
+def bytes_per_token(shape: ModelShape, context_tokens: float) -> float:
+    """What generating one token reads from memory: the weights once, and the KV cache so far.
+
+    Decode is memory-bound, so tokens/s × this figure is the bandwidth the run achieved.
+    """
+    embd_row = shape.embd_only_bytes / shape.n_vocab if shape.n_vocab and shape.embd_only_bytes else 0
+    weights = shape.weight_bytes - shape.embd_only_bytes + embd_row
+    return weights + context_tokens * shape.kv_bytes_per_token()
+
+
+def current_rss() -> int | None:
+    """This process's resident set now (the runtime part of an estimate made from inside bench)."""
+    return _status_field("VmRSS")
+
+
+def peak_rss() -> int | None:
+    """The resident-set high-water mark since start or since `reset_peak_rss()`."""
+    value = _status_field("VmHWM")
+    if value is not None:
+        return value
+    import resource
+    import sys
+
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss if sys.platform == "darwin" else maxrss * 1024
+
+
+def reset_peak_rss() -> bool:
+    """Start a new high-water mark (Linux ≥ 4.0, Android included); False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _status_field(name: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

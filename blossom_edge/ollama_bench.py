@@ -1,0 +1,107 @@
+"""`bench --ollama TAG`: the same prompt/generation measurement through a running Ollama server.
+
+Ollama's /api/generate returns its own nanosecond timings (prompt_eval_count/_duration,
+eval_count/_duration, load_duration), measured inside the server around llama.cpp, so the
+figures exclude HTTP overhead. Each repetition gets a fresh random prefix so Ollama's prompt
+cache cannot skip the prompt evaluation we are timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import urllib.error
+import urllib.request
+from typing import Any, Callable
+
+from blossom_edge import device as dev
+from blossom_edge.bench import BenchConfig, Sample, _stats, _throttled
+from blossom_edge.errors import ExternalToolError, NetworkError, NotFoundError
+
+_WORDS = ("river", "garden", "blossom", "light", "stone", "cloud", "orchard", "wind", "lantern", "meadow")
+
+
+def ollama_host() -> str:
+    host = os.environ.get("OLLAMA_HOST", "127.0.0.1:11434")
+    return host if host.startswith("http") else f"http://{host}"
+
+
+def _generate(host: str, payload: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{host}/api/generate", data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise NotFoundError(f"Ollama has no model '{payload['model']}' (try: ollama pull {payload['model']})") from exc
+        raise ExternalToolError(f"Ollama answered {exc.code}: {exc.read().decode(errors='replace')[:200]}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise NetworkError(f"cannot reach Ollama at {host} ({exc}); start it with `ollama serve`") from exc
+
+
+def _prompt(rng: random.Random, n_words: int) -> str:
+    return f"{rng.random():.12f} " + " ".join(rng.choice(_WORDS) for _ in range(n_words))
+
+
+def run_ollama(
+    tag: str,
+    cfg: BenchConfig,
+    info: dev.DeviceInfo,
+    tree: dev.Tree,
+    bandwidth: float | None = None,
+    progress: Callable[[str], None] = lambda _msg: None,
+    host: str | None = None,
+) -> list[dict[str, Any]]:
+    """One prompt row and one generation row per thread count, from Ollama's own timings."""
+    host = host or ollama_host()
+    rng = random.Random(cfg.seed)
+    rows: list[dict[str, Any]] = []
+    threads = cfg.threads or [max(1, info.default_threads)]
+    for n_threads in threads:
+        options = {"num_thread": n_threads, "num_ctx": max(cfg.n_prompt + cfg.n_gen + 64, 512),
+                   "num_predict": max(cfg.n_gen, 1), "temperature": 0, "seed": cfg.seed}
+        payload = {"model": tag, "stream": False, "raw": True, "options": options, "keep_alive": "5m"}
+        progress(f"ollama {tag}: warm-up, {n_threads} threads")
+        warm = _generate(host, {**payload, "prompt": _prompt(rng, 8)})
+        before = Sample.take(tree, info.perf_cores)
+        pp_ns: list[int] = []
+        tg_ns: list[int] = []
+        pp_tokens: list[int] = []
+        tg_tokens: list[int] = []
+        for rep in range(cfg.reps):
+            progress(f"ollama {tag}: {n_threads} threads, repetition {rep + 1}/{cfg.reps}")
+            # Roughly 1.3 tokens per word; Ollama reports the exact count, which is what we divide by.
+            answer = _generate(host, {**payload, "prompt": _prompt(rng, max(1, int(cfg.n_prompt / 1.3)))})
+            if answer.get("prompt_eval_count") and answer.get("prompt_eval_duration"):
+                pp_tokens.append(int(answer["prompt_eval_count"]))
+                pp_ns.append(int(answer["prompt_eval_duration"]))
+            if answer.get("eval_count") and answer.get("eval_duration"):
+                tg_tokens.append(int(answer["eval_count"]))
+                tg_ns.append(int(answer["eval_duration"]))
+        after = Sample.take(tree, info.perf_cores)
+        common = {
+            "engine": "ollama", "model_filename": tag, "model_type": tag, "model_size": None,
+            "model_n_params": None, "n_threads": n_threads, "backends": "ollama",
+            "load_time_s": int(warm.get("load_duration") or 0) / 1e9, "peak_rss": None,
+            "ram_available_before": before.ram_available, "ram_available_after": after.ram_available,
+            "swap_growth": (after.swap_used - before.swap_used)
+            if after.swap_used is not None and before.swap_used is not None else None,
+            "temp_before_c": before.temp_c, "temp_after_c": after.temp_c,
+            "throttled": _throttled(before, after), "energy_j_per_token": None,
+            "device": info.name, "device_id": info.device_id, "soc": info.soc, "cpu_info": info.cpu_model,
+            "device_ram_total": info.ram_total, "device_bandwidth_bps": bandwidth, "n_depth": 0,
+        }
+        for n_tokens, samples, is_prompt in ((pp_tokens, pp_ns, True), (tg_tokens, tg_ns, False)):
+            if not samples:
+                continue
+            # Token counts vary a little between repetitions; rates use each repetition's own count.
+            per_token = [ns / n for ns, n in zip(samples, n_tokens)]
+            mean_tokens = round(statistics.fmean(n_tokens))
+            row = {**common, **_stats([int(p * mean_tokens) for p in per_token], mean_tokens)}
+            row.update(n_prompt=mean_tokens if is_prompt else 0, n_gen=0 if is_prompt else mean_tokens)
+            rows.append(row)
+    return rows
