@@ -52,12 +52,15 @@ def check_types(info: GGUFInfo, chosen: dict[str, str]) -> None:
 
 
 def verify_gguf(path: Path, *, chat: ChatFormat | None = None, n_tokens: int = 8,
-                threads: int | None = None) -> Verification:
-    """Load `path` with llama.cpp and greedily generate `n_tokens`; fail on a load error or non-finite logits."""
+                threads: int | None = None, info: GGUFInfo | None = None) -> Verification:
+    """Load `path` with llama.cpp and greedily generate `n_tokens`; fail on a load error or non-finite logits.
+
+    Pass `info` if the caller already read the file: with a 150k-token vocabulary that read takes seconds.
+    """
     import numpy as np
     from llama_cpp import Llama
 
-    info = read_gguf_info(path)
+    info = info or read_gguf_info(path)
     prompt = chat_format_for(info, chat).prompt(VERIFY_PROMPT)
     start = time.perf_counter()
     try:

@@ -1,0 +1,189 @@
+"""HF checkpoint → Q4_K_M: `blossom-edge quantize` against llama.cpp's reference path.
+
+The reference is llama.cpp's convert_hf_to_gguf.py to an f16 GGUF, then its quantizer
+(the llama-quantize binary if one is built, else the same library function through
+llama-cpp-python). Both start from the same synthetic bfloat16 checkpoint of about 1.5 GB,
+shaped like Qwen1.5-0.5B with more layers and carrying the real Qwen2 tokenizer (which the
+reference converter recognises). Measured per path: wall time, peak RSS of the whole process
+tree, and peak extra disk (bytes in the output directory, partial files included).
+
+    /work/venv/bin/python benchmarks/quantize.py                    # ≈1.5 GB checkpoint
+    /work/venv/bin/python benchmarks/quantize.py --layers 4 --json  # quick run
+
+Ours includes its verification (load + greedy generation); the reference has none.
+A missing reference (no torch/transformers, no llama.cpp source) is reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+LLAMA_CPP = Path(os.environ.get("LLAMA_CPP_SRC", "/work/dl/llama_cpp_python-0.3.36/vendor/llama.cpp"))
+QUANTIZE_BIN = Path(os.environ.get("LLAMA_QUANTIZE", "/work/dl/build-quantize/bin/llama-quantize"))
+
+
+def build_checkpoint(directory: Path, layers: int, hidden: int = 1024, ff: int = 2816) -> Path:
+    """A Qwen2 bf16 checkpoint, one safetensors file, written tensor by tensor to bound memory."""
+    import struct
+
+    from blossom_edge.demo_model import _bf16
+    from tests.builders.tokenizers import write_qwen2_full
+
+    write_qwen2_full(directory)
+    tok = json.loads((directory / "tokenizer.json").read_text())
+    vocab = max([*tok["model"]["vocab"].values(), *(t["id"] for t in tok["added_tokens"])]) + 1
+    eos = next(t["id"] for t in tok["added_tokens"] if t["content"] == "<|endoftext|>")
+    shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, hidden), "lm_head.weight": (vocab, hidden),
+                                          "model.norm.weight": (hidden,)}
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        for n in ("input_layernorm", "post_attention_layernorm"):
+            shapes[p + n + ".weight"] = (hidden,)
+        for n in ("q", "k", "v"):
+            shapes[p + f"self_attn.{n}_proj.weight"] = (hidden, hidden)
+            shapes[p + f"self_attn.{n}_proj.bias"] = (hidden,)
+        shapes[p + "self_attn.o_proj.weight"] = (hidden, hidden)
+        shapes[p + "mlp.gate_proj.weight"] = (ff, hidden)
+        shapes[p + "mlp.up_proj.weight"] = (ff, hidden)
+        shapes[p + "mlp.down_proj.weight"] = (hidden, ff)
+    header: dict = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for name in sorted(shapes):
+        size = 2 * int(np.prod(shapes[name]))
+        header[name] = {"dtype": "BF16", "shape": list(shapes[name]), "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    rng = np.random.default_rng(0)
+    with (directory / "model.safetensors").open("wb") as fh:
+        fh.write(struct.pack("<Q", len(text)) + text)
+        for name in sorted(shapes):
+            data = np.ones(shapes[name], np.float32) if "norm" in name else rng.standard_normal(shapes[name], np.float32) * 0.02
+            fh.write(_bf16(data))
+    config = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": hidden,
+              "intermediate_size": ff, "num_hidden_layers": layers, "num_attention_heads": 16,
+              "num_key_value_heads": 16, "max_position_embeddings": 32768, "rms_norm_eps": 1e-6,
+              "rope_theta": 1000000.0, "hidden_act": "silu", "vocab_size": vocab, "bos_token_id": eos,
+              "eos_token_id": eos, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+              "use_sliding_window": False, "sliding_window": 32768, "max_window_layers": layers}
+    (directory / "config.json").write_text(json.dumps(config, indent=2))
+    return directory
+
+
+def _dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.stat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def measure(steps: list[list[str]], out_dir: Path, env: dict[str, str] | None = None) -> dict:
+    """Run `steps` one after another, sampling tree RSS and the output directory's size."""
+    peak = {"rss": 0, "disk": 0}
+    done = threading.Event()
+
+    def sample(proc: psutil.Process) -> None:
+        while not done.is_set():
+            try:
+                rss = sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+            except psutil.Error:
+                rss = 0
+            peak["rss"] = max(peak["rss"], rss)
+            peak["disk"] = max(peak["disk"], _dir_bytes(out_dir))
+            time.sleep(0.05)
+
+    start = time.perf_counter()
+    for cmd in steps:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        done.clear()
+        watcher = threading.Thread(target=sample, args=(psutil.Process(proc.pid),))
+        watcher.start()
+        _, err = proc.communicate()
+        done.set()
+        watcher.join()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{cmd[:3]} failed: {err.strip().splitlines()[-1] if err.strip() else proc.returncode}")
+    return {"seconds": round(time.perf_counter() - start, 2), "peak_rss": peak["rss"], "peak_extra_disk": peak["disk"],
+            "output_bytes": _dir_bytes(out_dir)}
+
+
+def reference_steps(ckpt: Path, out: Path, threads: int) -> tuple[list[list[str]], str] | None:
+    script = LLAMA_CPP / "convert_hf_to_gguf.py"
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return None
+    if not script.is_file():
+        return None
+    f16 = out / "ref-F16.gguf"
+    final = out / "ref-Q4_K_M.gguf"
+    steps = [[sys.executable, str(script), str(ckpt), "--outtype", "f16", "--outfile", str(f16)]]
+    if QUANTIZE_BIN.is_file():
+        steps.append([str(QUANTIZE_BIN), str(f16), str(final), "Q4_K_M", str(threads)])
+        how = f"llama-quantize binary ({QUANTIZE_BIN})"
+    else:
+        code = ("import ctypes,llama_cpp as l;l.llama_backend_init();p=l.llama_model_quantize_default_params();"
+                f"p.ftype=l.LLAMA_FTYPE_MOSTLY_Q4_K_M;p.nthread={threads};"
+                f"assert l.llama_model_quantize(b'{f16}',b'{final}',ctypes.byref(p))==0")
+        steps.append([sys.executable, "-c", code])
+        how = "llama_model_quantize through llama-cpp-python (no llama-quantize binary built)"
+    return steps, how
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layers", type=int, default=30, help="decoder layers (30 ≈ 1.5 GB bf16)")
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    threads = os.cpu_count() or 1
+    work = Path(tempfile.mkdtemp(prefix="bench-quantize-", dir=args.workdir))
+    try:
+        ckpt = build_checkpoint(work / "blossom-bench", args.layers)
+        result: dict = {"checkpoint_bytes": _dir_bytes(ckpt), "threads": threads}
+        ours_out = work / "ours"
+        ours_out.mkdir()
+        result["ours"] = measure([[sys.executable, "-m", "blossom_edge", "quantize", str(ckpt), "q4_k_m",
+                                   "-o", str(ours_out), "--json"]], ours_out)
+        ref_out = work / "ref"
+        ref_out.mkdir()
+        ref = reference_steps(ckpt, ref_out, threads)
+        if ref is None:
+            result["reference"] = "not available: needs torch, transformers and llama.cpp's convert_hf_to_gguf.py"
+        else:
+            env = {**os.environ, "PYTHONPATH": str(LLAMA_CPP / "gguf-py"), "NO_LOCAL_GGUF": ""}
+            result["reference"] = {**measure(ref[0], ref_out, env), "quantizer": ref[1]}
+            r, o = result["reference"], result["ours"]
+            result["wall_time_saving"] = round(1 - o["seconds"] / r["seconds"], 3)
+            result["extra_disk_saving"] = round(1 - o["peak_extra_disk"] / r["peak_extra_disk"], 3)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:20} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
