@@ -19,7 +19,7 @@ from blossom_edge.options import JsonOpt, ThreadsOpt
 QuantSourceArg = Annotated[
     str,
     typer.Argument(
-        help="A catalog alias (4b, 9b, …), a Hugging Face repo id (org/name[@revision]), a local checkpoint "
+        help="A catalog alias (4b, 9b, …), a Hugging Face repo id (org/name or org/name@revision), a local checkpoint "
         "directory, or a GGUF file to re-quantize.",
         show_default=False,
     ),
