@@ -109,30 +109,28 @@ def render(rows: list[dict], best: dict | None) -> None:
     first = rows[0] if rows else {}
     title = f"{first.get('device', '?')}: {human_bytes(first.get('device_ram_total') or 0)} RAM"
     table = Table(title=title)
-    for col in ("model", "size", "threads", "test", "t/s", "load s", "peak RSS", "RAM free before→after",
-                "°C before→after", "J/token", "BW share"):
-        table.add_column(col, justify="left" if col in ("model", "test") else "right")
+    for col in ("model", "thr", "test", "t/s", "peak RSS", "free RAM", "°C", "J/tok", "BW"):
+        table.add_column(col, justify="left" if col in ("model", "test") else "right", overflow="fold")
     winners = {id(r) for r in (best or {}).values()}
     for r in rows:
         test = f"pp{r['n_prompt']}" if r["n_prompt"] else f"tg{r['n_gen']}"
-        hot = " throttled" if r.get("throttled") else ""
-        mark = " ★" if id(r) in winners else ""
+        hot = "!" if r.get("throttled") else ""
+        mark = "★" if id(r) in winners else ""
         table.add_row(
             Path(r["model_filename"]).name,
-            human_bytes(r["model_size"]) if r.get("model_size") else "?",
-            str(r["n_threads"]) + mark,
+            f"{r['n_threads']}{mark}",
             test,
-            f"{r['avg_ts']:.2f} ± {r['stddev_ts']:.2f}",
-            opt(r.get("load_time_s"), ".2f"),
+            f"{r['avg_ts']:.1f}±{r['stddev_ts']:.1f}",
             human_bytes(r["peak_rss"]) if r.get("peak_rss") else "?",
-            f"{human_bytes(r['ram_available_before'] or 0)} → {human_bytes(r['ram_available_after'] or 0)}",
-            f"{opt(r.get('temp_before_c'), '.0f')} → {opt(r.get('temp_after_c'), '.0f')}{hot}",
+            human_bytes(r["ram_available_after"]) if r.get("ram_available_after") else "?",
+            f"{opt(r.get('temp_before_c'), '.0f')}→{opt(r.get('temp_after_c'), '.0f')}{hot}",
             opt(r.get("energy_j_per_token"), ".3f"),
-            opt(r.get("bandwidth_share") and 100 * r["bandwidth_share"], ".0f") + ("%" if r.get("bandwidth_share") else ""),
+            f"{100 * r['bandwidth_share']:.0f}%" if r.get("bandwidth_share") else "–",
         )
     out_console().print(table)
-    if best:
-        out_console().print("★ best thread count per model and test")
+    notes = ["free RAM: available after the test", "BW: share of the measured memory bandwidth",
+             "! throttled"] + (["★ best thread count per model and test"] if best else [])
+    out_console().print("; ".join(notes))
 
 
 def register(app: typer.Typer) -> None:

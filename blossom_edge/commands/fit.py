@@ -1,0 +1,115 @@
+"""`blossom-edge fit`: which Blossom model and quant fits this device's memory, and how fast it runs.
+
+Examples:
+    blossom-edge fit
+    blossom-edge fit --ram 8G --ctx 4096
+    blossom-edge fit --json | jq .recommendation
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from blossom_edge.options import JsonOpt
+
+
+def parse_size(text: str) -> int:
+    """`8G`, `7.5GiB`, `512M`, `6000000000` → bytes (binary units, as phones advertise RAM)."""
+    import re
+
+    from blossom_edge.errors import UsageError
+
+    match = re.fullmatch(r"\s*([\d.]+)\s*([kmgt]?)(i?b)?\s*", text.lower())
+    if not match:
+        raise UsageError(f"--ram takes a size like 8G or 7.5GiB, not '{text}'")
+    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2)]
+    return int(float(match.group(1)) * scale)
+
+
+def fit(
+    ram: Annotated[
+        Optional[str],
+        typer.Option("--ram", help="Plan for a device with this much RAM, e.g. 8G (default: this device's available RAM)."),
+    ] = None,
+    ctx: Annotated[int, typer.Option("--ctx", min=256, help="Context length to budget the KV cache for.")] = 4096,
+    bandwidth_gbs: Annotated[
+        Optional[float],
+        typer.Option("--bandwidth", min=0.01, help="Memory bandwidth in GB/s for speed estimates (default: measured)."),
+    ] = None,
+    json_output: JsonOpt = False,
+    device_root: Annotated[
+        Optional[Path], typer.Option("--device-root", hidden=True, help="Read the device from a captured tree.")
+    ] = None,
+) -> None:
+    """Memory each Blossom model × quant needs against this device's RAM, expected speed, and one pick.
+
+    Example: blossom-edge fit --ram 8G --ctx 4096
+    """
+    from blossom_edge import device as dev
+    from blossom_edge import fit as f
+    from blossom_edge.output import print_json
+    from blossom_edge.results_store import ResultsStore
+
+    info = dev.probe(dev.Tree(device_root) if device_root is not None else None)
+    if ram is not None:
+        total = parse_size(ram)
+        budget = int(total * f.USABLE_SHARE)
+        basis = f"{int(f.USABLE_SHARE * 100)}% of the {ram} you gave (the OS and apps keep the rest)"
+    else:
+        total = info.ram_total or 0
+        budget = info.ram_available or int(total * f.USABLE_SHARE)
+        basis = "RAM available now on this device"
+    with ResultsStore() as store:
+        stored = store.rows(info.device_id)
+        bandwidth = bandwidth_gbs * 1e9 if bandwidth_gbs else store.bandwidth(info.device_id)
+    if bandwidth is None and device_root is None:
+        from blossom_edge.bandwidth import device_bandwidth
+        from blossom_edge.output import note
+
+        note("measuring memory bandwidth (once per device)")
+        bandwidth = device_bandwidth(info.device_id, max(1, info.default_threads), info.ram_available)
+    rows = f.table(budget, ctx, bandwidth, info.features, info.arch, stored)
+    pick = f.recommend(rows, f.arm_repack(info.features, info.arch))
+    if json_output:
+        print_json({
+            "device": info.name, "device_id": info.device_id, "ram_total": total, "budget": budget,
+            "budget_basis": basis, "ctx": ctx, "bandwidth_bps": bandwidth,
+            "speed_note": "tg_source 'estimate' = bandwidth-based estimate, not a measurement",
+            "rows": [r.to_dict() for r in rows], "recommendation": pick.to_dict() if pick else None,
+        })
+        return
+    render(rows, pick, info.name, budget, basis, ctx, bandwidth)
+
+
+def render(rows, pick, name: str, budget: int, basis: str, ctx: int, bandwidth: float | None) -> None:  # noqa: ANN001
+    from rich.table import Table
+
+    from blossom_edge.output import human_bytes, out_console
+
+    table = Table(title=f"{name}: {human_bytes(budget)} for the model ({basis}), context {ctx}")
+    for col in ("model", "quant", "weights", "KV cache", "needs", "headroom", "gen t/s", ""):
+        table.add_column(col, justify="left" if col in ("model", "quant", "") else "right")
+    for r in rows:
+        speed = "?" if r.tg_ts is None else (f"{r.tg_ts:.1f}" if r.tg_source == "measured" else f"≈{r.tg_ts:.1f}*")
+        style = None if r.fits else "dim"
+        mark = "fits" if r.fits else "too big"
+        table.add_row(r.model, r.quant, human_bytes(r.weights), human_bytes(r.kv_cache), human_bytes(r.need),
+                      human_bytes(r.headroom), speed, mark + (f" ({r.note})" if r.note else ""), style=style)
+    console = out_console()
+    console.print(table)
+    if bandwidth:
+        console.print(f"* estimate: {bandwidth / 1e9:.1f} GB/s copy bandwidth × decode efficiency ÷ bytes per "
+                      "token; run `blossom-edge bench` for measured figures")
+    if pick is None:
+        console.print("No Blossom model fits at a readable speed; try a smaller --ctx or free some RAM.")
+    else:
+        speed = "" if pick.tg_ts is None else f", {'about ' if pick.tg_source != 'measured' else ''}{pick.tg_ts:.1f} tokens/s"
+        console.print(f"Recommended: {pick.model} {pick.quant} ({pick.file_name}): needs {human_bytes(pick.need)}, "
+                      f"{human_bytes(pick.headroom)} headroom{speed}.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("fit")(fit)

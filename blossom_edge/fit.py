@@ -1,0 +1,134 @@
+"""Which Blossom model and quant fits this device, and how fast it would generate.
+
+Memory per model × quant is the same estimate bench uses before loading (weights + KV cache
+at the asked context + compute + runtime), from the catalog's parameter counts and the
+architecture shapes below. Speed comes from this device's stored bench results when there
+are any; otherwise from memory bandwidth, because decoding one token reads every weight once:
+tokens/s ≈ usable bandwidth ÷ bytes read per token. That figure is an estimate and is
+labelled so everywhere it appears.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from blossom_edge.catalog import MODELS, ModelInfo
+from blossom_edge.memory import DEFAULT_RUNTIME_BYTES, ModelShape, bytes_per_token, estimate
+
+# (layers, hidden, KV heads, head dim, vocab, FFN width) from each base model's config.json.
+SHAPES: dict[str, tuple[int, int, int, int, int, int]] = {
+    "Qwen/Qwen1.5-4B": (40, 2560, 20, 128, 151936, 6912),
+    "01-ai/Yi-9B": (48, 4096, 4, 128, 64000, 11008),
+    "01-ai/Yi-1.5-9B": (48, 4096, 4, 128, 64000, 11008),
+    "Qwen/Qwen1.5-14B": (40, 5120, 40, 128, 152064, 13696),
+    "Qwen/Qwen1.5-32B": (64, 5120, 8, 128, 152064, 27392),
+    "01-ai/Yi-34B": (60, 7168, 8, 128, 64000, 20480),
+    "01-ai/Yi-1.5-34B": (60, 7168, 8, 128, 64000, 20480),
+    "mistralai/Mistral-7B-v0.1": (32, 4096, 8, 128, 32000, 14336),
+    "meta-llama/Meta-Llama-3-8B": (32, 4096, 8, 128, 128256, 14336),
+    "Qwen/Qwen2.5-7B": (28, 3584, 4, 128, 152064, 18944),
+    "Qwen/Qwen2.5-14B": (48, 5120, 8, 128, 152064, 13824),
+    "Qwen/Qwen2.5-32B": (64, 5120, 8, 128, 152064, 27648),
+    "Qwen/Qwen3-8B-Base": (36, 4096, 8, 128, 151936, 12288),
+}
+# Average bits per weight of whole llama.cpp files of each type (embeddings and output included).
+QUANTS: dict[str, float] = {"Q4_0": 4.55, "Q4_K_M": 4.89, "Q5_K_M": 5.70, "Q6_K": 6.56, "Q8_0": 8.50, "F16": 16.0}
+# Share of copy bandwidth a CPU decode reaches in practice (bench's bandwidth_share is typically 0.5–0.8).
+DECODE_EFFICIENCY = 0.6
+# llama.cpp repacks Q4_0 at load into interleaved blocks for dotprod/i8mm kernels on ARM.
+ARM_Q4_0_BONUS = 1.15
+# Below this a reply reads slower than people read; the recommendation avoids it.
+MIN_READABLE_TPS = 4.0
+# With --ram, the share of RAM left for a model once the OS and other apps have theirs.
+USABLE_SHARE = 0.75
+
+
+@dataclass
+class FitRow:
+    model: str
+    repo_id: str
+    params_b: float
+    quant: str
+    file_name: str
+    weights: int
+    kv_cache: int
+    compute: int
+    need: int
+    headroom: int
+    fits: bool
+    tg_ts: float | None
+    tg_source: str
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def shape_for(model: ModelInfo, quant: str) -> ModelShape:
+    layers, hidden, kv_heads, head_dim, vocab, ff = SHAPES[model.base_model]
+    return ModelShape(
+        weight_bytes=int(model.params_b * 1e9 * QUANTS[quant] / 8),
+        n_layer=layers, n_embd=hidden, n_head_kv=kv_heads, head_dim=head_dim, n_vocab=vocab, n_ff=ff,
+    )
+
+
+def arm_repack(features: list[str], arch: str | None) -> bool:
+    return (arch or "").startswith("aarch64") and bool({"dotprod", "i8mm"} & set(features))
+
+
+def measured_speed(rows: list[dict[str, Any]], file_name: str) -> float | None:
+    """The best stored generation rate for a file of this name on this device."""
+    rates = [r["avg_ts"] for r in rows if r.get("n_gen") and Path(str(r.get("model_filename", ""))).name.lower()
+             == file_name.lower()]
+    return max(rates) if rates else None
+
+
+def table(budget: int, n_ctx: int, bandwidth: float | None, features: list[str], arch: str | None,
+          stored: list[dict[str, Any]]) -> list[FitRow]:
+    repack = arm_repack(features, arch)
+    rows = []
+    for model in MODELS:
+        ctx = min(n_ctx, model.context_length)
+        for quant in QUANTS:
+            shape = shape_for(model, quant)
+            est = estimate(shape, ctx, runtime=DEFAULT_RUNTIME_BYTES)
+            file_name = model.gguf_filename(quant)
+            speed, source, note = measured_speed(stored, file_name), "measured", ""
+            if speed is None and bandwidth:
+                factor = ARM_Q4_0_BONUS if quant == "Q4_0" and repack else 1.0
+                speed = DECODE_EFFICIENCY * factor * bandwidth / bytes_per_token(shape, ctx / 2)
+                source = "estimate"
+                if factor > 1:
+                    note = "repacked Q4_0 (dotprod/i8mm)"
+            elif speed is None:
+                source = "unknown"
+            if ctx < n_ctx:
+                note = (note + "; " if note else "") + f"context capped at {ctx}"
+            rows.append(FitRow(model.alias, model.repo_id, model.params_b, quant, file_name, est.weights,
+                               est.kv_cache, est.compute, est.total, budget - est.total, est.total <= budget,
+                               speed, source, note))
+    return rows
+
+
+def recommend(rows: list[FitRow], repack: bool) -> FitRow | None:
+    """The biggest model that fits and still reads fluently; within it the best quant that does.
+
+    A larger model at 4 bits answers better than a smaller one at 8, so size comes first.
+    Q4_0 replaces Q4_K_M where llama.cpp's ARM repacking makes it the faster 4-bit file.
+    """
+    ok = [r for r in rows if r.fits and (r.tg_ts is None or r.tg_ts >= MIN_READABLE_TPS)]
+    if not ok:
+        return None
+    biggest = max(r.params_b for r in ok)
+    # Newest release of that size first (catalog order is oldest first).
+    order = {m.alias: i for i, m in enumerate(MODELS)}
+    same = [r for r in ok if r.params_b == biggest]
+    newest = max(same, key=lambda r: order[r.model]).model
+    choices = [r for r in same if r.model == newest and r.quant != "F16"] or [r for r in same if r.model == newest]
+    best = max(choices, key=lambda r: QUANTS[r.quant])
+    if repack and best.quant == "Q4_K_M":
+        q4_0 = next((r for r in choices if r.quant == "Q4_0"), None)
+        best = q4_0 or best
+    return best

@@ -1,0 +1,177 @@
+"""Compare bench runs across devices, models and quants: a table and a chart.
+
+The chart puts generation tokens/s against model size as a share of the device's RAM: on
+one picture a phone and a laptop line up by how full their memory is, which is the axis the
+"which model for my device" question lives on. Rows come from the results store and from
+files written by `bench --json` or `bench --csv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blossom_edge.errors import CorruptFileError, UsageError
+
+
+@dataclass
+class Point:
+    """One device × model × thread count, with its best prompt and generation rates."""
+
+    device: str
+    model: str
+    model_size: int | None
+    ram_total: int | None
+    n_threads: int | None
+    pp_ts: float | None
+    tg_ts: float | None
+    engine: str
+
+    @property
+    def ram_share(self) -> float | None:
+        if not self.model_size or not self.ram_total:
+            return None
+        return self.model_size / self.ram_total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**vars(self), "ram_share": self.ram_share}
+
+
+def load_files(paths: list[Path]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        text = path.read_text("utf-8")
+        if path.suffix.lower() == ".csv":
+            for row in csv.DictReader(text.splitlines()):
+                rows.append({k: _number(v) for k, v in row.items()})
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CorruptFileError(f"{path} is not bench --json output: {exc}") from exc
+        if not isinstance(data, list):
+            raise UsageError(f"{path} holds a {type(data).__name__}, expected the JSON array bench --json writes")
+        rows.extend(data)
+    return rows
+
+
+def _number(value: str | None) -> Any:
+    if value in (None, ""):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def points(rows: list[dict[str, Any]]) -> list[Point]:
+    """Merge prompt and generation rows into one point per device × model × threads (best of each)."""
+    merged: dict[tuple[Any, ...], Point] = {}
+    for row in rows:
+        if row.get("avg_ts") is None:
+            continue
+        model = Path(str(row.get("model_filename") or "?")).name
+        key = (row.get("device_id") or row.get("device"), model, row.get("n_threads"))
+        point = merged.setdefault(key, Point(str(row.get("device") or "?"), model, row.get("model_size"),
+                                             row.get("device_ram_total"), row.get("n_threads"), None, None,
+                                             str(row.get("engine") or "llama.cpp")))
+        rate = float(row["avg_ts"])
+        if row.get("n_gen"):
+            point.tg_ts = max(point.tg_ts or 0.0, rate)
+        elif row.get("n_prompt"):
+            point.pp_ts = max(point.pp_ts or 0.0, rate)
+    return sorted(merged.values(), key=lambda p: (p.device, p.ram_share or 0, p.model, p.n_threads or 0))
+
+
+def chart_series(pts: list[Point]) -> dict[str, list[tuple[float, float, str]]]:
+    """Per device: (model size as % of RAM, generation t/s, label) for every point that has both."""
+    series: dict[str, list[tuple[float, float, str]]] = {}
+    for p in pts:
+        if p.ram_share is None or p.tg_ts is None:
+            continue
+        label = f"{Path(p.model).stem} ×{p.n_threads}"
+        series.setdefault(p.device, []).append((100 * p.ram_share, p.tg_ts, label))
+    for values in series.values():
+        values.sort()
+    return series
+
+
+TITLE = "Generation speed against model size as a share of device RAM"
+X_LABEL = "model size, % of device RAM"
+Y_LABEL = "generation tokens/s"
+
+
+def terminal_chart(pts: list[Point], width: int = 100, height: int = 20) -> str:
+    """The chart as text: one letter per device on a character grid, a legend under it.
+
+    Drawn by hand so the terminal view needs no plotting dependency on a phone.
+    """
+    series = chart_series(pts)
+    if not series:
+        return "(no generation results with model size and device RAM to chart)"
+    xs = [x for values in series.values() for x, _, _ in values]
+    ys = [y for values in series.values() for _, y, _ in values]
+    x_max, y_max = max(xs) * 1.05 or 1.0, max(ys) * 1.05 or 1.0
+    label_w = max(len(f"{y_max:.1f}"), 4)
+    plot_w = max(20, width - label_w - 3)
+    grid = [[" "] * plot_w for _ in range(height)]
+    legend = []
+    for index, (device, values) in enumerate(series.items()):
+        mark = chr(ord("A") + index % 26)
+        legend.append(f"{mark} = {device}")
+        for x, y, _ in values:
+            col = min(plot_w - 1, int(x / x_max * (plot_w - 1)))
+            row = height - 1 - min(height - 1, int(y / y_max * (height - 1)))
+            grid[row][col] = mark if grid[row][col] in (" ", mark) else "*"
+    lines = [TITLE, Y_LABEL]
+    for i, cells in enumerate(grid):
+        value = y_max * (height - 1 - i) / (height - 1)
+        tick = f"{value:.1f}" if i % 5 == 0 or i == height - 1 else ""
+        lines.append(f"{tick:>{label_w}} |" + "".join(cells))
+    lines.append(" " * label_w + " +" + "-" * plot_w)
+    ticks = " " * (label_w + 2)
+    for k in range(5):
+        text = f"{x_max * k / 4:.0f}%"
+        pos = label_w + 2 + int(k / 4 * (plot_w - 1)) - len(ticks)
+        ticks += " " * max(0, pos - (len(text) if k == 4 else 0)) + text
+    lines.append(ticks)
+    lines.append(" " * (label_w + 2) + X_LABEL + "   (* = several devices)")
+    lines.extend("  " + entry for entry in legend)
+    return "\n".join(lines)
+
+
+def png_chart(pts: list[Point], out: Path) -> Path:
+    """The same chart as a PNG, one colour per device and each point labelled with its model."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise UsageError("--png needs matplotlib: pip install 'blossom-edge[plot]'") from exc
+    series = chart_series(pts)
+    if not series:
+        raise UsageError("no generation results with model size and device RAM to plot")
+    fig, ax = plt.subplots(figsize=(10, 6), dpi=120)
+    for device, values in series.items():
+        xs, ys = [v[0] for v in values], [v[1] for v in values]
+        ax.plot(xs, ys, marker="o", linestyle="-", linewidth=1, markersize=7, label=device)
+        for x, y, label in values:
+            ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_title(TITLE)
+    ax.set_xlabel(X_LABEL)
+    ax.set_ylabel(Y_LABEL)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(title="device", fontsize=9)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
