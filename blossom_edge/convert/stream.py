@@ -7,6 +7,10 @@ machine while we hand it data a few megabytes at a time.
 
 from __future__ import annotations
 
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import lru_cache
 from typing import IO, Callable
 
 import numpy as np
@@ -14,9 +18,9 @@ import numpy as np
 from blossom_edge.checkpoint import to_f32
 from blossom_edge.convert.plan import PlannedTensor
 
-# About 32 MiB of float32 per chunk: large enough for numpy to run at memory speed,
-# small enough for a phone.
-CHUNK_ELEMENTS = 8 * 1024 * 1024
+# About 16 MiB of float32 per chunk: large enough for numpy to run at memory speed, small
+# enough that a window of chunks in flight on every core still fits a phone.
+CHUNK_ELEMENTS = 4 * 1024 * 1024
 
 
 def permute_rows(rows: np.ndarray, head_dim: int) -> np.ndarray:
@@ -49,23 +53,46 @@ class StreamedTensor:
             step = max(head_dim, step - step % head_dim)
         return [(r, min(rows, r + step)) for r in range(0, rows, step)]
 
-    def tofile(self, fout: IO[bytes]) -> None:
+    def _convert(self, rows: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+        """One chunk of output bytes; runs on a worker thread (numpy releases the GIL here)."""
         import gguf
 
         planned, ref = self.planned, self.planned.source
+        r0, r1 = rows
         row_len = int(np.prod(ref.shape[1:])) if len(ref.shape) >= 2 else 1
-        same_type = gguf.GGMLQuantizationType[ref.dtype] == planned.qtype
-        for r0, r1 in self._row_chunks():
-            raw = ref.raw(r0 * row_len, (r1 - r0) * row_len)
-            if len(ref.shape) >= 2:
-                raw = raw.reshape((r1 - r0, *ref.shape[1:]))
-            if planned.permute_heads:
-                raw = permute_rows(raw, ref.shape[0] // planned.permute_heads)
-            if same_type:
-                out = np.ascontiguousarray(raw)
-            else:
-                out = gguf.quants.quantize(to_f32(raw, ref.dtype), planned.qtype)
-            fout.write(np.ascontiguousarray(out).data)
-            ref.shard.release(ref.offset + r0 * row_len * raw.dtype.itemsize, (r1 - r0) * row_len * raw.dtype.itemsize)
-            if self._on_bytes is not None:
-                self._on_bytes(out.nbytes)
+        raw = ref.raw(r0 * row_len, (r1 - r0) * row_len)
+        if len(ref.shape) >= 2:
+            raw = raw.reshape((r1 - r0, *ref.shape[1:]))
+        if planned.permute_heads:
+            raw = permute_rows(raw, ref.shape[0] // planned.permute_heads)
+        if gguf.GGMLQuantizationType[ref.dtype] == planned.qtype:
+            out = np.ascontiguousarray(raw)
+        else:
+            out = np.ascontiguousarray(gguf.quants.quantize(to_f32(raw, ref.dtype), planned.qtype))
+        itemsize = raw.dtype.itemsize
+        return out, (ref.offset + r0 * row_len * itemsize, (r1 - r0) * row_len * itemsize)
+
+    def tofile(self, fout: IO[bytes]) -> None:
+        """Convert chunks on all cores, a bounded window ahead, and write them in order."""
+        pending: deque[Future[tuple[np.ndarray, tuple[int, int]]]] = deque()
+        pool = _pool()
+        window = (os.cpu_count() or 1) + 1
+        for rows in self._row_chunks():
+            pending.append(pool.submit(self._convert, rows))
+            if len(pending) >= window:
+                self._write(fout, *pending.popleft().result())
+        while pending:
+            self._write(fout, *pending.popleft().result())
+
+    def _write(self, fout: IO[bytes], out: np.ndarray, source_range: tuple[int, int]) -> None:
+        """Write a chunk, then drop its source pages: a byte copy is still a view of them until written."""
+        fout.write(out.data)
+        self.planned.source.shard.release(*source_range)
+        if self._on_bytes is not None:
+            self._on_bytes(out.nbytes)
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    """One pool for the whole run; conversion is numpy work that runs outside the GIL."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="convert")

@@ -1,0 +1,171 @@
+"""Benchmark `blossom-edge convert` against llama.cpp's convert_hf_to_gguf.py.
+
+Generates a Qwen2-shaped bf16 checkpoint (the real Qwen2 vocabulary, so llama.cpp's
+converter recognises it; random weights, written with numpy alone) and measures wall
+time and peak RSS of each conversion in a fresh process, plus a plain file copy as the
+floor. Run twice with different sizes to see whether peak RSS grows with the model.
+
+    python benchmarks/convert.py                       # ≈1.5 GB, ours + reference
+    python benchmarks/convert.py --size-gb 0.75 --skip-reference
+    python benchmarks/convert.py --json results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HIDDEN, HEADS, FF, VOCAB = 1024, 16, 2816, 151936  # Qwen1.5-0.5B's shape, deepened to reach the size
+
+
+def write_safetensors(path: Path, tensors: dict[str, tuple[tuple[int, ...], np.ndarray]]) -> None:
+    """bf16 safetensors from raw uint16 arrays; numpy has no bf16, so the format is written directly."""
+    header, offset = {}, 0
+    for name, (shape, data) in tensors.items():
+        header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + data.nbytes]}
+        offset += data.nbytes
+    blob = json.dumps(header).encode()
+    blob += b" " * (-len(blob) % 8)
+    with path.open("wb") as fh:
+        fh.write(struct.pack("<Q", len(blob)) + blob)
+        for _, data in tensors.values():
+            data.tofile(fh)
+
+
+def make_checkpoint(directory: Path, size_gb: float) -> Path:
+    from tests.builders.tokenizers import write_bpe_tokenizer
+
+    rng = np.random.default_rng(0)
+
+    def bf16(*shape: int) -> tuple[tuple[int, ...], np.ndarray]:
+        values = rng.standard_normal(int(np.prod(shape)), dtype=np.float32) * 0.02
+        return shape, (values.view(np.uint32) >> 16).astype(np.uint16)
+
+    per_layer = 2 * (4 * HIDDEN * HIDDEN + 3 * HIDDEN * FF)
+    embed = 2 * VOCAB * HIDDEN
+    layers = max(1, round((size_gb * 1e9 - embed) / per_layer))
+    directory.mkdir(parents=True, exist_ok=True)
+    write_bpe_tokenizer(directory, kind="full")
+    config = {
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": HIDDEN,
+        "intermediate_size": FF, "num_hidden_layers": layers, "num_attention_heads": HEADS,
+        "num_key_value_heads": HEADS, "vocab_size": VOCAB, "max_position_embeddings": 32768,
+        "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+    }
+    (directory / "config.json").write_text(json.dumps(config))
+    shards, weight_map = [], {}
+    shards.append({"model.embed_tokens.weight": bf16(VOCAB, HIDDEN), "model.norm.weight": bf16(HIDDEN)})
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        shards.append({
+            p + "input_layernorm.weight": bf16(HIDDEN), p + "post_attention_layernorm.weight": bf16(HIDDEN),
+            **{p + f"self_attn.{x}_proj.weight": bf16(HIDDEN, HIDDEN) for x in "qkvo"},
+            **{p + f"self_attn.{x}_proj.bias": bf16(HIDDEN) for x in "qkv"},
+            p + "mlp.gate_proj.weight": bf16(FF, HIDDEN), p + "mlp.up_proj.weight": bf16(FF, HIDDEN),
+            p + "mlp.down_proj.weight": bf16(HIDDEN, FF),
+        })
+    # Group layers into ~500 MB shards like save_pretrained does.
+    grouped, current, size = [], {}, 0
+    for shard in shards:
+        current.update(shard)
+        size += sum(d.nbytes for _, d in shard.values())
+        if size > 500e6:
+            grouped.append(current)
+            current, size = {}, 0
+    if current:
+        grouped.append(current)
+    for n, tensors in enumerate(grouped, 1):
+        name = f"model-{n:05d}-of-{len(grouped):05d}.safetensors"
+        write_safetensors(directory / name, tensors)
+        weight_map.update({k: name for k in tensors})
+    (directory / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    return directory
+
+
+def measure(argv: list[str], env: dict | None = None) -> dict:
+    """Wall time and peak RSS of one command, in its own process (wait4 gives its rusage alone)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(argv)}\n{stderr[-2000:]}")
+    return {"seconds": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-gb", type=float, default=1.5)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--generate", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate:
+        make_checkpoint(args.generate, args.size_gb)
+        return
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="be-bench-convert-"))
+    ckpt = work / f"qwen2-{args.size_gb}gb"
+    if not (ckpt / "config.json").is_file():
+        print(f"generating {args.size_gb} GB bf16 checkpoint in {ckpt} …", file=sys.stderr)
+        # In a child process: Linux carries a parent's peak RSS into its children's rusage,
+        # so this process must stay small for the measurements below to mean anything.
+        subprocess.run([sys.executable, __file__, "--generate", str(ckpt), "--size-gb", str(args.size_gb)],
+                       check=True)
+    src_bytes = sum(p.stat().st_size for p in ckpt.glob("*.safetensors"))
+    out = work / "out.gguf"
+    results: dict = {"checkpoint_bytes": src_bytes, "cpus": os.cpu_count()}
+
+    def copy_cmd() -> list[str]:
+        return ["sh", "-c", f"cat {ckpt}/*.safetensors > {out}"]
+
+    ours = [sys.executable, "-m", "blossom_edge", "convert", str(ckpt), "-o", str(out), "--json"]
+    measure(copy_cmd())  # warm the page cache so every run reads from the same place
+    results["file_copy"] = measure(copy_cmd())
+    for outtype in ("f16", "auto"):
+        out.unlink(missing_ok=True)
+        results[f"ours_{outtype}"] = measure([*ours, "--outtype", outtype])
+    if not args.skip_reference:
+        from tests.builders.llama_cpp_source import llama_cpp_source
+
+        src = llama_cpp_source()
+        if src is None:
+            results["reference"] = "unavailable: no $LLAMA_CPP_SRC and the llama-cpp-python sdist could not be fetched"
+        else:
+            env = {**os.environ, "PYTHONPATH": str(src / "gguf-py")}
+            for outtype in ("f16", "auto"):
+                out.unlink(missing_ok=True)
+                results[f"reference_{outtype}"] = measure(
+                    [sys.executable, str(src / "convert_hf_to_gguf.py"), str(ckpt), "--outfile", str(out),
+                     "--outtype", outtype], env)
+    out.unlink(missing_ok=True)
+    for key, value in results.items():
+        if isinstance(value, dict):
+            rate = src_bytes / value["seconds"] / 1e6
+            print(f"{key:16s} {value['seconds']:8.2f} s  {rate:8.1f} MB/s  peak RSS {value['peak_rss_mb']:8.1f} MB")
+    if "reference_f16" in results and isinstance(results["reference_f16"], dict):
+        speedup = results["reference_f16"]["seconds"] / results["ours_f16"]["seconds"]
+        print(f"f16 speed-up over llama.cpp's converter: {speedup:.2f}x")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    if args.workdir is None:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
