@@ -449,6 +449,12 @@ def _number(value: float | int) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+# Ollama reserves the KV cache for the whole num_ctx up front: Qwen1.5-4B's 32k context
+# would take over 10 GB, more than most phones have. Published tags default to this
+# (what Ollama itself uses) and `--ctx` raises it up to the model's own limit.
+DEFAULT_NUM_CTX = 4096
+
+
 def blossom_commands(model: ModelInfo, from_path: str, *, gpu: bool = False, num_ctx: int | None = None,
                      system: str | None = None) -> list[Command]:
     """The commands of a Blossom Modelfile: GGUF, template, system prompt, published sampling
@@ -460,7 +466,7 @@ def blossom_commands(model: ModelInfo, from_path: str, *, gpu: bool = False, num
                 Command("system", chat.system if system is None else system)]
     commands += [Command(name, _number(value)) for name, value in BLOSSOM_PARAMETERS]
     commands += [Command("stop", stop) for stop in chat.stop_sequences()]
-    commands.append(Command("num_ctx", str(num_ctx or model.context_length)))
+    commands.append(Command("num_ctx", str(num_ctx or min(model.context_length, DEFAULT_NUM_CTX))))
     if gpu:
         commands.append(Command("num_gpu", str(ALL_GPU_LAYERS)))
     return commands

@@ -61,7 +61,7 @@ def test_render_parse_render_is_identical_for_every_catalog_model(model, gpu):
     assert [p for p in mf.check(mf.parse(text))] == []
     params = mf.create_fields(mf.parse(text))["parameters"]
     assert params["stop"] == model.chat.stop_sequences()
-    assert params["num_ctx"] == model.context_length
+    assert params["num_ctx"] == min(model.context_length, 4096)
     assert ("num_gpu" in params) is gpu and params.get("num_gpu", 999) == 999
     assert params["temperature"] == 0.5 and params["top_k"] == 50
     assert params["top_p"] == pytest.approx(0.85) and params["repeat_penalty"] == pytest.approx(1.05)

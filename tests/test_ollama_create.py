@@ -61,7 +61,7 @@ def test_create_from_gguf_sends_blob_create_show(server, gguf, capsys):
     assert sent["system"] == BLOSSOM_V5_SYSTEM
     assert sent["parameters"] == {"temperature": 0.5, "top_p": pytest.approx(0.85), "top_k": 50,
                                   "repeat_penalty": pytest.approx(1.05), "stop": ["<|endoftext|>", "|Human|:"],
-                                  "num_ctx": 32768}
+                                  "num_ctx": 4096}
     assert sent["stream"] is True
     assert server.calls("POST", "/api/show")[0].json()["model"] == "azure99/blossom:4b"
     report = json.loads(out)
