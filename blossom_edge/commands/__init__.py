@@ -11,13 +11,12 @@ from importlib import import_module
 import typer
 
 COMMAND_MODULES = (
-    "models",
+    # In the order a user meets them: try it, pick a model, make a GGUF, ship it, measure it.
+    "demo", "models",
+    "convert", "quantize", "inspect", "quality",
+    "modelfile", "ollama",
     "device", "bench", "fit", "report",
-    "convert",
     "termux",
-    "quantize", "inspect", "quality", "demo",
-    "modelfile",
-    "ollama",
 )
 
 
