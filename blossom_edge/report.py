@@ -89,13 +89,13 @@ def points(rows: list[dict[str, Any]]) -> list[Point]:
 
 
 def chart_series(pts: list[Point]) -> dict[str, list[tuple[float, float, str]]]:
-    """Per device: (model size as % of RAM, generation t/s, label) for every point that has both."""
+    """Per device and thread count: (model size as % of RAM, generation t/s, model) where both are known."""
     series: dict[str, list[tuple[float, float, str]]] = {}
     for p in pts:
         if p.ram_share is None or p.tg_ts is None:
             continue
-        label = f"{Path(p.model).stem} ×{p.n_threads}"
-        series.setdefault(p.device, []).append((100 * p.ram_share, p.tg_ts, label))
+        key = f"{p.device}, {p.n_threads} thread{'s' if p.n_threads != 1 else ''}" if p.n_threads else p.device
+        series.setdefault(key, []).append((100 * p.ram_share, p.tg_ts, Path(p.model).stem))
     for values in series.values():
         values.sort()
     return series
@@ -136,7 +136,7 @@ def terminal_chart(pts: list[Point], width: int = 100, height: int = 20) -> str:
     lines.append(" " * label_w + " +" + "-" * plot_w)
     ticks = " " * (label_w + 2)
     for k in range(5):
-        text = f"{x_max * k / 4:.0f}%"
+        text = f"{x_max * k / 4:.{0 if x_max >= 20 else 1}f}%"
         pos = label_w + 2 + int(k / 4 * (plot_w - 1)) - len(ticks)
         ticks += " " * max(0, pos - (len(text) if k == 4 else 0)) + text
     lines.append(ticks)
@@ -166,8 +166,14 @@ def png_chart(pts: list[Point], out: Path) -> Path:
     ax.set_title(TITLE)
     ax.set_xlabel(X_LABEL)
     ax.set_ylabel(Y_LABEL)
-    ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
+    ax.set_xlim(0, max(v[0] for values in series.values() for v in values) * 1.15)
+    rates = [v[1] for values in series.values() for v in values]
+    if max(rates) > 20 * min(rates):
+        # Phones and laptops, small and large models: an order of magnitude apart is the norm.
+        ax.set_yscale("log")
+        ax.set_ylabel(Y_LABEL + " (log scale)")
+    else:
+        ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     ax.legend(title="device", fontsize=9)
     fig.tight_layout()

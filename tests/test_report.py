@@ -38,7 +38,7 @@ def test_points_merge_prompt_and_generation() -> None:
     assert (phone_4b.pp_ts, phone_4b.tg_ts) == (40.0, 9.0)
     assert phone_4b.ram_share == pytest.approx(2.3 / 8, rel=1e-3)
     series = r.chart_series(pts)
-    assert set(series) == {"Phone", "Laptop"} and len(series["Phone"]) == 2
+    assert set(series) == {"Phone, 4 threads", "Laptop, 4 threads"} and len(series["Phone, 4 threads"]) == 2
 
 
 def test_report_from_store(capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,7 +49,7 @@ def test_report_from_store(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(data) == 3 and all("ram_share" in p for p in data)
     assert main(["report"]) == 0
     out = capsys.readouterr().out
-    assert "Phone" in out and "28.7" in out and "tokens/s" in out and "A = Laptop" in out
+    assert "Phone" in out and "28.7" in out and "tokens/s" in out and "A = Laptop, 4 threads" in out
 
 
 def test_report_from_files_and_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
