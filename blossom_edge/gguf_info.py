@@ -1,12 +1,18 @@
 """What a GGUF file is: architecture, size, hyperparameters, quant-type histogram, tokenizer facts.
 
-Read with gguf-py's GGUFReader (memory-mapped, so a 20 GB file costs nothing to inspect).
+Read with gguf-py's GGUFReader (memory-mapped, so a 20 GB file costs nothing to inspect),
+subclassed so the tokenizer arrays are stepped over by their declared lengths instead of
+decoded: gguf-py builds numpy views for every one of 150k token strings and merges, which
+took seconds per read on a Qwen-sized vocabulary, and a summary only needs their count.
 `inspect`, `quantize`'s verification, `bench` and the memory estimate all start here, so a
 file that is not GGUF or is cut short is reported once, in one line, from this module.
 """
 
 from __future__ import annotations
 
+import functools
+import struct
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +20,8 @@ from typing import Any
 
 from blossom_edge.errors import CorruptFileError, NotFoundError
 
-_SKIP_ARRAYS = {"tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type", "tokenizer.ggml.merges"}
+_SKIP_ARRAYS = frozenset({"tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type",
+                          "tokenizer.ggml.merges"})
 
 
 @dataclass
@@ -131,6 +138,77 @@ def _field_value(reader_field: Any) -> Any:
     return reader_field.parts[reader_field.data[0]].tolist()[0]
 
 
+@functools.cache
+def _summary_reader_class() -> type:
+    """GGUFReader that records only the element count of the `_SKIP_ARRAYS` fields.
+
+    Built lazily so importing this module does not import gguf-py (and numpy) for commands that
+    never open a GGUF. It overrides gguf-py's private `_build_fields`, pinned by the test that
+    compares it with the stock reader on real vocabulary files.
+    """
+    import numpy as np
+    from gguf import GGUFReader, GGUFValueType
+    from gguf.gguf_reader import ReaderField
+
+    class SummaryReader(GGUFReader):
+        """Skipped arrays are absent from `fields`; their lengths are in `array_lengths`."""
+
+        def __init__(self, path: Path) -> None:
+            self.array_lengths: dict[str, int] = {}
+            super().__init__(path)
+
+        def _skip_value(self, buf: memoryview, offs: int, value_type: int) -> int:
+            """Offset just past one value of `value_type` at `offs`, reading lengths only."""
+            order = "<" if (sys.byteorder == "little") == (self.byte_order == "I") else ">"
+            gtype = GGUFValueType(value_type)
+            if gtype == GGUFValueType.STRING:
+                return offs + 8 + struct.unpack_from(order + "Q", buf, offs)[0]
+            scalar = self.gguf_scalar_to_np.get(gtype)
+            if scalar is not None:
+                return offs + scalar().itemsize
+            if gtype != GGUFValueType.ARRAY:
+                raise ValueError(f"Unknown/unhandled field type {gtype}")
+            item_type, count = struct.unpack_from(order + "IQ", buf, offs)
+            offs += 12
+            item_scalar = self.gguf_scalar_to_np.get(GGUFValueType(item_type))
+            if item_scalar is not None:
+                return offs + count * item_scalar().itemsize
+            if item_type == GGUFValueType.STRING:  # the common big case, kept to one tight loop
+                length = struct.Struct(order + "Q").unpack_from
+                for _ in range(count):
+                    offs += 8 + length(buf, offs)[0]
+                return offs
+            for _ in range(count):
+                offs = self._skip_value(buf, offs, item_type)
+            return offs
+
+        def _build_fields(self, offs: int, count: int) -> int:
+            buf = memoryview(self.data)
+            for _ in range(count):
+                orig_offs = offs
+                kv_klen, kv_kdata = self._get_str(offs)
+                offs += int(kv_klen.nbytes + kv_kdata.nbytes)
+                raw_kv_type = self._get(offs, np.uint32)
+                offs += int(raw_kv_type.nbytes)
+                key = str(bytes(kv_kdata), encoding="utf-8")
+                if key in _SKIP_ARRAYS:
+                    if key in self.array_lengths:
+                        raise KeyError(f"Duplicate {key} already in list")
+                    end = self._skip_value(buf, offs, int(raw_kv_type[0]))
+                    is_array = raw_kv_type[0] == GGUFValueType.ARRAY
+                    self.array_lengths[key] = int(self._get(offs + 4, np.uint64)[0]) if is_array else 1
+                    offs = end
+                    continue
+                parts: list[Any] = [kv_klen, kv_kdata, raw_kv_type]
+                size, field_parts, field_idxs, field_types = self._get_field_parts(offs, raw_kv_type[0])
+                self._push_field(ReaderField(orig_offs, key, parts + field_parts,
+                                             [i + len(parts) for i in field_idxs], field_types), skip_sum=True)
+                offs += size
+            return offs
+
+    return SummaryReader
+
+
 def read_gguf_info(path: Path | str) -> GGUFInfo:
     """Summarise a GGUF file, or raise one clear error if it is missing, not GGUF or truncated."""
     path = Path(path)
@@ -139,20 +217,17 @@ def read_gguf_info(path: Path | str) -> GGUFInfo:
     with path.open("rb") as fh:
         if fh.read(4) != b"GGUF":
             raise CorruptFileError(f"{path} is not a GGUF file (bad magic)")
-    from gguf import GGUFReader
-
     try:
-        reader = GGUFReader(path)
+        reader = _summary_reader_class()(path)
     except Exception as exc:  # gguf-py raises ValueError/IndexError/OSError on damaged files alike
         raise CorruptFileError(f"{path} is damaged or truncated: {exc}") from exc
     file_size = path.stat().st_size
     metadata: dict[str, Any] = {}
     for key, reader_field in reader.fields.items():
-        if key in _SKIP_ARRAYS or key.startswith("GGUF."):
-            if key == "tokenizer.ggml.tokens":
-                metadata["tokenizer.ggml.vocab_size"] = len(reader_field.data)
-            continue
-        metadata[key] = _field_value(reader_field)
+        if not key.startswith("GGUF."):
+            metadata[key] = _field_value(reader_field)
+    if "tokenizer.ggml.tokens" in reader.array_lengths:
+        metadata["tokenizer.ggml.vocab_size"] = reader.array_lengths["tokenizer.ggml.tokens"]
     types: dict[str, TypeCount] = {}
     tensor_types: dict[str, str] = {}
     n_params = tensor_bytes = 0
