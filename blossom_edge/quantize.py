@@ -6,6 +6,9 @@ so the files are the ones llama-quantize would write. It runs in a child process
 bad inputs; in a child that becomes one line of error and a removed partial file. The
 child's log is read line by line to drive the progress bar and to learn which type
 llama.cpp chose for each tensor, which verification then checks against the file.
+
+From a checkpoint, the 16-bit intermediate is written to RAM (/dev/shm) when it fits
+comfortably, so no checkpoint-sized file touches the disk; it is removed however the run ends.
 """
 
 from __future__ import annotations
@@ -14,9 +17,14 @@ import difflib
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +144,7 @@ class QuantizeReport:
     verification: Any = None
     intermediate: Path | None = None
     requantized_from: str | None = None
+    intermediate_record: dict[str, Any] | None = None
 
 
 def output_name(stem: str, qtype: QuantType) -> str:
@@ -165,17 +174,22 @@ def _hub_cached(repo_id: str) -> bool:
     return (Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}").is_dir()
 
 
-def _precheck_download(source: str, qtype: QuantType, output_dir: Path) -> None:
-    """Before a multi-gigabyte download: will the catalog model, its intermediate and output fit?"""
+def _precheck_download(source: str, qtype: QuantType, output_dir: Path, keep_intermediate: bool) -> None:
+    """Before a multi-gigabyte download: will the catalog model, its intermediate and output fit?
+
+    The intermediate counts only if it will go to disk; if it fits in RAM now, it is not counted
+    (the placement is decided again after the download, with the disk check repeated then).
+    """
     from blossom_edge.catalog import lookup
-    from blossom_edge.diskspace import DiskNeed, check_free_space
+    from blossom_edge.diskspace import DiskNeed, check_free_space, fits_in_ram
 
     model = lookup(source)
     if model is None or Path(source).expanduser().exists():
         return
     params = int(model.params_b * 1e9)
-    needs = [DiskNeed("intermediate", output_dir, params * 2),
-             DiskNeed("output", output_dir, int(params * qtype.bpw / 8))]
+    needs = [DiskNeed("output", output_dir, int(params * qtype.bpw / 8))]
+    if keep_intermediate or not fits_in_ram(params * 2):
+        needs.append(DiskNeed("intermediate", output_dir, params * 2))
     if not _hub_cached(model.repo_id):
         from huggingface_hub import constants
 
@@ -221,70 +235,84 @@ def quantize_pipeline(
     started = time.perf_counter()
     chat = None
     intermediate: Path | None = None
+    ram_dir: Path | None = None
+    kept: Path | None = None
     record: dict[str, Any] = {}
 
-    if _is_gguf_source(source):
-        src = Path(source).expanduser()
-        info = read_gguf_info(src)
-        final = output_dir / output_name(src.stem, qt)
-        if final.resolve() == src.resolve():
-            raise UsageError(f"{src} already has the name the {qt.name} output would get; choose another -o")
-        check_free_space([DiskNeed("output", output_dir, int(info.n_params * qt.bpw / 8))])
-        low = {t for t in info.types if t not in ("F32", "F16", "BF16")}
-        if low:
-            note(f"[yellow]note:[/] {src.name} is already quantized ({', '.join(sorted(low))}); "
-                 "re-quantizing loses more quality than starting from the 16-bit checkpoint")
-        quant_input, described = src, str(src.resolve())
-        record["source"] = {"gguf": described, "types": info.type_histogram()}
-    else:
-        from blossom_edge.convert import convert_checkpoint
-        from blossom_edge.hub import resolve_source
-
-        _precheck_download(source, qt, output_dir)
-        t0 = time.perf_counter()
-        local = resolve_source(source)
-        timings["download"] = time.perf_counter() - t0
-        chat = local.model.chat if local.model else None
-        if local.model:
-            stem = local.model.name
-        elif local.repo_id:
-            stem = local.repo_id.split("/", 1)[1]
-        else:
-            stem = local.path.resolve().name
-        final = output_dir / output_name(stem, qt)
-        weights, per_param = _checkpoint_bytes(local.path)
-        check_free_space([DiskNeed("intermediate", output_dir, weights),
-                          DiskNeed("output", output_dir, int(weights / per_param * qt.bpw / 8))])
-        intermediate = output_dir / f"{_QUANT_SUFFIX.sub('', stem).lower()}.intermediate.gguf"
-        described = local.describe()
-        record["source"] = {"repo_id": local.repo_id, "revision": _source_revision(local),
-                            "path": None if local.repo_id else str(local.path.resolve())}
-        t0 = time.perf_counter()
-        converted = convert_checkpoint(local.path, intermediate, "auto", source=local, progress=progress)
-        timings["convert"] = time.perf_counter() - t0
-        record["intermediate_type"] = converted.outtype
-        quant_input = intermediate
-
-    try:
-        run = quantize_gguf(quant_input, final, qt, threads=threads, imatrix=imatrix, progress=progress)
-        timings["quantize"] = run.seconds
+    with _sigterm_as_interrupt():
         try:
-            from blossom_edge.verify import check_types, verify_gguf
+            if _is_gguf_source(source):
+                src = Path(source).expanduser()
+                info = read_gguf_info(src)
+                final = output_dir / output_name(src.stem, qt)
+                if final.resolve() == src.resolve():
+                    raise UsageError(f"{src} already has the name the {qt.name} output would get; choose another -o")
+                check_free_space([DiskNeed("output", output_dir, int(info.n_params * qt.bpw / 8))])
+                low = {t for t in info.types if t not in ("F32", "F16", "BF16")}
+                if low:
+                    note(f"[yellow]note:[/] {src.name} is already quantized ({', '.join(sorted(low))}); "
+                         "re-quantizing loses more quality than starting from the 16-bit checkpoint")
+                quant_input, described = src, str(src.resolve())
+                record["source"] = {"gguf": described, "types": info.type_histogram()}
+            else:
+                from blossom_edge.convert import convert_checkpoint
+                from blossom_edge.diskspace import place_intermediate
+                from blossom_edge.hub import resolve_source
 
-            t0 = time.perf_counter()
-            final_info = read_gguf_info(final)
-            check_types(final_info, run.chosen_types)
-            verification = verify_gguf(final, chat=chat, threads=threads, info=final_info)
-        except BaseException:
-            final.unlink(missing_ok=True)
-            raise
-        timings["verify"] = time.perf_counter() - t0
-        kept = _keep_or_remove(intermediate, keep_intermediate, final, record.get("intermediate_type"))
-    except BaseException:
-        if intermediate is not None:
-            intermediate.unlink(missing_ok=True)
-        raise
-    timings["total"] = time.perf_counter() - started
+                _precheck_download(source, qt, output_dir, keep_intermediate)
+                t0 = time.perf_counter()
+                local = resolve_source(source)
+                timings["download"] = time.perf_counter() - t0
+                chat = local.model.chat if local.model else None
+                if local.model:
+                    stem = local.model.name
+                elif local.repo_id:
+                    stem = local.repo_id.split("/", 1)[1]
+                else:
+                    stem = local.path.resolve().name
+                final = output_dir / output_name(stem, qt)
+                weights, per_param = _checkpoint_bytes(local.path)
+                placement = place_intermediate(weights // per_param * 2, output_dir, keep=keep_intermediate)
+                ram_dir = placement.directory if placement.in_ram else None
+                needs = [DiskNeed("output", output_dir, int(weights / per_param * qt.bpw / 8))]
+                if not placement.in_ram:
+                    needs.append(DiskNeed("intermediate", output_dir, weights // per_param * 2))
+                check_free_space(needs)
+                intermediate = placement.directory / f"{_QUANT_SUFFIX.sub('', stem).lower()}.intermediate.gguf"
+                described = local.describe()
+                record["source"] = {"repo_id": local.repo_id, "revision": _source_revision(local),
+                                    "path": None if local.repo_id else str(local.path.resolve())}
+                t0 = time.perf_counter()
+                converted = convert_checkpoint(local.path, intermediate, "auto", source=local, progress=progress)
+                timings["convert"] = time.perf_counter() - t0
+                record["intermediate_type"] = converted.outtype
+                record["intermediate"] = {"location": placement.location, "directory": str(placement.directory),
+                                          "bytes": intermediate.stat().st_size}
+                quant_input = intermediate
+
+            run = quantize_gguf(quant_input, final, qt, threads=threads, imatrix=imatrix, progress=progress)
+            timings["quantize"] = run.seconds
+            try:
+                from blossom_edge.verify import check_types, verify_gguf
+
+                t0 = time.perf_counter()
+                final_info = read_gguf_info(final)
+                check_types(final_info, run.chosen_types)
+                verification = verify_gguf(final, chat=chat, threads=threads, info=final_info)
+            except BaseException:
+                final.unlink(missing_ok=True)
+                raise
+            timings["verify"] = time.perf_counter() - t0
+            if keep_intermediate and intermediate is not None:
+                kept = _keep(intermediate, final, record.get("intermediate_type"))
+        finally:
+            if intermediate is not None and intermediate != kept:
+                intermediate.unlink(missing_ok=True)
+            if ram_dir is not None:
+                shutil.rmtree(ram_dir, ignore_errors=True)
+    if kept is not None:
+        record["intermediate"]["kept"] = str(kept)
+    t0 = time.perf_counter()
     from blossom_edge.verify import tool_versions, write_manifest
 
     write_manifest(final, {
@@ -296,9 +324,31 @@ def quantize_pipeline(
         "tensor_types": verification.info.type_histogram(),
         "bits_per_weight": round(verification.info.bits_per_weight, 4),
         "verification": {"prompt": verification.prompt, "tokens": verification.tokens, "text": verification.text},
-        "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "timings_seconds": {k: round(v, 3) for k, v in {**timings, "total": time.perf_counter() - started}.items()},
     })
-    return QuantizeReport(final, qt, described, timings, verification, kept)
+    timings["manifest"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - started
+    return QuantizeReport(final, qt, described, timings, verification, kept, intermediate_record=record.get("intermediate"))
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM unwind like Ctrl-C, so `finally` removes an intermediate that would otherwise hold RAM.
+
+    Only the main thread may set handlers; elsewhere (a test runner's worker) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _sha(path: Path) -> str:
@@ -307,13 +357,8 @@ def _sha(path: Path) -> str:
     return sha256_file(path)
 
 
-def _keep_or_remove(intermediate: Path | None, keep: bool, final: Path, outtype: str | None) -> Path | None:
-    """Remove the intermediate, or keep it under its own published-style name when asked."""
-    if intermediate is None:
-        return None
-    if not keep:
-        intermediate.unlink(missing_ok=True)
-        return None
+def _keep(intermediate: Path, final: Path, outtype: str | None) -> Path:
+    """Keep the intermediate under its own published-style name (it is already beside the output)."""
     kept = intermediate.with_name(intermediate.name.replace(".intermediate.gguf", f"-{(outtype or 'auto').upper()}.gguf"))
     if kept == final:
         return intermediate
