@@ -4,13 +4,16 @@ The reference is llama.cpp's convert_hf_to_gguf.py to an f16 GGUF, then its quan
 (the llama-quantize binary if one is built, else the same library function through
 llama-cpp-python). Both start from the same synthetic bfloat16 checkpoint of about 1.5 GB,
 shaped like Qwen1.5-0.5B with more layers and carrying the real Qwen2 tokenizer (which the
-reference converter recognises). Measured per path: wall time, peak RSS of the whole process
-tree, and peak extra disk (bytes in the output directory, partial files included).
+reference converter recognises). Measured per path (see `measure`): wall time, peak RSS of the
+whole process tree (polled sum, and the kernel's per-process ru_maxrss), peak extra disk as the
+bytes in the output directory (partial files included) and as the output file system's used-space
+rise, and the rise of /dev/shm, where ours keeps its intermediate when it fits in RAM. For ours,
+wall time per stage comes from its own report.
 
-    /work/venv/bin/python benchmarks/quantize.py                    # ≈1.5 GB checkpoint
-    /work/venv/bin/python benchmarks/quantize.py --layers 4 --json  # quick run
+    /work/venv/bin/python benchmarks/quantize.py --workdir /work/dl/qbench   # ≈1.5 GB checkpoint, kept
+    /work/venv/bin/python benchmarks/quantize.py --layers 4 --json           # quick run
 
-Ours includes its verification (load + greedy generation); the reference has none.
+Ours includes its verification (load + greedy generation) and manifest (sha256); the reference has neither.
 A missing reference (no torch/transformers, no llama.cpp source) is reported, not fatal.
 """
 
@@ -95,9 +98,24 @@ def _dir_bytes(path: Path) -> int:
     return total
 
 
+def _used(path: Path) -> int:
+    return shutil.disk_usage(path).used
+
+
 def measure(steps: list[list[str]], out_dir: Path, env: dict[str, str] | None = None) -> dict:
-    """Run `steps` one after another, sampling tree RSS and the output directory's size."""
-    peak = {"rss": 0, "disk": 0}
+    """Run `steps` one after another, polling every 50 ms; returns wall time, peaks and the last step's stdout.
+
+    peak_rss: the largest sum of RSS over the step's whole process tree (the quantizer is a
+    grandchild); wait4_maxrss: the largest single-process peak the kernel saw (ru_maxrss, which
+    Linux carries from parent into children, so this process must stay small: the checkpoint is
+    built in a child). peak_extra_disk: the largest total size of the files in `out_dir`, partial
+    files included; peak_fs_used_delta: the output file system's used-space rise, which also sees
+    writes outside `out_dir` but also other users' writes on a shared machine. peak_ram_dir_delta:
+    the same for /dev/shm, where ours puts its intermediate when it fits in RAM.
+    """
+    ram = Path("/dev/shm")
+    base = {"fs": _used(out_dir), "ram": _used(ram) if ram.is_dir() else 0}
+    peak = {"rss": 0, "disk": 0, "fs": 0, "ram": 0}
     done = threading.Event()
 
     def sample(proc: psutil.Process) -> None:
@@ -108,21 +126,38 @@ def measure(steps: list[list[str]], out_dir: Path, env: dict[str, str] | None = 
                 rss = 0
             peak["rss"] = max(peak["rss"], rss)
             peak["disk"] = max(peak["disk"], _dir_bytes(out_dir))
+            peak["fs"] = max(peak["fs"], _used(out_dir) - base["fs"])
+            if ram.is_dir():
+                peak["ram"] = max(peak["ram"], _used(ram) - base["ram"])
             time.sleep(0.05)
 
     start = time.perf_counter()
+    maxrss = 0
+    out = ""
     for cmd in steps:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         done.clear()
         watcher = threading.Thread(target=sample, args=(psutil.Process(proc.pid),))
         watcher.start()
-        _, err = proc.communicate()
+        # communicate() reaps with waitpid, which discards rusage; drain the pipes, then wait4 ourselves.
+        readers = [threading.Thread(target=lambda f=f, k=k: chunks.__setitem__(k, f.read()))
+                   for k, f in (("out", proc.stdout), ("err", proc.stderr))]
+        chunks: dict[str, str] = {}
+        for r in readers:
+            r.start()
+        for r in readers:
+            r.join()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
         done.set()
         watcher.join()
+        maxrss = max(maxrss, usage.ru_maxrss * 1024)
+        out, err = chunks["out"], chunks["err"]
         if proc.returncode != 0:
             raise RuntimeError(f"{cmd[:3]} failed: {err.strip().splitlines()[-1] if err.strip() else proc.returncode}")
-    return {"seconds": round(time.perf_counter() - start, 2), "peak_rss": peak["rss"], "peak_extra_disk": peak["disk"],
-            "output_bytes": _dir_bytes(out_dir)}
+    return {"seconds": round(time.perf_counter() - start, 2), "peak_rss": peak["rss"], "wait4_maxrss": maxrss,
+            "peak_extra_disk": peak["disk"], "peak_fs_used_delta": peak["fs"], "peak_ram_dir_delta": peak["ram"],
+            "output_bytes": _dir_bytes(out_dir), "stdout": out}
 
 
 def reference_steps(ckpt: Path, out: Path, threads: int) -> tuple[list[list[str]], str] | None:
@@ -149,34 +184,57 @@ def reference_steps(ckpt: Path, out: Path, threads: int) -> tuple[list[list[str]
     return steps, how
 
 
+def _checkpoint(work: Path, layers: int) -> Path:
+    """The benchmark checkpoint under `work`, reused if a previous run left it; built in a child process
+    so that this process, whose peak RSS Linux passes on to every child's ru_maxrss, stays small."""
+    ckpt = work / f"blossom-bench-{layers}l"
+    if not (ckpt / "config.json").is_file():
+        ckpt.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, __file__, "--build", str(ckpt), "--layers", str(layers)], check=True)
+    return ckpt
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layers", type=int, default=30, help="decoder layers (30 ≈ 1.5 GB bf16)")
-    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="keep the checkpoint here between runs (default: a temporary directory, removed)")
+    ap.add_argument("--build", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.build:
+        build_checkpoint(args.build, args.layers)
+        return 0
     threads = os.cpu_count() or 1
-    work = Path(tempfile.mkdtemp(prefix="bench-quantize-", dir=args.workdir))
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-quantize-"))
+    runs = Path(tempfile.mkdtemp(prefix="run-", dir=work))
     try:
-        ckpt = build_checkpoint(work / "blossom-bench", args.layers)
-        result: dict = {"checkpoint_bytes": _dir_bytes(ckpt), "threads": threads}
-        ours_out = work / "ours"
+        ckpt = _checkpoint(work, args.layers)
+        result: dict = {"checkpoint_bytes": _dir_bytes(ckpt), "threads": threads, "load_average_before": os.getloadavg()}
+        ours_out = runs / "ours"
         ours_out.mkdir()
-        result["ours"] = measure([[sys.executable, "-m", "blossom_edge", "quantize", str(ckpt), "q4_k_m",
-                                   "-o", str(ours_out), "--json"]], ours_out)
-        ref_out = work / "ref"
+        ours = measure([[sys.executable, "-m", "blossom_edge", "quantize", str(ckpt), "q4_k_m",
+                         "-o", str(ours_out), "--json"]], ours_out)
+        report = json.loads(ours.pop("stdout"))
+        manifest = json.loads(Path(report["manifest"]).read_text())
+        result["ours"] = {**ours, "stages_seconds": report["timings_seconds"],
+                          "intermediate": manifest.get("intermediate")}
+        ref_out = runs / "ref"
         ref_out.mkdir()
         ref = reference_steps(ckpt, ref_out, threads)
         if ref is None:
             result["reference"] = "not available: needs torch, transformers and llama.cpp's convert_hf_to_gguf.py"
         else:
             env = {**os.environ, "PYTHONPATH": str(LLAMA_CPP / "gguf-py"), "NO_LOCAL_GGUF": ""}
-            result["reference"] = {**measure(ref[0], ref_out, env), "quantizer": ref[1]}
+            ref_result = measure(ref[0], ref_out, env)
+            ref_result.pop("stdout")
+            result["reference"] = {**ref_result, "quantizer": ref[1]}
             r, o = result["reference"], result["ours"]
             result["wall_time_saving"] = round(1 - o["seconds"] / r["seconds"], 3)
             result["extra_disk_saving"] = round(1 - o["peak_extra_disk"] / r["peak_extra_disk"], 3)
+        result["load_average_after"] = os.getloadavg()
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(runs if args.workdir else work, ignore_errors=True)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
