@@ -15,7 +15,7 @@ from typing import IO, Callable
 
 import numpy as np
 
-from blossom_edge.checkpoint import to_f32
+from blossom_edge.checkpoint import bf16_to_f16, to_f32
 from blossom_edge.convert.plan import PlannedTensor
 
 # About 16 MiB of float32 per chunk: large enough for numpy to run at memory speed, small
@@ -67,6 +67,8 @@ class StreamedTensor:
             raw = permute_rows(raw, ref.shape[0] // planned.permute_heads)
         if gguf.GGMLQuantizationType[ref.dtype] == planned.qtype:
             out = np.ascontiguousarray(raw)
+        elif ref.dtype == "BF16" and planned.qtype == gguf.GGMLQuantizationType.F16:
+            out = bf16_to_f16(np.ascontiguousarray(raw))
         else:
             out = np.ascontiguousarray(gguf.quants.quantize(to_f32(raw, ref.dtype), planned.qtype))
         itemsize = raw.dtype.itemsize
