@@ -74,11 +74,12 @@ def main() -> int:
             print(f"round {rnd + 1} {tool:<12} pp{args.pp} {got['pp']:9.2f} t/s   tg{args.tg} {got['tg']:8.2f} t/s",
                   file=sys.stderr)
     print(f"model {model.name} ({model.stat().st_size / 2**20:.1f} MiB), {args.threads} threads, "
-          f"{args.rounds} interleaved rounds × {args.reps} reps")
+          f"{args.rounds} interleaved rounds × {args.reps} reps, medians over rounds")
     worst = 0.0
     for test in ("pp", "tg"):
-        ref = statistics.fmean(results["llama-bench"][test])
-        mine = statistics.fmean(results["blossom-edge"][test])
+        # The median over rounds: one round disturbed by another process should not decide it.
+        ref = statistics.median(results["llama-bench"][test])
+        mine = statistics.median(results["blossom-edge"][test])
         diff = mine / ref - 1
         worst = max(worst, abs(diff))
         print(f"{test}: llama-bench {ref:9.2f} t/s   blossom-edge {mine:9.2f} t/s   difference {100 * diff:+.1f}%")

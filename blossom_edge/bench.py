@@ -16,6 +16,8 @@ import logging
 import random
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -117,6 +119,64 @@ def check_fits(path: Path, need: MemoryEstimate, available: int | None, ram_tota
     )
 
 
+class _GgmlThreadpoolParams(ctypes.Structure):
+    """ggml.h's `struct ggml_threadpool_params` (GGML_MAX_N_THREADS = 512)."""
+
+    _fields_ = [
+        ("cpumask", ctypes.c_bool * 512),
+        ("n_threads", ctypes.c_int),
+        ("prio", ctypes.c_int),
+        ("poll", ctypes.c_uint32),
+        ("strict_cpu", ctypes.c_bool),
+        ("paused", ctypes.c_bool),
+    ]
+
+
+class _ThreadPools:
+    """ggml's thread-pool calls, which llama-cpp-python does not bind; found in its own libraries."""
+
+    def __init__(self, base: ctypes.CDLL, cpu: ctypes.CDLL, llama: ctypes.CDLL) -> None:
+        base.ggml_threadpool_params_init.argtypes = [ctypes.POINTER(_GgmlThreadpoolParams), ctypes.c_int]
+        base.ggml_threadpool_params_init.restype = None
+        cpu.ggml_threadpool_new.argtypes = [ctypes.POINTER(_GgmlThreadpoolParams)]
+        cpu.ggml_threadpool_new.restype = ctypes.c_void_p
+        cpu.ggml_threadpool_free.argtypes = [ctypes.c_void_p]
+        cpu.ggml_threadpool_free.restype = None
+        llama.llama_attach_threadpool.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        llama.llama_attach_threadpool.restype = None
+        self._base, self._cpu, self._llama = base, cpu, llama
+
+    @classmethod
+    def load(cls, lib_dir: Path) -> _ThreadPools | None:
+        """None when the libraries are laid out differently (then ggml's per-graph threads are used)."""
+        def find(stem: str) -> ctypes.CDLL | None:
+            for candidate in sorted(lib_dir.glob(f"lib{stem}.*")):
+                try:
+                    return ctypes.CDLL(str(candidate))
+                except OSError:
+                    continue
+            return None
+
+        libs = [find(name) for name in ("ggml-base", "ggml-cpu", "llama")]
+        if any(lib is None for lib in libs):
+            return None
+        try:
+            return cls(*libs)  # type: ignore[arg-type]
+        except AttributeError:
+            return None
+
+    def new(self, threads: int) -> int | None:
+        params = _GgmlThreadpoolParams()
+        self._base.ggml_threadpool_params_init(ctypes.byref(params), threads)
+        return self._cpu.ggml_threadpool_new(ctypes.byref(params))
+
+    def attach(self, ctx: Any, pool: int) -> None:
+        self._llama.llama_attach_threadpool(ctypes.cast(ctx, ctypes.c_void_p), pool, None)
+
+    def free(self, pool: int) -> None:
+        self._cpu.ggml_threadpool_free(pool)
+
+
 class _Llama:
     """The handful of llama.cpp calls a benchmark needs, with its log kept quiet."""
 
@@ -126,6 +186,7 @@ class _Llama:
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         llama_cpp.llama_backend_init()
         self.lib = llama_cpp
+        self._pools = _ThreadPools.load(Path(llama_cpp.__file__).parent / "lib")
 
     def load(self, path: Path) -> Any:
         params = self.lib.llama_model_default_params()
@@ -135,7 +196,13 @@ class _Llama:
             raise ExternalToolError(f"llama.cpp could not load {path}")
         return model
 
-    def context(self, model: Any, n_ctx: int, cfg: BenchConfig, threads: int) -> Any:
+    @contextmanager
+    def context(self, model: Any, n_ctx: int, cfg: BenchConfig, threads: int) -> Iterator[Any]:
+        """A context with its own persistent thread pool, as llama-bench sets one up.
+
+        Without an attached pool ggml starts and joins its worker threads for every graph,
+        which costs a few percent of generation speed at each token.
+        """
         params = self.lib.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = cfg.n_batch
@@ -146,7 +213,15 @@ class _Llama:
         ctx = self.lib.llama_init_from_model(model, params)
         if not ctx:
             raise ExternalToolError(f"llama.cpp could not create a context of {n_ctx} tokens")
-        return ctx
+        pool = self._pools.new(threads) if self._pools is not None else None
+        try:
+            if pool:
+                self._pools.attach(ctx, pool)
+            yield ctx
+        finally:
+            self.lib.llama_free(ctx)
+            if pool:
+                self._pools.free(pool)
 
     def describe(self, model: Any) -> tuple[str, int, int]:
         buf = ctypes.create_string_buffer(256)
@@ -267,8 +342,7 @@ def _one_test(llama: _Llama, model: Any, rng: random.Random, cfg: BenchConfig, t
               info: dev.DeviceInfo, n_threads: int, n_prompt: int, n_gen: int) -> dict[str, Any]:
     before = Sample.take(tree, info.perf_cores)
     reset_peak_rss()
-    ctx = llama.context(model, n_prompt + n_gen, cfg, n_threads)
-    try:
+    with llama.context(model, n_prompt + n_gen, cfg, n_threads) as ctx:
         runner = _Runner(llama.lib, model, ctx, rng, cfg.n_batch)
         runner.clear()
         if n_prompt:
@@ -285,8 +359,6 @@ def _one_test(llama: _Llama, model: Any, rng: random.Random, cfg: BenchConfig, t
                 runner.generate(n_gen)
             samples.append(time.perf_counter_ns() - start)
         peak = peak_rss()
-    finally:
-        llama.lib.llama_free(ctx)
     after = Sample.take(tree, info.perf_cores)
     stats = _stats(samples, n_prompt + n_gen)
     energy = None

@@ -146,3 +146,10 @@ def test_throttling_and_energy_sampling() -> None:
     s = Sample.take(device.Tree(DEVICES / "galaxy-s23-snapdragon-8-gen-2"), [7])
     assert s.discharging and s.power_w == pytest.approx(0.412 * 3.987)
     assert s.caps == {7: 3360000}
+
+
+def test_benchmark_contexts_get_a_persistent_thread_pool():
+    """Like llama-bench: without it ggml spawns threads per token and generation reads slow."""
+    from blossom_edge.bench import _Llama
+
+    assert _Llama()._pools is not None
