@@ -103,7 +103,8 @@ def _used(path: Path) -> int:
 
 
 def measure(steps: list[list[str]], out_dir: Path, env: dict[str, str] | None = None) -> dict:
-    """Run `steps` one after another, polling every 50 ms; returns wall time, peaks and the last step's stdout.
+    """Run `steps` one after another, polling every 50 ms; returns wall time (total and per step), peaks
+    and the last step's stdout.
 
     peak_rss: the largest sum of RSS over the step's whole process tree (the quantizer is a
     grandchild); wait4_maxrss: the largest single-process peak the kernel saw (ru_maxrss, which
@@ -134,7 +135,9 @@ def measure(steps: list[list[str]], out_dir: Path, env: dict[str, str] | None = 
     start = time.perf_counter()
     maxrss = 0
     out = ""
+    step_seconds: list[float] = []
     for cmd in steps:
+        step_start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         done.clear()
         watcher = threading.Thread(target=sample, args=(psutil.Process(proc.pid),))
@@ -152,10 +155,11 @@ def measure(steps: list[list[str]], out_dir: Path, env: dict[str, str] | None = 
         done.set()
         watcher.join()
         maxrss = max(maxrss, usage.ru_maxrss * 1024)
+        step_seconds.append(round(time.perf_counter() - step_start, 2))
         out, err = chunks["out"], chunks["err"]
         if proc.returncode != 0:
             raise RuntimeError(f"{cmd[:3]} failed: {err.strip().splitlines()[-1] if err.strip() else proc.returncode}")
-    return {"seconds": round(time.perf_counter() - start, 2), "peak_rss": peak["rss"], "wait4_maxrss": maxrss,
+    return {"seconds": round(time.perf_counter() - start, 2), "step_seconds": step_seconds, "peak_rss": peak["rss"], "wait4_maxrss": maxrss,
             "peak_extra_disk": peak["disk"], "peak_fs_used_delta": peak["fs"], "peak_ram_dir_delta": peak["ram"],
             "output_bytes": _dir_bytes(out_dir), "stdout": out}
 
