@@ -16,12 +16,12 @@ import logging
 import random
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from blossom_edge import device as dev
 from blossom_edge.errors import ExternalToolError, ResourceError

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import mmap
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class TensorRef:
     name: str
     dtype: str
     shape: tuple[int, ...]
-    shard: "Shard" = field(compare=False, repr=False)
+    shard: Shard = field(compare=False, repr=False)
     offset: int = 0
     nbytes: int = 0
 

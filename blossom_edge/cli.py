@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -41,7 +41,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
     ] = None,
 ) -> None:
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv, prog_name="blossom-edge", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException as exc:  # noqa: BLE001 - the one place that decides how failures look
+    except BaseException as exc:  # the one place that decides how failures look
         known = one_line(exc)
         if known is None:
             if os.environ.get("BLOSSOM_EDGE_DEBUG"):

@@ -43,7 +43,7 @@ _X86_FEATURES = {
     "avx512_vnni": "avx512_vnni", "avx512vnni": "avx512_vnni", "avx512_bf16": "avx512_bf16",
     "avx_vnni": "avx_vnni", "amx_int8": "amx_int8",
 }
-_CPU_ZONE = re.compile(r"cpu|soc|x86_pkg|tsens|core|bigcore|little|package|ap-therm|mtktscpu", re.I)
+_CPU_ZONE = re.compile(r"cpu|soc|x86_pkg|tsens|core|bigcore|little|package|ap-therm|mtktscpu", re.IGNORECASE)
 # A cluster whose top clock is below this share of the fastest is an efficiency cluster.
 _LITTLE_RATIO = 0.85
 
@@ -117,7 +117,7 @@ class Tree:
 def parse_getprop(text: str | None) -> dict[str, str]:
     """`[key]: [value]` lines → dict; anything else is ignored."""
     props: dict[str, str] = {}
-    for match in re.finditer(r"^\[([^\]]+)\]:\s*\[(.*)\]\s*$", text or "", re.M):
+    for match in re.finditer(r"^\[([^\]]+)\]:\s*\[(.*)\]\s*$", text or "", re.MULTILINE):
         props[match.group(1)] = match.group(2)
     return props
 
@@ -391,7 +391,7 @@ def _os_name(tree: Tree, props: dict[str, str]) -> str | None:
     if props.get("ro.build.version.release"):
         return f"Android {props['ro.build.version.release']}"
     release = tree.read("/etc/os-release") or ""
-    match = re.search(r'^PRETTY_NAME="?([^"\n]+)"?', release, re.M)
+    match = re.search(r'^PRETTY_NAME="?([^"\n]+)"?', release, re.MULTILINE)
     ostype = tree.read("/proc/sys/kernel/ostype")
     return match.group(1) if match else ostype
 

@@ -445,7 +445,7 @@ def blossom_template(chat: ChatFormat) -> str:
             "{{ end }}{{ end }}")
 
 
-def _number(value: float | int) -> str:
+def _number(value: float) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 

@@ -14,7 +14,8 @@ import random
 import statistics
 import urllib.error
 import urllib.request
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from blossom_edge import device as dev
 from blossom_edge.bench import BenchConfig, Sample, _stats, _throttled

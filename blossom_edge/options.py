@@ -7,19 +7,19 @@ or `--threads` reads and behaves the same in every command.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout, nothing else.")]
 OutputFileOpt = Annotated[
-    Optional[Path], typer.Option("--output", "-o", help="Output file (default: named after the model).")
+    Path | None, typer.Option("--output", "-o", help="Output file (default: named after the model).")
 ]
 OutputDirOpt = Annotated[
-    Optional[Path], typer.Option("--output-dir", "-o", help="Directory for the outputs (default: current).")
+    Path | None, typer.Option("--output-dir", "-o", help="Directory for the outputs (default: current).")
 ]
 ThreadsOpt = Annotated[
-    Optional[int], typer.Option("--threads", "-t", min=1, help="CPU threads (default: the performance cores).")
+    int | None, typer.Option("--threads", "-t", min=1, help="CPU threads (default: the performance cores).")
 ]
 SourceArg = Annotated[
     str,

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 
-@lru_cache(maxsize=None)
+@cache
 def err_console() -> Console:
     """The console for progress and notes; created on first use to keep start-up fast."""
     from rich.console import Console
@@ -23,7 +23,7 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-@lru_cache(maxsize=None)
+@cache
 def out_console() -> Console:
     """The console for human-readable results (tables) on stdout."""
     from rich.console import Console

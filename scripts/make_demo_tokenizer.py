@@ -22,9 +22,9 @@ from pathlib import Path
 # Training is parallel by default and its merge order could then depend on scheduling.
 os.environ["RAYON_NUM_THREADS"] = "1"
 
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers  # noqa: E402
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from blossom_edge.catalog import BLOSSOM_V5_SYSTEM  # noqa: E402
+from blossom_edge.catalog import BLOSSOM_V5_SYSTEM
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "blossom_edge" / "data" / "demo_tokenizer"

@@ -24,27 +24,24 @@ def test_success_renames_partial(tmp_path):
 def test_error_removes_partial_and_keeps_old_final(tmp_path):
     final = tmp_path / "model.gguf"
     final.write_bytes(b"old")
-    with pytest.raises(RuntimeError):
-        with atomic_output(final) as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_output(final) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("boom")
     assert final.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf"]
 
 
 def test_keyboard_interrupt_removes_partial(tmp_path):
     final = tmp_path / "model.gguf"
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_output(final) as tmp:
-            tmp.write_bytes(b"half")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_output(final) as tmp:
+        tmp.write_bytes(b"half")
+        raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
 
 
 def test_body_that_writes_nothing_fails(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        with atomic_output(tmp_path / "x.gguf"):
-            pass
+    with pytest.raises(FileNotFoundError), atomic_output(tmp_path / "x.gguf"):
+        pass
     assert list(tmp_path.iterdir()) == []
 
 

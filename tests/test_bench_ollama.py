@@ -15,7 +15,7 @@ DEVICES = Path(__file__).parent / "data" / "devices"
 
 
 class _FakeOllama(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if body["model"] != "azure99/blossom:4b":
             self.send_response(404)

@@ -22,7 +22,7 @@ from blossom_edge.catalog import BLOSSOM_V5_SYSTEM, BLOSSOM_V6_SYSTEM, resolve
 
 # ------------------------------------------------------------------------------------- evaluator
 
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
+_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
 _TOKEN = re.compile(r'\s*(\(|\)|:=|,|"(?:[^"\\]|\\.)*"|-?\d+|\$[A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*'
                     r"|(?:\.[A-Za-z0-9_]+)+|\.|[A-Za-z_][A-Za-z0-9_]*)")
 

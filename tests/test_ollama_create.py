@@ -100,7 +100,7 @@ def test_host_option_and_custom_name_and_push(server, gguf, capsys, monkeypatch)
 
 
 def test_alias_is_quantized_first_through_the_quantize_module(server, tmp_path, capsys, monkeypatch):
-    import blossom_edge.quantize as quantize
+    from blossom_edge import quantize
 
     calls = []
 
@@ -135,7 +135,7 @@ def test_no_server_is_one_line_saying_how_to_start_one(gguf, capsys, monkeypatch
 
 
 def test_no_server_fails_before_quantizing(capsys, monkeypatch):
-    import blossom_edge.quantize as quantize
+    from blossom_edge import quantize
 
     monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{_closed_port()}")
     monkeypatch.setattr(quantize, "quantize_source", lambda *a, **k: pytest.fail("quantized before checking"))

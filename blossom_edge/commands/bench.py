@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,9 +19,9 @@ from blossom_edge.options import JsonOpt
 
 
 def bench(
-    models: Annotated[Optional[list[Path]], typer.Argument(help="GGUF files to benchmark.", show_default=False)] = None,
+    models: Annotated[list[Path] | None, typer.Argument(help="GGUF files to benchmark.", show_default=False)] = None,
     threads: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--threads", "-t", help="Thread counts, e.g. 1,2,4, or 'sweep' (default: the performance cores)."),
     ] = None,
     n_prompt: Annotated[int, typer.Option("--pp", min=0, help="Prompt tokens per prompt test (0: skip).")] = 512,
@@ -31,14 +31,14 @@ def bench(
     csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV rows (llama-bench's fields first).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Run even if the memory estimate exceeds available RAM.")] = False,
     ollama: Annotated[
-        Optional[str], typer.Option("--ollama", help="Measure this model:tag through a running Ollama server.")
+        str | None, typer.Option("--ollama", help="Measure this model:tag through a running Ollama server.")
     ] = None,
     bandwidth_gbs: Annotated[
-        Optional[float],
+        float | None,
         typer.Option("--bandwidth", min=0.01, help="Device memory bandwidth in GB/s (default: measured once, cached)."),
     ] = None,
     device_root: Annotated[
-        Optional[Path], typer.Option("--device-root", hidden=True, help="Read RAM/heat/battery from a captured tree.")
+        Path | None, typer.Option("--device-root", hidden=True, help="Read RAM/heat/battery from a captured tree.")
     ] = None,
 ) -> None:
     """Measure load time, prompt and generation tokens/s, peak RSS, RAM, heat and energy per token.
@@ -103,7 +103,7 @@ def render(rows: list[dict], best: dict | None) -> None:
 
     from blossom_edge.output import human_bytes, out_console
 
-    def opt(value, fmt: str) -> str:  # noqa: ANN001
+    def opt(value, fmt: str) -> str:
         return "–" if value is None else format(value, fmt)
 
     first = rows[0] if rows else {}

@@ -9,7 +9,6 @@ Examples:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -59,7 +58,7 @@ def convert(
              f"{result.outtype}) in {result.seconds:.1f} s ({human_bytes(rate)}/s)")
 
 
-def _show_plan(conversion, json_output: bool) -> None:  # noqa: ANN001 - Conversion, imported lazily
+def _show_plan(conversion, json_output: bool) -> None:
     from blossom_edge.output import human_bytes, out_console, print_json
 
     plan = conversion.plan

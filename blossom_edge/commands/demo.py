@@ -9,7 +9,7 @@ Examples:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,7 +20,7 @@ DEFAULT_DIR = Path("blossom-edge-demo")
 
 def demo(
     output_dir: Annotated[
-        Optional[Path], typer.Option("--output-dir", "-o", help=f"Where to put the demo files (default: ./{DEFAULT_DIR}).")
+        Path | None, typer.Option("--output-dir", "-o", help=f"Where to put the demo files (default: ./{DEFAULT_DIR}).")
     ] = None,
     bench: Annotated[bool, typer.Option("--bench/--no-bench", help="Benchmark the result.")] = True,
     json_output: JsonOpt = False,

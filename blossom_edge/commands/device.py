@@ -10,7 +10,7 @@ Examples:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,11 +20,11 @@ from blossom_edge.options import JsonOpt
 def device(
     json_output: JsonOpt = False,
     root: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--root", help="Read a captured tree (DIR/proc, DIR/sys, DIR/getprop.txt) instead of this machine."),
     ] = None,
     capture: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--capture", help="Copy the files the probes read on this machine into DIR."),
     ] = None,
 ) -> None:
@@ -54,7 +54,7 @@ def device(
     render(info)
 
 
-def render(info) -> None:  # noqa: ANN001 - DeviceInfo, imported lazily
+def render(info) -> None:
     from rich.table import Table
 
     from blossom_edge.output import human_bytes, out_console

@@ -9,7 +9,7 @@ Examples:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -31,17 +31,17 @@ def parse_size(text: str) -> int:
 
 def fit(
     ram: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--ram", help="Plan for a device with this much RAM, e.g. 8G (default: this device's available RAM)."),
     ] = None,
     ctx: Annotated[int, typer.Option("--ctx", min=256, help="Context length to budget the KV cache for.")] = 4096,
     bandwidth_gbs: Annotated[
-        Optional[float],
+        float | None,
         typer.Option("--bandwidth", min=0.01, help="Memory bandwidth in GB/s for speed estimates (default: measured)."),
     ] = None,
     json_output: JsonOpt = False,
     device_root: Annotated[
-        Optional[Path], typer.Option("--device-root", hidden=True, help="Read the device from a captured tree.")
+        Path | None, typer.Option("--device-root", hidden=True, help="Read the device from a captured tree.")
     ] = None,
 ) -> None:
     """Memory each Blossom model × quant needs against this device's RAM, expected speed, and one pick.
@@ -84,7 +84,7 @@ def fit(
     render(rows, pick, info.name, budget, basis, ctx, bandwidth)
 
 
-def render(rows, pick, name: str, budget: int, basis: str, ctx: int, bandwidth: float | None) -> None:  # noqa: ANN001
+def render(rows, pick, name: str, budget: int, basis: str, ctx: int, bandwidth: float | None) -> None:
     from rich.table import Table
 
     from blossom_edge.output import human_bytes, out_console

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,12 +22,12 @@ if TYPE_CHECKING:
     from blossom_edge.catalog import ModelInfo
 
 ModelfileSourceArg = Annotated[
-    Optional[str],
+    str | None,
     typer.Argument(help="A GGUF file, or a catalog alias (4b, 9b, 14b, 34b, v6-7b, …) for the file "
                         "`quantize` would name.", show_default=False),
 ]
 TagOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--tag", help="Ollama tag the Modelfile is for (default: the published one, e.g. 4b or 4b-gpu)."),
 ]
 GpuOpt = Annotated[
@@ -35,15 +35,15 @@ GpuOpt = Annotated[
     typer.Option("--gpu", help="Keep every layer on the GPU (PARAMETER num_gpu 999); on Android this needs "
                                "Termux's Vulkan backend."),
 ]
-CtxOpt = Annotated[Optional[int], typer.Option("--ctx", min=1, help="Context size num_ctx (default: the model's).")]
-SystemOpt = Annotated[Optional[str], typer.Option("--system", help="System prompt (default: Blossom's own).")]
+CtxOpt = Annotated[int | None, typer.Option("--ctx", min=1, help="Context size num_ctx (default: the model's).")]
+SystemOpt = Annotated[str | None, typer.Option("--system", help="System prompt (default: Blossom's own).")]
 ModelOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--model", "-m", help="Which Blossom release a GGUF is, when its file name does not say."),
 ]
 
 
-def identify_gguf(path: Path, alias: Optional[str]) -> ModelInfo:
+def identify_gguf(path: Path, alias: str | None) -> ModelInfo:
     """The catalog entry for a GGUF: from --model, else from the `quantize` file name."""
     from blossom_edge.catalog import MODELS, resolve
     from blossom_edge.errors import UsageError
@@ -58,7 +58,7 @@ def identify_gguf(path: Path, alias: Optional[str]) -> ModelInfo:
     return max(matches, key=lambda m: len(m.name))
 
 
-def choose_tag(model: ModelInfo, tag: Optional[str], gpu: bool) -> str:
+def choose_tag(model: ModelInfo, tag: str | None, gpu: bool) -> str:
     """The tag, checked by Ollama's rules and against --gpu (a `-gpu` tag must be the GPU variant)."""
     from blossom_edge.errors import UsageError
     from blossom_edge.modelfile import default_tag, is_gpu_tag
@@ -143,13 +143,13 @@ def modelfile(
     model: ModelOpt = None,
     qtype: Annotated[str, typer.Option("--qtype", help="Quant type of the GGUF an alias stands for.")] = "q4_k_m",
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="Write the Modelfile here (default: stdout).")
+        Path | None, typer.Option("--output", "-o", help="Write the Modelfile here (default: stdout).")
     ] = None,
     check: Annotated[
-        Optional[Path], typer.Option("--check", help="Check a Modelfile as Ollama parses it, report errors by line.")
+        Path | None, typer.Option("--check", help="Check a Modelfile as Ollama parses it, report errors by line.")
     ] = None,
     all_dir: Annotated[
-        Optional[Path], typer.Option("--all", help="Write the published azure99/blossom set into this directory.")
+        Path | None, typer.Option("--all", help="Write the published azure99/blossom set into this directory.")
     ] = None,
     json_output: JsonOpt = False,
 ) -> None:

@@ -10,7 +10,7 @@ Examples:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -33,12 +33,12 @@ CreateSourceArg = Annotated[
                         "checkpoint directory to quantize first.", show_default=False),
 ]
 CreateQTypeArg = Annotated[
-    Optional[str],
+    str | None,
     typer.Argument(help="Quant type when quantizing (default q4_k_m).", show_default=False),
 ]
 
 
-def _identify(source: str, is_gguf: bool, alias: Optional[str]) -> ModelInfo:
+def _identify(source: str, is_gguf: bool, alias: str | None) -> ModelInfo:
     from blossom_edge.catalog import lookup, resolve
     from blossom_edge.commands.modelfile import identify_gguf
     from blossom_edge.errors import UsageError
@@ -60,7 +60,7 @@ def create(
     qtype: CreateQTypeArg = None,
     gpu: GpuOpt = False,
     name: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--name", help="Ollama model name (default: the published one, azure99/blossom:TAG)."),
     ] = None,
     push: Annotated[bool, typer.Option("--push", help="Push the model to ollama.com when created.")] = False,
@@ -68,10 +68,10 @@ def create(
     system: SystemOpt = None,
     model: ModelOpt = None,
     host: Annotated[
-        Optional[str], typer.Option("--host", help="Ollama server (default: OLLAMA_HOST, else 127.0.0.1:11434).")
+        str | None, typer.Option("--host", help="Ollama server (default: OLLAMA_HOST, else 127.0.0.1:11434).")
     ] = None,
     output_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--output-dir", "-o", help="Directory for the GGUF and Modelfile (default: current)."),
     ] = None,
     json_output: JsonOpt = False,

@@ -9,7 +9,7 @@ Examples:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,10 +18,10 @@ from blossom_edge.options import JsonOpt
 
 def report(
     results: Annotated[
-        Optional[list[Path]],
+        list[Path] | None,
         typer.Argument(help="Files from bench --json or --csv (default: the local results store).", show_default=False),
     ] = None,
-    png: Annotated[Optional[Path], typer.Option("--png", help="Also write the chart to this PNG file.")] = None,
+    png: Annotated[Path | None, typer.Option("--png", help="Also write the chart to this PNG file.")] = None,
     chart: Annotated[bool, typer.Option("--chart/--no-chart", help="Draw the chart in the terminal.")] = True,
     json_output: JsonOpt = False,
 ) -> None:
@@ -56,7 +56,7 @@ def report(
         out_console().print(r.terminal_chart(pts, width=width), markup=False, highlight=False)
 
 
-def render(pts) -> None:  # noqa: ANN001
+def render(pts) -> None:
     from rich.table import Table
 
     from blossom_edge.output import human_bytes, out_console

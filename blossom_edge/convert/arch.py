@@ -8,8 +8,9 @@ gguf-py's TensorNameMap, which already knows every Hugging Face spelling.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from blossom_edge.errors import UnsupportedError
 
@@ -32,7 +33,7 @@ class Architecture:
     extra_hparams: tuple[HparamWriter, ...] = field(default=())
 
     @property
-    def model_arch(self) -> "gguf.MODEL_ARCH":
+    def model_arch(self) -> gguf.MODEL_ARCH:
         import gguf
 
         return gguf.MODEL_ARCH[self.gguf_arch]
@@ -86,7 +87,7 @@ def rope_parameters(config: dict) -> dict:
     return merged
 
 
-def write_common_hparams(config: dict, writer: "gguf.GGUFWriter", file_type: int) -> None:
+def write_common_hparams(config: dict, writer: gguf.GGUFWriter, file_type: int) -> None:
     """The hyperparameters llama.cpp reads for every decoder-only model, as its converter writes them."""
     import gguf
 

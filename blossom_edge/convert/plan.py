@@ -27,7 +27,7 @@ IGNORED_SUFFIXES = (".rotary_emb.inv_freq", ".attention.masked_bias", ".attentio
 class PlannedTensor:
     source: TensorRef
     name: str
-    qtype: "gguf.GGMLQuantizationType"
+    qtype: gguf.GGMLQuantizationType
     nbytes: int
     # Q/K of LLaMA-style models: the number of heads whose rotary halves are interleaved.
     permute_heads: int | None = None

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
-from typing import IO, Callable
+from typing import IO
 
 import numpy as np
 

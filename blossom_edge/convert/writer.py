@@ -7,8 +7,9 @@ tensor in memory. The file appears under its final name only once complete.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 def write_gguf(
     output: Path,
     plan: Plan,
-    fill_keys: Callable[["gguf.GGUFWriter"], None],
+    fill_keys: Callable[[gguf.GGUFWriter], None],
     on_bytes: Callable[[int], None] | None = None,
 ) -> None:
     """Write `plan`'s tensors to `output` after the key/values `fill_keys` adds."""

@@ -14,7 +14,7 @@ import numpy as np
 VOCAB = Path(__file__).resolve().parent.parent / "data" / "vocab" / "ggml-vocab-llama-spm.gguf"
 
 
-def _copy_tokenizer(writer, vocab: Path) -> int:  # noqa: ANN001 - gguf.GGUFWriter
+def _copy_tokenizer(writer, vocab: Path) -> int:
     from gguf import GGUFReader, GGUFValueType
 
     reader = GGUFReader(vocab)
