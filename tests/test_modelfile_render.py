@@ -122,7 +122,10 @@ def test_published_set_is_every_size_cpu_and_gpu_plus_latest_and_gpu():
         assert commands[0] == mf.Command("model", f"./{model.gguf_filename('Q4_K_M')}")
         assert any(c.name == "num_gpu" for c in commands) is mf.is_gpu_tag(tag)
         assert text.startswith(f"# azure99/blossom:{tag}: {model.repo_id}")
-    strip = lambda text: text.split("\n", 1)[1]
+
+    def strip(text: str) -> str:
+        return text.split("\n", 1)[1]
+
     assert strip(files["latest.Modelfile"]) == strip(files["9b.Modelfile"])
     assert strip(files["gpu.Modelfile"]) == strip(files["9b-gpu.Modelfile"])
 

@@ -10,7 +10,7 @@ Examples:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -47,17 +47,17 @@ def quantize(
     source: QuantSourceArg,
     qtype: QTypeArg = "q4_k_m",
     output_dir: Annotated[
-        Optional[Path], typer.Option("--output-dir", "-o", help="Directory for the outputs (default: current).")
+        Path | None, typer.Option("--output-dir", "-o", help="Directory for the outputs (default: current).")
     ] = None,
     threads: ThreadsOpt = None,
     imatrix: Annotated[
-        Optional[Path], typer.Option("--imatrix", help="Importance matrix from llama-imatrix (GGUF or .dat).")
+        Path | None, typer.Option("--imatrix", help="Importance matrix from llama-imatrix (GGUF or .dat).")
     ] = None,
     keep_intermediate: Annotated[
         bool, typer.Option("--keep-intermediate", help="Keep the lossless GGUF made on the way.")
     ] = False,
     list_types: Annotated[
-        Optional[bool], typer.Option("--list-types", callback=_list_types, is_eager=True,
+        bool | None, typer.Option("--list-types", callback=_list_types, is_eager=True,
                                      help="List every quant type with its typical bits per weight and exit.")
     ] = None,
     json_output: JsonOpt = False,
