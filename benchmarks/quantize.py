@@ -143,9 +143,9 @@ def measure(steps: list[list[str]], out_dir: Path, env: dict[str, str] | None = 
         watcher = threading.Thread(target=sample, args=(psutil.Process(proc.pid),))
         watcher.start()
         # communicate() reaps with waitpid, which discards rusage; drain the pipes, then wait4 ourselves.
-        readers = [threading.Thread(target=lambda f=f, k=k: chunks.__setitem__(k, f.read()))
-                   for k, f in (("out", proc.stdout), ("err", proc.stderr))]
         chunks: dict[str, str] = {}
+        readers = [threading.Thread(target=lambda f=f, k=k, into=chunks: into.__setitem__(k, f.read()))
+                   for k, f in (("out", proc.stdout), ("err", proc.stderr))]
         for r in readers:
             r.start()
         for r in readers:
