@@ -227,6 +227,7 @@ def test_cli_json(tiny_bf16, tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["qtype"] == "Q8_0" and data["tensor_types"] == EXPECTED["q8_0"]
     assert Path(data["path"]).is_file() and Path(data["manifest"]).is_file()
+    assert data["intermediate_record"] is None  # a GGUF source is quantized directly
 
 
 @pytest.mark.slow

@@ -79,6 +79,7 @@ def quantize(
             "path": str(report.path),
             "manifest": str(manifest_path(report.path)),
             "intermediate": str(report.intermediate) if report.intermediate else None,
+            "intermediate_record": report.intermediate_record,
             "qtype": report.qtype.name,
             "source": report.source,
             "bytes": info.file_size,
