@@ -131,12 +131,14 @@ def main() -> None:
     out = work / "out.gguf"
     results: dict = {"checkpoint_bytes": src_bytes, "cpus": os.cpu_count()}
 
-    def copy_cmd() -> list[str]:
-        return ["sh", "-c", f"cat {ckpt}/*.safetensors > {out}"]
+    def copy_cmd(durable: bool = False) -> list[str]:
+        # `durable` flushes the copy to disk, as our atomic output does before renaming.
+        return ["sh", "-c", f"cat {ckpt}/*.safetensors > {out}" + (f" && sync {out}" if durable else "")]
 
     ours = [sys.executable, "-m", "blossom_edge", "convert", str(ckpt), "-o", str(out), "--json"]
     measure(copy_cmd())  # warm the page cache so every run reads from the same place
     results["file_copy"] = measure(copy_cmd())
+    results["file_copy_sync"] = measure(copy_cmd(durable=True))
     for outtype in ("f16", "auto"):
         out.unlink(missing_ok=True)
         results[f"ours_{outtype}"] = measure([*ours, "--outtype", outtype])
