@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import struct
 import sys
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,8 +253,3 @@ def read_gguf_info(path: Path | str) -> GGUFInfo:
         metadata=metadata,
         tensor_types=tensor_types,
     )
-
-
-def type_counts(info: GGUFInfo) -> Counter[str]:
-    """Tensor-type counts as a Counter, convenient for comparing two files."""
-    return Counter(info.tensor_types.values())
