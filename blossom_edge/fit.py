@@ -16,6 +16,7 @@ from typing import Any
 
 from blossom_edge.catalog import MODELS, ModelInfo
 from blossom_edge.memory import DEFAULT_RUNTIME_BYTES, ModelShape, bytes_per_token, estimate
+from blossom_edge.quantize import parse_qtype
 
 # (layers, hidden, KV heads, head dim, vocab, FFN width) from each base model's config.json.
 SHAPES: dict[str, tuple[int, int, int, int, int, int]] = {
@@ -33,8 +34,8 @@ SHAPES: dict[str, tuple[int, int, int, int, int, int]] = {
     "Qwen/Qwen2.5-32B": (64, 5120, 8, 128, 152064, 27648),
     "Qwen/Qwen3-8B-Base": (36, 4096, 8, 128, 151936, 12288),
 }
-# Average bits per weight of whole llama.cpp files of each type (embeddings and output included).
-QUANTS: dict[str, float] = {"Q4_0": 4.55, "Q4_K_M": 4.89, "Q5_K_M": 5.70, "Q6_K": 6.56, "Q8_0": 8.50, "F16": 16.0}
+# The quants people run on devices, with the quantizer table's whole-file bits per weight.
+QUANTS: dict[str, float] = {name: parse_qtype(name).bpw for name in ("Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16")}
 # Share of copy bandwidth a CPU decode reaches in practice (bench's bandwidth_share is typically 0.5–0.8).
 DECODE_EFFICIENCY = 0.6
 # llama.cpp repacks Q4_0 at load into interleaved blocks for dotprod/i8mm kernels on ARM.
