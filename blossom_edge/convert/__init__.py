@@ -20,7 +20,7 @@ from blossom_edge.atomic import check_writable_dir
 from blossom_edge.checkpoint import Checkpoint
 from blossom_edge.convert.arch import architecture_for, write_common_hparams
 from blossom_edge.convert.metadata import model_metadata, output_stem
-from blossom_edge.convert.plan import Plan, build_plan, resolve_outtype
+from blossom_edge.convert.plan import Plan, build_plan
 from blossom_edge.convert.vocab import Vocab, load_vocab, write_vocab
 from blossom_edge.source import LocalSource
 
@@ -88,7 +88,7 @@ def plan_conversion(
     source = source or LocalSource(path=model_dir)
     with Checkpoint.open(model_dir) as checkpoint:
         arch = architecture_for(checkpoint.config)
-        plan = build_plan(checkpoint, arch, resolve_outtype(outtype, checkpoint))
+        plan = build_plan(checkpoint, arch, outtype)
         vocab = load_vocab(model_dir, checkpoint.config.get("vocab_size"), family=arch.family)
         output = output or Path(default_output_name(model_dir, plan.outtype, source))
         yield Conversion(checkpoint, plan, vocab, output, source)
