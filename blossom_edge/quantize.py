@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,16 +293,24 @@ def quantize_pipeline(
 
             run = quantize_gguf(quant_input, final, qt, threads=threads, imatrix=imatrix, progress=progress)
             timings["quantize"] = run.seconds
-            try:
-                from blossom_edge.verify import check_types, verify_gguf
+            if intermediate is not None and not keep_intermediate:
+                # Free its RAM (or disk) before verification loads the quantized model.
+                intermediate.unlink(missing_ok=True)
+            from blossom_edge.verify import check_types, sha256_file, verify_gguf
 
-                t0 = time.perf_counter()
-                final_info = read_gguf_info(final)
-                check_types(final_info, run.chosen_types)
-                verification = verify_gguf(final, chat=chat, threads=threads, info=final_info)
-            except BaseException:
-                final.unlink(missing_ok=True)
-                raise
+            # The manifest's sha256 is read on another core while verification runs.
+            with ThreadPoolExecutor(max_workers=1) as hasher:
+                digest = hasher.submit(sha256_file, final)
+                try:
+                    t0 = time.perf_counter()
+                    final_info = read_gguf_info(final)
+                    check_types(final_info, run.chosen_types)
+                    verification = verify_gguf(final, chat=chat, threads=threads, info=final_info)
+                    sha256 = digest.result()
+                except BaseException:
+                    digest.cancel()
+                    final.unlink(missing_ok=True)
+                    raise
             timings["verify"] = time.perf_counter() - t0
             if keep_intermediate and intermediate is not None:
                 kept = _keep(intermediate, final, record.get("intermediate_type"))
@@ -315,7 +324,7 @@ def quantize_pipeline(
     t0 = time.perf_counter()
     from blossom_edge.verify import tool_versions, write_manifest
 
-    write_manifest(final, {
+    write_manifest(final, sha256, {
         **record,
         "qtype": qt.name,
         "imatrix": {"file": str(imatrix), "sha256": _sha(imatrix)} if imatrix else None,

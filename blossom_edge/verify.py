@@ -115,9 +115,9 @@ def tool_versions() -> dict[str, str]:
     }
 
 
-def write_manifest(gguf_path: Path, record: dict[str, Any]) -> Path:
+def write_manifest(gguf_path: Path, sha256: str, record: dict[str, Any]) -> Path:
     """Write the manifest beside the GGUF, atomically, with its sha256 and size filled in."""
-    data = {"file": gguf_path.name, "sha256": sha256_file(gguf_path), "bytes": gguf_path.stat().st_size, **record}
+    data = {"file": gguf_path.name, "sha256": sha256, "bytes": gguf_path.stat().st_size, **record}
     target = manifest_path(gguf_path)
     with atomic_output(target) as partial:
         partial.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")

@@ -127,3 +127,20 @@ def test_orphans_of_dead_runs_are_swept(tmp_path, monkeypatch):
     placement = diskspace.place_intermediate(1 << 20, tmp_path / "out", keep=False)
     assert placement.in_ram and placement.directory.parent == tmp_path
     assert sorted(tmp_path.iterdir()) == [placement.directory]
+
+
+def test_intermediate_is_freed_before_verification_loads_the_model(checkpoint, ram, tmp_path, monkeypatch):
+    """On a phone the RAM copy and the loaded model must not be resident together."""
+    import blossom_edge.verify as verify
+
+    monkeypatch.setattr(diskspace, "available_ram", lambda: 64 << 30)
+    seen: list[bool] = []
+    real = verify.verify_gguf
+
+    def watching(*args, **kwargs):
+        seen.append(ram.written[0].exists())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(verify, "verify_gguf", watching)
+    quantize_pipeline(str(checkpoint), "q4_k_m", tmp_path / "out", progress=False)
+    assert seen == [False]
