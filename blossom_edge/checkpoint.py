@@ -54,10 +54,6 @@ class TensorRef:
             self.shard.map(), dtype=NUMPY_DTYPES[self.dtype], count=count, offset=self.offset + start * itemsize
         )
 
-    def release(self) -> None:
-        """Drop this tensor's pages from our resident set (they stay in the page cache)."""
-        self.shard.release(self.offset, self.nbytes)
-
 
 class Shard:
     """One safetensors file: its parsed header and a lazily created read-only memory map."""
@@ -169,10 +165,6 @@ class Checkpoint:
         """Every tensor, shard by shard in file order, so reading is sequential on disk."""
         for shard in self.shards:
             yield from sorted(shard.tensors.values(), key=lambda t: t.offset)
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(t.nbytes for t in self.tensors())
 
     def close(self) -> None:
         for shard in self.shards:

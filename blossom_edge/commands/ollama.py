@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from blossom_edge.commands.modelfile import CtxOpt, GpuOpt, ModelOpt, SystemOpt
-from blossom_edge.options import JsonOpt
+from blossom_edge.options import JsonOpt, OutputDirOpt
 
 if TYPE_CHECKING:
     from blossom_edge.catalog import ModelInfo
@@ -70,10 +70,7 @@ def create(
     host: Annotated[
         str | None, typer.Option("--host", help="Ollama server (default: OLLAMA_HOST, else 127.0.0.1:11434).")
     ] = None,
-    output_dir: Annotated[
-        Path | None,
-        typer.Option("--output-dir", "-o", help="Directory for the GGUF and Modelfile (default: current)."),
-    ] = None,
+    output_dir: OutputDirOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Quantize if needed, write the Modelfile, create the model in Ollama and check what it stored.

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from blossom_edge.options import JsonOpt, ThreadsOpt
+from blossom_edge.options import JsonOpt, OutputDirOpt, ThreadsOpt
 
 QuantSourceArg = Annotated[
     str,
@@ -46,9 +46,7 @@ def _list_types(value: bool) -> None:
 def quantize(
     source: QuantSourceArg,
     qtype: QTypeArg = "q4_k_m",
-    output_dir: Annotated[
-        Path | None, typer.Option("--output-dir", "-o", help="Directory for the outputs (default: current).")
-    ] = None,
+    output_dir: OutputDirOpt = None,
     threads: ThreadsOpt = None,
     imatrix: Annotated[
         Path | None, typer.Option("--imatrix", help="Importance matrix from llama-imatrix (GGUF or .dat).")
