@@ -11,7 +11,6 @@ would otherwise go unnoticed until the model rambles on a phone.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -169,11 +168,9 @@ def ping(client: ollama.Client, url: str) -> None:
 
 def file_digest(path: Path) -> str:
     """The blob name Ollama gives a file: `sha256:<hex>`."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return f"sha256:{digest.hexdigest()}"
+    from blossom_edge.digest import sha256_file
+
+    return f"sha256:{sha256_file(path)}"
 
 
 def ensure_blob(client: ollama.Client, path: Path, digest: str, url: str) -> bool:

@@ -56,9 +56,7 @@ def _load(path: Path, n_ctx: int, threads: int | None) -> Any:
     from llama_cpp import Llama
 
     from blossom_edge.errors import ExternalToolError
-    from blossom_edge.gguf_info import read_gguf_info
 
-    read_gguf_info(path)
     try:
         return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads, logits_all=True,
                      verbose=False)
@@ -70,8 +68,13 @@ def _chunk_logprobs(llm: Any, tokens: list[int]) -> Any:
     """Log-probabilities of the next token at every position of one chunk, as float32."""
     import numpy as np
 
+    from blossom_edge.errors import ExternalToolError
+
     llm.reset()
-    llm.eval(tokens)
+    try:
+        llm.eval(tokens)
+    except RuntimeError as exc:  # llama_cpp raises it when llama_decode fails
+        raise ExternalToolError(f"llama.cpp failed while scoring {llm.model_path}: {exc}") from exc
     return _log_softmax(np.array(llm.scores[: len(tokens)], dtype=np.float64)).astype(np.float32)
 
 
@@ -88,8 +91,9 @@ def measure(reference: Path, quants: list[Path], *, text: str | None = None, chu
     infos = [read_gguf_info(p) for p in models]
     if len({i.vocab_size for i in infos}) != 1:
         raise UnsupportedError("the files have different vocabularies; KL divergence needs the same tokenizer")
-    llms = [_load(p, chunk, threads) for p in models]
+    llms: list[Any] = []
     try:
+        llms.extend(_load(p, chunk, threads) for p in models)
         tokens = llms[0].tokenize(text.encode("utf-8"), add_bos=True, special=False)
         chunks = [tokens[i:i + chunk] for i in range(0, len(tokens), chunk) if len(tokens[i:i + chunk]) > MIN_CONTEXT + 1]
         if not chunks:

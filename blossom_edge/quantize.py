@@ -121,6 +121,9 @@ def require_imatrix(qtype: QuantType, imatrix: Path | None) -> None:
         )
     if imatrix is not None and not imatrix.is_file():
         raise NotFoundError(f"no such importance matrix file: {imatrix}")
+    if imatrix is not None:
+        # Read it here too: in the quantizer child a damaged file would surface as a traceback.
+        _load_imatrix(imatrix)
 
 
 def default_threads() -> int:
@@ -257,6 +260,7 @@ def quantize_pipeline(
                 record["source"] = {"gguf": described, "types": info.type_histogram()}
             else:
                 from blossom_edge.convert import convert_checkpoint
+                from blossom_edge.convert.metadata import output_stem
                 from blossom_edge.diskspace import place_intermediate
                 from blossom_edge.hub import resolve_source
 
@@ -265,12 +269,7 @@ def quantize_pipeline(
                 local = resolve_source(source)
                 timings["download"] = time.perf_counter() - t0
                 chat = local.model.chat if local.model else None
-                if local.model:
-                    stem = local.model.name
-                elif local.repo_id:
-                    stem = local.repo_id.split("/", 1)[1]
-                else:
-                    stem = local.path.resolve().name
+                stem = output_stem(local.path, local)
                 final = output_dir / output_name(stem, qt)
                 weights, per_param = _checkpoint_bytes(local.path)
                 placement = place_intermediate(weights // per_param * 2, output_dir, keep=keep_intermediate)
@@ -296,11 +295,13 @@ def quantize_pipeline(
             if intermediate is not None and not keep_intermediate:
                 # Free its RAM (or disk) before verification loads the quantized model.
                 intermediate.unlink(missing_ok=True)
-            from blossom_edge.verify import check_types, sha256_file, verify_gguf
+            from blossom_edge.digest import sha256_file
+            from blossom_edge.verify import check_types, manifest_path, verify_gguf
 
             # The manifest's sha256 is read on another core while verification runs.
+            stop_hashing = threading.Event()
             with ThreadPoolExecutor(max_workers=1) as hasher:
-                digest = hasher.submit(sha256_file, final)
+                digest = hasher.submit(sha256_file, final, stop=stop_hashing)
                 try:
                     t0 = time.perf_counter()
                     final_info = read_gguf_info(final)
@@ -308,8 +309,9 @@ def quantize_pipeline(
                     verification = verify_gguf(final, chat=chat, threads=threads, info=final_info)
                     sha256 = digest.result()
                 except BaseException:
-                    digest.cancel()
+                    stop_hashing.set()
                     final.unlink(missing_ok=True)
+                    manifest_path(final).unlink(missing_ok=True)
                     raise
             timings["verify"] = time.perf_counter() - t0
             if keep_intermediate and intermediate is not None:
@@ -327,7 +329,7 @@ def quantize_pipeline(
     write_manifest(final, sha256, {
         **record,
         "qtype": qt.name,
-        "imatrix": {"file": str(imatrix), "sha256": _sha(imatrix)} if imatrix else None,
+        "imatrix": {"file": str(imatrix), "sha256": sha256_file(imatrix)} if imatrix else None,
         "tools": tool_versions(),
         "threads": threads,
         "tensor_types": verification.info.type_histogram(),
@@ -358,12 +360,6 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _sha(path: Path) -> str:
-    from blossom_edge.verify import sha256_file
-
-    return sha256_file(path)
 
 
 def _keep(intermediate: Path, final: Path, outtype: str | None) -> Path:
@@ -494,7 +490,10 @@ def _load_imatrix(path: Path) -> dict[str, Any]:
     if magic == b"GGUF":
         from gguf import GGUFReader
 
-        reader = GGUFReader(path)
+        try:
+            reader = GGUFReader(path)
+        except (ValueError, IndexError, KeyError, OSError) as exc:
+            raise CorruptFileError(f"{path} is not a readable importance matrix: {exc}") from exc
         sums = {t.name[: -len(".in_sum2")]: t for t in reader.tensors if t.name.endswith(".in_sum2")}
         counts = {t.name[: -len(".counts")]: t for t in reader.tensors if t.name.endswith(".counts")}
         for name, tensor in sums.items():

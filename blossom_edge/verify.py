@@ -7,7 +7,6 @@ each output records how it was made, so a file found later can be traced and che
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -85,17 +84,11 @@ def verify_gguf(path: Path, *, chat: ChatFormat | None = None, n_tokens: int = 8
             out.append(int(np.argmax(logits)))
             llm.eval([out[-1]])
         text = llm.detokenize(out).decode("utf-8", "replace")
+    except RuntimeError as exc:  # llama_cpp raises it when llama_decode fails
+        raise ExternalToolError(f"llama.cpp cannot run {path}: {exc}") from exc
     finally:
         llm.close()
     return Verification(info, prompt, out, text, time.perf_counter() - start)
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest_path(gguf_path: Path) -> Path:

@@ -68,6 +68,18 @@ def test_imatrix_type_without_imatrix(capsys, tiny_bf16, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("content", [b"GGUF\x03\x00\x00\x00garbage", b"\x07\x00\x00\x00short"])
+def test_damaged_imatrix_is_one_line_before_any_work(capsys, tiny_bf16, tmp_path, content):
+    imatrix = tmp_path / "bad.imatrix"
+    imatrix.write_bytes(content)
+    out = tmp_path / "out"
+    out.mkdir()
+    code = main(["quantize", str(tiny_bf16), "iq2_xxs", "--imatrix", str(imatrix), "-o", str(out)])
+    err = _one_line_error(capsys, code, 1)
+    assert "importance matrix" in err and "llama.cpp" not in err
+    assert list(out.iterdir()) == []
+
+
 def test_output_names_follow_published_convention():
     assert output_name("blossom-v5-4b-BF16", parse_qtype("q4_k_m")) == "blossom-v5-4b-Q4_K_M.gguf"
     assert output_name("Blossom-V6-7B", parse_qtype("iq4_xs")) == "blossom-v6-7b-IQ4_XS.gguf"
