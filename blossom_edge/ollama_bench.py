@@ -8,40 +8,33 @@ cache cannot skip the prompt evaluation we are timing.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import statistics
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from blossom_edge import device as dev
 from blossom_edge.bench import BenchConfig, Sample, _stats, _throttled
-from blossom_edge.errors import ExternalToolError, NetworkError, NotFoundError
+from blossom_edge.errors import NotFoundError
 
 _WORDS = ("river", "garden", "blossom", "light", "stone", "cloud", "orchard", "wind", "lantern", "meadow")
 
 
-def ollama_host() -> str:
-    host = os.environ.get("OLLAMA_HOST", "127.0.0.1:11434")
-    return host if host.startswith("http") else f"http://{host}"
+def _generate(client: Any, url: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """One non-streamed /api/generate through the official client, failures as one line."""
+    import ollama
 
+    from blossom_edge.ollama_client import _talking
 
-def _generate(host: str, payload: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{host}/api/generate", data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=600) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            raise NotFoundError(f"Ollama has no model '{payload['model']}' (try: ollama pull {payload['model']})") from exc
-        raise ExternalToolError(f"Ollama answered {exc.code}: {exc.read().decode(errors='replace')[:200]}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise NetworkError(f"cannot reach Ollama at {host} ({exc}); start it with `ollama serve`") from exc
+    with _talking(url, "generate"):
+        try:
+            return client.generate(**payload).model_dump()
+        except ollama.ResponseError as exc:
+            if exc.status_code == 404:
+                raise NotFoundError(
+                    f"Ollama has no model '{payload['model']}' (try: ollama pull {payload['model']})"
+                ) from None
+            raise
 
 
 def _prompt(rng: random.Random, n_words: int) -> str:
@@ -55,10 +48,12 @@ def run_ollama(
     tree: dev.Tree,
     bandwidth: float | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
-    host: str | None = None,
 ) -> list[dict[str, Any]]:
     """One prompt row and one generation row per thread count, from Ollama's own timings."""
-    host = host or ollama_host()
+    from blossom_edge.ollama_client import connect, server_url
+
+    client = connect()
+    url = server_url(client)
     rng = random.Random(cfg.seed)
     rows: list[dict[str, Any]] = []
     threads = cfg.threads or [max(1, info.default_threads)]
@@ -67,7 +62,7 @@ def run_ollama(
                    "num_predict": max(cfg.n_gen, 1), "temperature": 0, "seed": cfg.seed}
         payload = {"model": tag, "stream": False, "raw": True, "options": options, "keep_alive": "5m"}
         progress(f"ollama {tag}: warm-up, {n_threads} threads")
-        warm = _generate(host, {**payload, "prompt": _prompt(rng, 8)})
+        warm = _generate(client, url, {**payload, "prompt": _prompt(rng, 8)})
         before = Sample.take(tree, info.perf_cores)
         pp_ns: list[int] = []
         tg_ns: list[int] = []
@@ -76,7 +71,7 @@ def run_ollama(
         for rep in range(cfg.reps):
             progress(f"ollama {tag}: {n_threads} threads, repetition {rep + 1}/{cfg.reps}")
             # Roughly 1.3 tokens per word; Ollama reports the exact count, which is what we divide by.
-            answer = _generate(host, {**payload, "prompt": _prompt(rng, max(1, int(cfg.n_prompt / 1.3)))})
+            answer = _generate(client, url, {**payload, "prompt": _prompt(rng, max(1, int(cfg.n_prompt / 1.3)))})
             if answer.get("prompt_eval_count") and answer.get("prompt_eval_duration"):
                 pp_tokens.append(int(answer["prompt_eval_count"]))
                 pp_ns.append(int(answer["prompt_eval_duration"]))

@@ -23,7 +23,6 @@ from blossom_edge.errors import CorruptFileError, ExternalToolError, NetworkErro
 if TYPE_CHECKING:
     import ollama
 
-DEFAULT_HOST = "http://127.0.0.1:11434"
 Progress = Callable[[str], None]
 
 # Ollama's types/model/name.go: defaults and the characters each part may hold.
@@ -126,10 +125,13 @@ def check_tag(tag: str) -> str:
 # Server
 
 
-def server_url(host: str | None = None) -> str:
-    """The server the client will talk to, for messages: --host, else OLLAMA_HOST, else the default."""
-    raw = host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
-    return raw if "://" in raw else f"http://{raw}"
+def server_url(client: ollama.Client) -> str:
+    """The server a client talks to, for messages, as the client itself resolved OLLAMA_HOST.
+
+    Ollama's own rules apply (a bare `0.0.0.0` means port 11434), so messages name the
+    address that was really tried.
+    """
+    return str(client._client.base_url)
 
 
 def unreachable(url: str) -> NetworkError:

@@ -61,4 +61,12 @@ def test_ollama_unknown_model_and_no_server(ollama, monkeypatch: pytest.MonkeyPa
     assert "ollama pull" in capsys.readouterr().err
     monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")
     assert main(["bench", "--ollama", "azure99/blossom:4b", "--reps", "1", "--bandwidth", "10"]) == 1
-    assert "cannot reach Ollama" in capsys.readouterr().err
+    assert "no Ollama server at http://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_ollama_host_is_read_the_way_ollama_reads_it(monkeypatch) -> None:
+    """A bare 0.0.0.0 (common in Termux) means port 11434, not port 80."""
+    from blossom_edge.ollama_client import connect, server_url
+
+    monkeypatch.setenv("OLLAMA_HOST", "0.0.0.0")
+    assert server_url(connect()) == "http://0.0.0.0:11434"

@@ -94,8 +94,8 @@ def create(
     tag = choose_tag(info, full_name.tag, gpu)
     if is_gguf and not Path(source).expanduser().is_file():
         raise NotFoundError(f"no such GGUF file: {source}")
-    url = oc.server_url(host)
     client = oc.connect(host)
+    url = oc.server_url(client)
     oc.ping(client, url)
 
     out_dir = output_dir or Path.cwd()
