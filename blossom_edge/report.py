@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from blossom_edge.atomic import atomic_output
 from blossom_edge.errors import CorruptFileError, UsageError
 
 
@@ -43,7 +44,10 @@ class Point:
 def load_files(paths: list[Path]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for path in paths:
-        text = path.read_text("utf-8")
+        try:
+            text = path.read_text("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptFileError(f"{path} is not bench --json or --csv output (not UTF-8 text)") from exc
         if path.suffix.lower() == ".csv":
             for row in csv.DictReader(text.splitlines()):
                 rows.append({k: _number(v) for k, v in row.items()})
@@ -52,8 +56,8 @@ def load_files(paths: list[Path]) -> list[dict[str, Any]]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CorruptFileError(f"{path} is not bench --json output: {exc}") from exc
-        if not isinstance(data, list):
-            raise UsageError(f"{path} holds a {type(data).__name__}, expected the JSON array bench --json writes")
+        if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+            raise UsageError(f"{path} is not the JSON array of result objects bench --json writes")
         rows.extend(data)
     return rows
 
@@ -178,6 +182,7 @@ def png_chart(pts: list[Point], out: Path) -> Path:
     ax.legend(title="device", fontsize=9)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    with atomic_output(out) as partial:
+        fig.savefig(partial, format="png")
     plt.close(fig)
     return out

@@ -153,3 +153,17 @@ def test_benchmark_contexts_get_a_persistent_thread_pool():
     from blossom_edge.bench import _Llama
 
     assert _Llama()._pools is not None
+
+
+def test_results_are_shown_even_when_the_store_cannot_be_written(
+        tiny: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from blossom_edge.results_store import ResultsStore
+
+    def locked(self, rows):  # noqa: ANN001
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(ResultsStore, "append", locked)
+    rows = _bench_json(capsys, str(tiny), "--pp", "8", "--tg", "0", "--reps", "1", "--bandwidth", "10")
+    assert rows and rows[0]["n_prompt"] == 8

@@ -82,3 +82,16 @@ def test_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert main(["report", str(bad)]) == 1
+
+
+def test_report_bad_inputs_are_one_line(tmp_path, capsys) -> None:
+    from blossom_edge.cli import main
+
+    binary = tmp_path / "results.json"
+    binary.write_bytes(b"\xff\xfe\x00junk")
+    not_rows = tmp_path / "rows.json"
+    not_rows.write_text("[1, 2]")
+    for path in (binary, not_rows):
+        code = main(["report", str(path)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code in (1, 2) and len(err) == 1 and "bench --json" in err[0]

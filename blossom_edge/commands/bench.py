@@ -9,6 +9,7 @@ Examples:
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -76,14 +77,18 @@ def bench(
         rows = run_ollama(ollama, cfg, info, tree, bandwidth=ceiling, progress=note)
     else:
         rows = b.run(list(models or []), cfg, info, tree, bandwidth=ceiling, progress=note)
-    with ResultsStore() as store:
-        store.append(rows)
     if json_output:
         print_json(rows)
     elif csv_output:
         write_csv(rows)
     else:
         render(rows, b.best_by_model(rows) if sweep else None)
+    # After the results are shown: a locked or full results database must not cost the run.
+    try:
+        with ResultsStore() as store:
+            store.append(rows)
+    except (sqlite3.Error, OSError) as exc:
+        note(f"[yellow]not saved to the results store: {exc}[/yellow]")
 
 
 def write_csv(rows: list[dict]) -> None:
