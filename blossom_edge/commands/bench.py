@@ -64,9 +64,12 @@ def bench(
     cfg = b.BenchConfig(n_prompt=n_prompt, n_gen=n_gen, reps=reps, threads=counts, force=force)
     if n_prompt == 0 and n_gen == 0:
         raise UsageError("--pp and --tg are both 0: nothing to measure")
+    ceiling: float | None = None
     if bandwidth_gbs is not None:
         ceiling = bandwidth_gbs * 1e9
-    else:
+    # Only the machine we run on is measured: a captured device (--device-root) gets no
+    # ceiling rather than this machine's figure cached under its id.
+    elif device_root is None:
         from blossom_edge.bandwidth import device_bandwidth
 
         note("measuring memory bandwidth (once per device)")
