@@ -92,7 +92,8 @@ def run_ollama(
             "device_ram_total": info.ram_total, "device_bandwidth_bps": bandwidth, "n_depth": 0,
         }
         for n_tokens, samples, is_prompt in ((pp_tokens, pp_ns, True), (tg_tokens, tg_ns, False)):
-            if not samples:
+            # Ollama always evaluates a prompt and emits a token; report only the tests asked for.
+            if not samples or (cfg.n_prompt if is_prompt else cfg.n_gen) == 0:
                 continue
             # Token counts vary a little between repetitions; rates use each repetition's own count.
             per_token = [ns / n for ns, n in zip(samples, n_tokens)]

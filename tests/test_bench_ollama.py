@@ -55,6 +55,15 @@ def test_ollama_rows(ollama, capsys: pytest.CaptureFixture[str]) -> None:
     assert rows[0]["load_time_s"] == pytest.approx(1.5) and rows[0]["n_threads"] == 4
 
 
+def test_ollama_reports_only_the_tests_asked_for(ollama, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["bench", "--ollama", "azure99/blossom:4b", "--reps", "1", "--bandwidth", "10", "--json",
+            "--device-root", str(DEVICES / "raspberry-pi-5")]
+    assert main([*base, "--tg", "0"]) == 0
+    assert [r["n_gen"] for r in json.loads(capsys.readouterr().out)] == [0]
+    assert main([*base, "--pp", "0"]) == 0
+    assert [r["n_prompt"] for r in json.loads(capsys.readouterr().out)] == [0]
+
+
 def test_ollama_unknown_model_and_no_server(ollama, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--ollama", "nope:1b", "--reps", "1", "--bandwidth", "10"]) == 1
