@@ -35,7 +35,7 @@ GpuOpt = Annotated[
     typer.Option("--gpu", help="Keep every layer on the GPU (PARAMETER num_gpu 999); on Android this needs "
                                "Termux's Vulkan backend."),
 ]
-CtxOpt = Annotated[int | None, typer.Option("--ctx", min=1, help="Context size num_ctx (default: the model's).")]
+CtxOpt = Annotated[int | None, typer.Option("--ctx", min=1, help="Context size num_ctx (default: the model's context, at most 4096).")]
 SystemOpt = Annotated[str | None, typer.Option("--system", help="System prompt (default: Blossom's own).")]
 ModelOpt = Annotated[
     str | None,
