@@ -50,8 +50,8 @@ BLOSSOM_PARAMETERS: tuple[tuple[str, float | int], ...] = (
 # Community convention for "offload every layer": Ollama passes num_gpu on as a layer count.
 ALL_GPU_LAYERS = 999
 
-ERR_INVALID_COMMAND = ('command must be one of "from", "license", "template", "system", "adapter", "draft", '
-                       '"renderer", "parser", "parameter", "message", or "requires"')
+ERR_INVALID_COMMAND = ("command must be one of " + ", ".join(f'"{c}"' for c in COMMANDS[:-1])
+                       + f', or "{COMMANDS[-1]}"')
 ERR_INVALID_ROLE = 'message role must be one of "system", "user", or "assistant"'
 ERR_MISSING_FROM = "no FROM line"
 ERR_EOF = "unexpected EOF"
@@ -284,8 +284,8 @@ _SEMVER_NUM = r"(?:0|[1-9][0-9]*)"
 _SEMVER_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
 _SEMVER = re.compile(rf"v{_SEMVER_NUM}(?:\.{_SEMVER_NUM}(?:\.{_SEMVER_NUM}"
                      rf"(?:-{_SEMVER_ID}(?:\.{_SEMVER_ID})*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?)?)?\Z")
-_NOT_PARAMETERS = frozenset({"model", "license", "template", "system", "adapter", "draft", "renderer",
-                             "parser", "message", "requires"})
+# Every parsed command that is not a PARAMETER carries one of the keyword names.
+_NOT_PARAMETERS = frozenset(_KEYWORD)
 
 
 def check(commands: Sequence[Command]) -> list[Problem]:
