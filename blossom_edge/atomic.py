@@ -84,3 +84,11 @@ def atomic_output(final: Path | str) -> Iterator[Path]:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(final: Path | str, text: str) -> Path:
+    """A small text output (Modelfile, manifest) written whole or not at all, as UTF-8 bytes."""
+    final = Path(final)
+    with atomic_output(final) as partial:
+        partial.write_bytes(text.encode("utf-8"))
+    return final

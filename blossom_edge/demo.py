@@ -60,15 +60,13 @@ def run_demo(workdir: Path, *, progress: bool = True, bench: bool = True) -> Dem
 
 
 def _write_modelfile(gguf: Path) -> Path:
-    from blossom_edge.atomic import atomic_output
+    from blossom_edge.atomic import atomic_write_text
     from blossom_edge.demo_model import demo_model_info
     from blossom_edge.modelfile import blossom_modelfile
 
     text = blossom_modelfile(demo_model_info(), f"./{gguf.name}", name=OLLAMA_NAME)
     target = gguf.parent / "Modelfile"
-    with atomic_output(target) as partial:
-        partial.write_text(text, encoding="utf-8")
-    return target
+    return atomic_write_text(target, text)
 
 
 def _bench(gguf: Path) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blossom_edge.atomic import atomic_output
+from blossom_edge.atomic import atomic_write_text
 from blossom_edge.catalog import CHATML, ChatFormat, resolve
 from blossom_edge.errors import ExternalToolError
 from blossom_edge.gguf_info import GGUFInfo, read_gguf_info
@@ -112,6 +112,4 @@ def write_manifest(gguf_path: Path, sha256: str, record: dict[str, Any]) -> Path
     """Write the manifest beside the GGUF, atomically, with its sha256 and size filled in."""
     data = {"file": gguf_path.name, "sha256": sha256, "bytes": gguf_path.stat().st_size, **record}
     target = manifest_path(gguf_path)
-    with atomic_output(target) as partial:
-        partial.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    return target
+    return atomic_write_text(target, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")

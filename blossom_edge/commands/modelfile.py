@@ -80,14 +80,6 @@ def from_path(gguf: Path, modelfile_dir: Path) -> str:
     return rel if rel.startswith(("./", "../")) else f"./{rel}"
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write atomically: the final name appears only complete."""
-    from blossom_edge.atomic import atomic_output
-
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(text.encode("utf-8"))
-
-
 def _check(path: Path, json_output: bool) -> None:
     from blossom_edge import modelfile as mf
     from blossom_edge.errors import CorruptFileError
@@ -117,13 +109,14 @@ def _check(path: Path, json_output: bool) -> None:
 
 
 def _write_all(directory: Path, qtype: str, json_output: bool) -> None:
+    from blossom_edge.atomic import atomic_write_text
     from blossom_edge.modelfile import published_set
     from blossom_edge.output import note, print_json
 
     directory.mkdir(parents=True, exist_ok=True)
     files = published_set(qtype)
     for name, text in files.items():
-        write_text(directory / name, text)
+        atomic_write_text(directory / name, text)
     stale = sorted(p.name for p in directory.glob("*.Modelfile") if p.name not in files)
     for name in stale:
         note(f"not part of the published set (remove it by hand): {directory / name}")
@@ -195,7 +188,9 @@ def modelfile(
     if output is None:
         typer.echo(text, nl=False)
         return
-    write_text(output, text)
+    from blossom_edge.atomic import atomic_write_text
+
+    atomic_write_text(output, text)
     if json_output:
         from blossom_edge.output import print_json
 

@@ -78,8 +78,9 @@ def create(
     Example: blossom-edge ollama create 4b --gpu
     """
     from blossom_edge import ollama_client as oc
+    from blossom_edge.atomic import atomic_write_text
     from blossom_edge.catalog import DEFAULT_QTYPE
-    from blossom_edge.commands.modelfile import choose_tag, from_path, write_text
+    from blossom_edge.commands.modelfile import choose_tag, from_path
     from blossom_edge.errors import NotFoundError, UsageError
     from blossom_edge.modelfile import blossom_modelfile
     from blossom_edge.output import note, print_json
@@ -109,7 +110,7 @@ def create(
     modelfile_path = modelfile_dir / f"{tag}.Modelfile"
     text = blossom_modelfile(info, from_path(gguf, modelfile_dir), name=str(full_name), gpu=gpu, num_ctx=ctx,
                              system=system)
-    write_text(modelfile_path, text)
+    atomic_write_text(modelfile_path, text)
     note(f"wrote {modelfile_path}")
     created = oc.create_model(client, str(full_name), text, modelfile_dir, url, progress=note, push=push)
     if json_output:
