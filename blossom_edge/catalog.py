@@ -56,6 +56,36 @@ CHATML = ChatFormat("chatml", BLOSSOM_V6_SYSTEM, "<|im_end|>", "<|im_start|>user
 
 
 @dataclass(frozen=True)
+class Shape:
+    """A base model's dimensions from its config.json: what memory estimates need before download."""
+
+    layers: int
+    hidden: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    ffn: int
+
+
+# (layers, hidden, KV heads, head dim, vocab, FFN width), by base model.
+BASE_SHAPES: dict[str, Shape] = {k: Shape(*v) for k, v in {
+    "Qwen/Qwen1.5-4B": (40, 2560, 20, 128, 151936, 6912),
+    "01-ai/Yi-9B": (48, 4096, 4, 128, 64000, 11008),
+    "01-ai/Yi-1.5-9B": (48, 4096, 4, 128, 64000, 11008),
+    "Qwen/Qwen1.5-14B": (40, 5120, 40, 128, 152064, 13696),
+    "Qwen/Qwen1.5-32B": (64, 5120, 8, 128, 152064, 27392),
+    "01-ai/Yi-34B": (60, 7168, 8, 128, 64000, 20480),
+    "01-ai/Yi-1.5-34B": (60, 7168, 8, 128, 64000, 20480),
+    "mistralai/Mistral-7B-v0.1": (32, 4096, 8, 128, 32000, 14336),
+    "meta-llama/Meta-Llama-3-8B": (32, 4096, 8, 128, 128256, 14336),
+    "Qwen/Qwen2.5-7B": (28, 3584, 4, 128, 152064, 18944),
+    "Qwen/Qwen2.5-14B": (48, 5120, 8, 128, 152064, 13824),
+    "Qwen/Qwen2.5-32B": (64, 5120, 8, 128, 152064, 27648),
+    "Qwen/Qwen3-8B-Base": (36, 4096, 8, 128, 151936, 12288),
+}.items()}
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """One Blossom release; `params_b` is billions of parameters as the model card counts them."""
 
@@ -70,6 +100,10 @@ class ModelInfo:
     license: str = "apache-2.0"
     published_tag: str | None = None
     other_aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def shape(self) -> Shape:
+        return BASE_SHAPES[self.base_model]
 
     @property
     def name(self) -> str:
@@ -99,6 +133,7 @@ class ModelInfo:
             ollama=self.ollama_name(),
             ollama_gpu=self.ollama_name(gpu=True),
             aliases=[self.alias, *self.other_aliases],
+            shape=asdict(self.shape),
         )
         data.pop("other_aliases")
         return data

@@ -18,22 +18,6 @@ from blossom_edge.catalog import MODELS, ModelInfo
 from blossom_edge.memory import DEFAULT_RUNTIME_BYTES, ModelShape, bytes_per_token, estimate
 from blossom_edge.quantize import parse_qtype
 
-# (layers, hidden, KV heads, head dim, vocab, FFN width) from each base model's config.json.
-SHAPES: dict[str, tuple[int, int, int, int, int, int]] = {
-    "Qwen/Qwen1.5-4B": (40, 2560, 20, 128, 151936, 6912),
-    "01-ai/Yi-9B": (48, 4096, 4, 128, 64000, 11008),
-    "01-ai/Yi-1.5-9B": (48, 4096, 4, 128, 64000, 11008),
-    "Qwen/Qwen1.5-14B": (40, 5120, 40, 128, 152064, 13696),
-    "Qwen/Qwen1.5-32B": (64, 5120, 8, 128, 152064, 27392),
-    "01-ai/Yi-34B": (60, 7168, 8, 128, 64000, 20480),
-    "01-ai/Yi-1.5-34B": (60, 7168, 8, 128, 64000, 20480),
-    "mistralai/Mistral-7B-v0.1": (32, 4096, 8, 128, 32000, 14336),
-    "meta-llama/Meta-Llama-3-8B": (32, 4096, 8, 128, 128256, 14336),
-    "Qwen/Qwen2.5-7B": (28, 3584, 4, 128, 152064, 18944),
-    "Qwen/Qwen2.5-14B": (48, 5120, 8, 128, 152064, 13824),
-    "Qwen/Qwen2.5-32B": (64, 5120, 8, 128, 152064, 27648),
-    "Qwen/Qwen3-8B-Base": (36, 4096, 8, 128, 151936, 12288),
-}
 # The quants people run on devices, with the quantizer table's whole-file bits per weight.
 QUANTS: dict[str, float] = {name: parse_qtype(name).bpw for name in ("Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16")}
 # Share of copy bandwidth a CPU decode reaches in practice (bench's bandwidth_share is typically 0.5–0.8).
@@ -68,10 +52,10 @@ class FitRow:
 
 
 def shape_for(model: ModelInfo, quant: str) -> ModelShape:
-    layers, hidden, kv_heads, head_dim, vocab, ff = SHAPES[model.base_model]
+    base = model.shape
     return ModelShape(
-        weight_bytes=int(model.params_b * 1e9 * QUANTS[quant] / 8),
-        n_layer=layers, n_embd=hidden, n_head_kv=kv_heads, head_dim=head_dim, n_vocab=vocab, n_ff=ff,
+        weight_bytes=int(model.params_b * 1e9 * QUANTS[quant] / 8), n_layer=base.layers, n_embd=base.hidden,
+        n_head_kv=base.kv_heads, head_dim=base.head_dim, n_vocab=base.vocab, n_ff=base.ffn,
     )
 
 
