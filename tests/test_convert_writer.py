@@ -5,7 +5,7 @@ from __future__ import annotations
 import gguf
 import pytest
 
-from blossom_edge.convert.writer import fast_writer
+from blossom_edge.engine.gguf_io import fast_writer
 
 
 def _file_bytes(writer: gguf.GGUFWriter, path) -> bytes:

@@ -1,0 +1,343 @@
+"""From a model name to a verified, quantized GGUF: resolve → convert → quantize → verify → manifest.
+
+Each step is a small function over one `Run`, which holds everything the steps hand on (the
+input the quantizer reads, the intermediate and where it lives, what the manifest will say),
+so a reader follows the source argument down one page instead of through the import graph.
+The quantizing itself is llama.cpp's own (`child.py`), so the files are the ones
+llama-quantize would write. From a checkpoint, the 16-bit intermediate is written to RAM
+(/dev/shm) when it fits comfortably, so no checkpoint-sized file touches the disk; it is
+removed however the run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from blossom_edge.errors import UsageError
+from blossom_edge.quantize import child
+from blossom_edge.quantize.types import QuantType, parse_qtype, require_imatrix
+from blossom_edge.threads import all_cores
+
+if TYPE_CHECKING:
+    from blossom_edge.catalog import ChatFormat
+    from blossom_edge.quantize.verify import Verification
+
+_BYTES_PER_PARAM = {"bfloat16": 2, "float16": 2, "float32": 4}
+
+
+@dataclass
+class QuantizeReport:
+    """Everything the command prints and the manifest records about one run."""
+
+    path: Path
+    qtype: QuantType
+    source: str
+    timings: dict[str, float]
+    verification: Any = None
+    intermediate: Path | None = None
+    requantized_from: str | None = None
+    intermediate_record: dict[str, Any] | None = None
+
+
+@dataclass
+class Run:
+    """One run's state as it moves through the steps."""
+
+    source: str
+    qtype: QuantType
+    output_dir: Path
+    threads: int
+    imatrix: Path | None
+    keep_intermediate: bool
+    progress: bool
+    started: float = field(default_factory=time.perf_counter)
+    timings: dict[str, float] = field(default_factory=dict)
+    # What the manifest says of the source and the intermediate.
+    record: dict[str, Any] = field(default_factory=dict)
+    chat: ChatFormat | None = None
+    described: str = ""
+    final: Path | None = None
+    quant_input: Path | None = None
+    intermediate: Path | None = None
+    ram_dir: Path | None = None
+    kept: Path | None = None
+    quantized: child.QuantizeRun | None = None
+    verification: Verification | None = None
+    sha256: str = ""
+
+    def timed(self, stage: str, started: float) -> None:
+        self.timings[stage] = time.perf_counter() - started
+
+
+def quantize_pipeline(
+    source: str,
+    qtype: str,
+    output_dir: Path,
+    *,
+    threads: int | None = None,
+    imatrix: Path | None = None,
+    keep_intermediate: bool = False,
+    progress: bool = True,
+) -> QuantizeReport:
+    """Resolve, convert to a lossless intermediate, quantize, verify and write the manifest."""
+    from blossom_edge.source import is_gguf_source
+
+    qt = parse_qtype(qtype)
+    require_imatrix(qt, imatrix)
+    run = Run(source, qt, _prepared_output_dir(output_dir), threads or all_cores(), imatrix, keep_intermediate,
+              progress)
+    with _sigterm_as_interrupt():
+        try:
+            if is_gguf_source(source):
+                _from_gguf(run)
+            else:
+                _from_checkpoint(run)
+            _quantize(run)
+            _verify(run)
+            _keep_intermediate(run)
+        finally:
+            _clean_up(run)
+    _write_manifest(run)
+    return QuantizeReport(run.final, qt, run.described, run.timings, run.verification, run.kept,
+                          intermediate_record=run.record.get("intermediate"))
+
+
+def quantize_source(
+    source: str,
+    qtype: str,
+    output_dir: Path,
+    *,
+    threads: int | None = None,
+    imatrix: Path | None = None,
+    keep_intermediate: bool = False,
+) -> Path:
+    """One call from a model name, HF directory or GGUF to a verified quantized GGUF; returns its path."""
+    return quantize_pipeline(source, qtype, output_dir, threads=threads, imatrix=imatrix,
+                             keep_intermediate=keep_intermediate).path
+
+
+# ----------------------------------------------------------------------------- the steps
+
+
+def _prepared_output_dir(output_dir: Path) -> Path:
+    from blossom_edge.atomic import OutputNotWritableError, check_writable_dir
+
+    output_dir = Path(output_dir).expanduser()
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputNotWritableError(f"cannot create {output_dir}: {exc.strerror or exc}") from exc
+    check_writable_dir(output_dir)
+    return output_dir
+
+
+def _from_gguf(run: Run) -> None:
+    """A GGUF input is quantized as it is (re-quantized, with a note if it already lost precision)."""
+    from blossom_edge.diskspace import DiskNeed, check_free_space
+    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.naming import gguf_name
+    from blossom_edge.output import note
+    from blossom_edge.quantize.types import LOSSLESS_TYPES
+
+    src = Path(run.source).expanduser()
+    info = read_gguf_info(src)
+    run.final = run.output_dir / gguf_name(src.stem, run.qtype.name)
+    if run.final.resolve() == src.resolve():
+        raise UsageError(f"{src} already has the name the {run.qtype.name} output would get; choose another -o")
+    check_free_space([DiskNeed("output", run.output_dir, int(info.n_params * run.qtype.bpw / 8))])
+    low = {t for t in info.types if t not in LOSSLESS_TYPES}
+    if low:
+        note(f"[yellow]note:[/] {src.name} is already quantized ({', '.join(sorted(low))}); "
+             "re-quantizing loses more quality than starting from the 16-bit checkpoint")
+    run.quant_input, run.described = src, str(src.resolve())
+    run.record["source"] = {"gguf": run.described, "types": info.type_histogram()}
+
+
+def _from_checkpoint(run: Run) -> None:
+    """Download if needed, then convert to a 16-bit intermediate in RAM or beside the output."""
+    from blossom_edge.convert import convert_checkpoint
+    from blossom_edge.convert.metadata import output_stem
+    from blossom_edge.diskspace import DiskNeed, check_free_space, place_intermediate
+    from blossom_edge.hub import resolve_source
+    from blossom_edge.naming import gguf_name, intermediate_name
+
+    _precheck_download(run.source, run.qtype, run.output_dir, run.keep_intermediate)
+    t0 = time.perf_counter()
+    local = resolve_source(run.source)
+    run.timed("download", t0)
+    run.chat = local.model.chat if local.model else None
+    stem = output_stem(local)
+    run.final = run.output_dir / gguf_name(stem, run.qtype.name)
+    weights, per_param = _checkpoint_bytes(local.path)
+    intermediate_bytes = weights // per_param * 2
+    placement = place_intermediate(intermediate_bytes, run.output_dir, keep=run.keep_intermediate)
+    run.ram_dir = placement.directory if placement.in_ram else None
+    needs = [DiskNeed("output", run.output_dir, int(weights / per_param * run.qtype.bpw / 8))]
+    if not placement.in_ram:
+        needs.append(DiskNeed("intermediate", run.output_dir, intermediate_bytes))
+    check_free_space(needs)
+    run.intermediate = placement.directory / intermediate_name(stem)
+    run.described = local.describe()
+    run.record["source"] = {"repo_id": local.repo_id, "revision": _source_revision(local),
+                            "path": None if local.repo_id else str(local.path.resolve())}
+    t0 = time.perf_counter()
+    converted = convert_checkpoint(local, run.intermediate, "auto", progress=run.progress)
+    run.timed("convert", t0)
+    run.record["intermediate_type"] = converted.outtype
+    run.record["intermediate"] = {"location": placement.location, "directory": str(placement.directory),
+                                  "bytes": run.intermediate.stat().st_size}
+    run.quant_input = run.intermediate
+
+
+def _quantize(run: Run) -> None:
+    run.quantized = child.quantize_gguf(run.quant_input, run.final, run.qtype, threads=run.threads,
+                                        imatrix=run.imatrix, progress=run.progress)
+    run.timings["quantize"] = run.quantized.seconds
+    if run.intermediate is not None and not run.keep_intermediate:
+        # Free its RAM (or disk) before verification loads the quantized model.
+        run.intermediate.unlink(missing_ok=True)
+
+
+def _verify(run: Run) -> None:
+    """Load and generate from the output while its sha256 is read on another core."""
+    from blossom_edge.digest import sha256_file
+    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.quantize import verify
+    from blossom_edge.quantize.manifest import manifest_path
+
+    stop_hashing = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as hasher:
+        digest = hasher.submit(sha256_file, run.final, stop=stop_hashing)
+        try:
+            t0 = time.perf_counter()
+            final_info = read_gguf_info(run.final)
+            verify.check_types(final_info, run.quantized.chosen_types)
+            run.verification = verify.verify_gguf(run.final, chat=run.chat, threads=run.threads, info=final_info)
+            run.sha256 = digest.result()
+        except BaseException:
+            stop_hashing.set()
+            run.final.unlink(missing_ok=True)
+            manifest_path(run.final).unlink(missing_ok=True)
+            raise
+    run.timed("verify", t0)
+
+
+def _keep_intermediate(run: Run) -> None:
+    """With --keep-intermediate, the intermediate (already beside the output) takes its published name."""
+    from blossom_edge.naming import INTERMEDIATE_SUFFIX, gguf_name
+
+    if not run.keep_intermediate or run.intermediate is None:
+        return
+    stem = run.intermediate.name.removesuffix(INTERMEDIATE_SUFFIX)
+    kept = run.intermediate.with_name(gguf_name(stem, run.record.get("intermediate_type") or "auto"))
+    if kept == run.final:
+        run.kept = run.intermediate
+        return
+    os.replace(run.intermediate, kept)
+    run.kept = kept
+
+
+def _clean_up(run: Run) -> None:
+    if run.intermediate is not None and run.intermediate != run.kept:
+        run.intermediate.unlink(missing_ok=True)
+    if run.ram_dir is not None:
+        shutil.rmtree(run.ram_dir, ignore_errors=True)
+
+
+def _write_manifest(run: Run) -> None:
+    from blossom_edge.digest import sha256_file
+    from blossom_edge.quantize.manifest import tool_versions, write_manifest
+
+    if run.kept is not None:
+        run.record["intermediate"]["kept"] = str(run.kept)
+    t0 = time.perf_counter()
+    info = run.verification.info
+    write_manifest(run.final, run.sha256, {
+        **run.record,
+        "qtype": run.qtype.name,
+        "imatrix": {"file": str(run.imatrix), "sha256": sha256_file(run.imatrix)} if run.imatrix else None,
+        "tools": tool_versions(),
+        "threads": run.threads,
+        "tensor_types": info.type_histogram(),
+        "bits_per_weight": round(info.bits_per_weight, 4),
+        "verification": {"prompt": run.verification.prompt, "tokens": run.verification.tokens,
+                         "text": run.verification.text},
+        "timings_seconds": {k: round(v, 3) for k, v in
+                            {**run.timings, "total": time.perf_counter() - run.started}.items()},
+    })
+    run.timed("manifest", t0)
+    run.timings["total"] = time.perf_counter() - run.started
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _checkpoint_bytes(model_dir: Path) -> tuple[int, int]:
+    """(weight bytes, bytes per parameter) of a local HF checkpoint, from its files and config."""
+    weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
+    return weights, _BYTES_PER_PARAM.get(dtype, 2)
+
+
+def _precheck_download(source: str, qtype: QuantType, output_dir: Path, keep_intermediate: bool) -> None:
+    """Before a multi-gigabyte download: will the catalog model, its intermediate and output fit?
+
+    The intermediate counts only if it will go to disk; if it fits in RAM now, it is not counted
+    (the placement is decided again after the download, with the disk check repeated then).
+    """
+    from blossom_edge.catalog import lookup
+    from blossom_edge.diskspace import DiskNeed, check_free_space, fits_in_ram
+    from blossom_edge.hub import cache_dir, is_cached
+
+    model = lookup(source)
+    if model is None or Path(source).expanduser().exists():
+        return
+    params = int(model.params_b * 1e9)
+    needs = [DiskNeed("output", output_dir, int(params * qtype.bpw / 8))]
+    if keep_intermediate or not fits_in_ram(params * 2):
+        needs.append(DiskNeed("intermediate", output_dir, params * 2))
+    if not is_cached(model.repo_id):
+        needs.append(DiskNeed("download", cache_dir(), params * 2))
+    check_free_space(needs)
+
+
+def _source_revision(local: Any) -> str | None:
+    """The commit actually used: the asked revision, else the snapshot directory's hash."""
+    if local.revision:
+        return local.revision
+    return local.path.name if local.path.parent.name == "snapshots" else None
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM unwind like Ctrl-C, so `finally` removes an intermediate that would otherwise hold RAM.
+
+    Only the main thread may set handlers; elsewhere (a test runner's worker) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
