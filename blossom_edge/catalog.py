@@ -11,6 +11,7 @@ import difflib
 from dataclasses import asdict, dataclass, field
 
 from blossom_edge.errors import NotFoundError
+from blossom_edge.shape import ModelShape
 
 BLOSSOM_V5_SYSTEM = (
     "A chat between a human and an artificial intelligence bot. "
@@ -55,20 +56,9 @@ def _blossom_dialogue(eos: str) -> ChatFormat:
 CHATML = ChatFormat("chatml", BLOSSOM_V6_SYSTEM, "<|im_end|>", "<|im_start|>user\n", "<|im_start|>assistant\n")
 
 
-@dataclass(frozen=True)
-class Shape:
-    """A base model's dimensions from its config.json: what memory estimates need before download."""
-
-    layers: int
-    hidden: int
-    kv_heads: int
-    head_dim: int
-    vocab: int
-    ffn: int
-
-
-# (layers, hidden, KV heads, head dim, vocab, FFN width), by base model.
-BASE_SHAPES: dict[str, Shape] = {k: Shape(*v) for k, v in {
+# (layers, hidden, KV heads, head dim, vocab, FFN width) from each base model's config.json:
+# what memory estimates need before a download.
+BASE_SHAPES: dict[str, ModelShape] = {k: ModelShape(*v) for k, v in {
     "Qwen/Qwen1.5-4B": (40, 2560, 20, 128, 151936, 6912),
     "01-ai/Yi-9B": (48, 4096, 4, 128, 64000, 11008),
     "01-ai/Yi-1.5-9B": (48, 4096, 4, 128, 64000, 11008),
@@ -102,7 +92,7 @@ class ModelInfo:
     other_aliases: tuple[str, ...] = field(default=())
 
     @property
-    def shape(self) -> Shape:
+    def shape(self) -> ModelShape:
         return BASE_SHAPES[self.base_model]
 
     @property
@@ -111,8 +101,10 @@ class ModelInfo:
         return self.repo_id.split("/", 1)[1].lower()
 
     def gguf_filename(self, qtype: str) -> str:
-        """The published file name for a quant type: `blossom-v5-4b-Q4_K_M.gguf`."""
-        return f"{self.name}-{qtype.upper()}.gguf"
+        """The file `quantize` names for a quant type: `blossom-v5-4b-Q4_K_M.gguf`."""
+        from blossom_edge.naming import gguf_name
+
+        return gguf_name(self.name, qtype)
 
     def ollama_name(self, gpu: bool = False) -> str:
         """The Ollama model:tag this release is (or would be) published under."""
@@ -133,36 +125,36 @@ class ModelInfo:
             ollama=self.ollama_name(),
             ollama_gpu=self.ollama_name(gpu=True),
             aliases=[self.alias, *self.other_aliases],
-            shape=asdict(self.shape),
+            shape=self.shape.dimensions(),
         )
         data.pop("other_aliases")
         return data
 
 
-_QWEN_EOS = _blossom_dialogue("<|endoftext|>")
-_YI_EOS = _blossom_dialogue("<|endoftext|>")
-_LLAMA2_EOS = _blossom_dialogue("</s>")
-_LLAMA3_EOS = _blossom_dialogue("<|end_of_text|>")
+# The v5 dialogue layout, ended by each base model's end-of-text token (Qwen and Yi share one).
+_DIALOGUE_ENDOFTEXT = _blossom_dialogue("<|endoftext|>")
+_DIALOGUE_LLAMA2 = _blossom_dialogue("</s>")
+_DIALOGUE_LLAMA3 = _blossom_dialogue("<|end_of_text|>")
 
 MODELS: tuple[ModelInfo, ...] = (
     ModelInfo("v5-4b", "Azure99/blossom-v5-4b", "v5", "Qwen/Qwen1.5-4B", "Qwen2ForCausalLM",
-              3.95, 32768, _QWEN_EOS, published_tag="4b", other_aliases=("4b",)),
+              3.95, 32768, _DIALOGUE_ENDOFTEXT, published_tag="4b", other_aliases=("4b",)),
     ModelInfo("v5-9b", "Azure99/blossom-v5-9b", "v5", "01-ai/Yi-9B", "LlamaForCausalLM",
-              8.83, 4096, _YI_EOS),
+              8.83, 4096, _DIALOGUE_ENDOFTEXT),
     ModelInfo("v5-14b", "Azure99/blossom-v5-14b", "v5", "Qwen/Qwen1.5-14B", "Qwen2ForCausalLM",
-              14.17, 32768, _QWEN_EOS, published_tag="14b", other_aliases=("14b",)),
+              14.17, 32768, _DIALOGUE_ENDOFTEXT, published_tag="14b", other_aliases=("14b",)),
     ModelInfo("v5-32b", "Azure99/blossom-v5-32b", "v5", "Qwen/Qwen1.5-32B", "Qwen2ForCausalLM",
-              32.51, 32768, _QWEN_EOS),
+              32.51, 32768, _DIALOGUE_ENDOFTEXT),
     ModelInfo("v5-34b", "Azure99/blossom-v5-34b", "v5", "01-ai/Yi-34B", "LlamaForCausalLM",
-              34.39, 4096, _YI_EOS),
+              34.39, 4096, _DIALOGUE_ENDOFTEXT),
     ModelInfo("v5-mistral-7b", "Azure99/blossom-v5-mistral-7b", "v5", "mistralai/Mistral-7B-v0.1",
-              "MistralForCausalLM", 7.24, 32768, _LLAMA2_EOS),
+              "MistralForCausalLM", 7.24, 32768, _DIALOGUE_LLAMA2),
     ModelInfo("v5-llama3-8b", "Azure99/blossom-v5-llama3-8b", "v5", "meta-llama/Meta-Llama-3-8B",
-              "LlamaForCausalLM", 8.03, 8192, _LLAMA3_EOS, license="llama3"),
+              "LlamaForCausalLM", 8.03, 8192, _DIALOGUE_LLAMA3, license="llama3"),
     ModelInfo("v5.1-9b", "Azure99/blossom-v5.1-9b", "v5.1", "01-ai/Yi-1.5-9B", "LlamaForCausalLM",
-              8.83, 4096, _YI_EOS, published_tag="9b", other_aliases=("9b",)),
+              8.83, 4096, _DIALOGUE_ENDOFTEXT, published_tag="9b", other_aliases=("9b",)),
     ModelInfo("v5.1-34b", "Azure99/blossom-v5.1-34b", "v5.1", "01-ai/Yi-1.5-34B", "LlamaForCausalLM",
-              34.39, 4096, _YI_EOS, published_tag="34b", other_aliases=("34b",)),
+              34.39, 4096, _DIALOGUE_ENDOFTEXT, published_tag="34b", other_aliases=("34b",)),
     ModelInfo("v6-7b", "Azure99/Blossom-V6-7B", "v6", "Qwen/Qwen2.5-7B", "Qwen2ForCausalLM",
               7.62, 32768, CHATML),
     ModelInfo("v6-14b", "Azure99/Blossom-V6-14B", "v6", "Qwen/Qwen2.5-14B", "Qwen2ForCausalLM",

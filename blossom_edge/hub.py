@@ -94,3 +94,17 @@ def download(repo_id: str, revision: str | None, model: ModelInfo | None) -> Loc
             "loading them runs arbitrary code"
         )
     return LocalSource(path=local, repo_id=repo_id, revision=revision, model=model)
+
+
+def is_cached(repo_id: str, revision: str | None = None) -> bool:
+    """Whether huggingface-hub's cache already holds this repository (its config.json), so no download is due."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo_id, "config.json", revision=revision), str)
+
+
+def cache_dir() -> Path:
+    """Where huggingface-hub keeps downloads (HF_HOME / HF_HUB_CACHE honoured)."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)

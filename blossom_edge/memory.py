@@ -18,10 +18,8 @@ model, so both need the figure in advance. The parts follow llama.cpp's own buff
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from blossom_edge.gguf_info import GGUFInfo
+from blossom_edge.shape import ModelShape
 
 MiB = 1024 * 1024
 # What a Python process with llama-cpp-python imported holds before a model is loaded
@@ -30,45 +28,6 @@ DEFAULT_RUNTIME_BYTES = 64 * MiB
 CTX_PAD = 256
 F16 = 2
 F32 = 4
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """What the memory and speed formulas need to know about a model."""
-
-    weight_bytes: int
-    n_layer: int
-    n_embd: int
-    n_head_kv: int
-    head_dim: int
-    n_vocab: int
-    n_ff: int = 0
-    # Bytes of the token embedding when the output projection is a separate tensor: generation
-    # reads one row of it per token, not all of it.
-    embd_only_bytes: int = 0
-
-    @classmethod
-    def from_gguf(cls, info: GGUFInfo) -> ModelShape:
-        embd_only = 0
-        embd_type = info.tensor_types.get("token_embd.weight")
-        if embd_type and "output.weight" in info.tensor_types:
-            from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
-
-            block, size = GGML_QUANT_SIZES[GGMLQuantizationType[embd_type]]
-            embd_only = info.vocab_size * info.n_embd * size // block
-        return cls(
-            weight_bytes=info.tensor_bytes,
-            n_layer=info.n_layer,
-            n_embd=info.n_embd,
-            n_head_kv=info.n_head_kv,
-            head_dim=info.head_dim,
-            n_vocab=info.vocab_size,
-            n_ff=int(info.arch_key("feed_forward_length", 4 * info.n_embd) or 0),
-            embd_only_bytes=embd_only,
-        )
-
-    def kv_bytes_per_token(self) -> int:
-        return 2 * self.n_layer * self.n_head_kv * self.head_dim * F16
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,12 @@ OutputFileOpt = Annotated[
 OutputDirOpt = Annotated[
     Path | None, typer.Option("--output-dir", "-o", help="Directory for the outputs (default: current).")
 ]
-ThreadsOpt = Annotated[
+# One option per meaning of the default (see threads.py), so the help says what really happens.
+InferenceThreadsOpt = Annotated[
     int | None, typer.Option("--threads", "-t", min=1, help="CPU threads (default: the performance cores).")
+]
+QuantizeThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", "-t", min=1, help="CPU threads (default: all cores).")
 ]
 SourceArg = Annotated[
     str,
@@ -28,4 +32,19 @@ SourceArg = Annotated[
         "or a local checkpoint directory.",
         show_default=False,
     ),
+]
+
+# The Modelfile options `modelfile` and `ollama create` share.
+GpuOpt = Annotated[
+    bool,
+    typer.Option("--gpu", help="Keep every layer on the GPU (PARAMETER num_gpu 999); on Android this needs "
+                               "Termux's Vulkan backend."),
+]
+CtxOpt = Annotated[
+    int | None, typer.Option("--ctx", min=1, help="Context size num_ctx (default: the model's context, at most 4096).")
+]
+SystemOpt = Annotated[str | None, typer.Option("--system", help="System prompt (default: Blossom's own).")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Which Blossom release a GGUF is, when its file name does not say."),
 ]

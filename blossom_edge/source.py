@@ -1,4 +1,4 @@
-"""A checkpoint on local disk and where it came from, shared by download, convert and quantize."""
+"""What a source argument is: a GGUF file, or a checkpoint on local disk and where it came from."""
 
 from __future__ import annotations
 
@@ -22,3 +22,9 @@ class LocalSource:
         if self.repo_id:
             return f"{self.repo_id}@{self.revision}" if self.revision else self.repo_id
         return str(self.path)
+
+
+def is_gguf_source(source: str) -> bool:
+    """Whether a SRC argument names a GGUF file (an existing file, or any `*.gguf` path) rather than a checkpoint."""
+    path = Path(source).expanduser()
+    return path.is_file() or path.suffix.lower() == ".gguf"
