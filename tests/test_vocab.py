@@ -82,9 +82,9 @@ def _hf_encoder(model_dir: Path):
     return lambda text: tokenizer.encode(text, add_special_tokens=False).ids
 
 
-def _write_gguf(model_dir: Path, out: Path, arch: str, family: str | None = None) -> Vocab:
+def _write_gguf(model_dir: Path, out: Path, arch: str, space_prefix_key: bool | None = None) -> Vocab:
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    vocab = load_vocab(model_dir, config.get("vocab_size"), family=family)
+    vocab = load_vocab(model_dir, config.get("vocab_size"), space_prefix_key=space_prefix_key)
     writer = gguf.GGUFWriter(out, arch)
     write_vocab(writer, vocab)
     writer.write_header_to_file()
@@ -235,11 +235,11 @@ def test_space_prefix_key_follows_the_reference_model_class(tmp_path):
     config = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
     config["add_prefix_space"] = False
     (model_dir / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
-    assert load_vocab(model_dir, None, family="llama").add_space_prefix is False
-    assert load_vocab(model_dir, None, family="qwen2").add_space_prefix is None
+    assert load_vocab(model_dir, None, space_prefix_key=True).add_space_prefix is False
+    assert load_vocab(model_dir, None, space_prefix_key=False).add_space_prefix is None
     bpe = _model_dir(tmp_path / "bpe", "bpe", "small")  # Qwen's config has add_prefix_space: false
     assert load_vocab(bpe, None).add_space_prefix is None
-    assert load_vocab(bpe, None, family="qwen3").add_space_prefix is None
+    assert load_vocab(bpe, None, space_prefix_key=False).add_space_prefix is None
 
 
 # --- pre-tokenizer decided from its definition --------------------------------------------
@@ -351,7 +351,7 @@ def test_demo_tokenizer_is_reproducible_small_and_qwen_shaped(tmp_path):
     for name in ("tokenizer.json", "tokenizer_config.json"):
         assert (tmp_path / name).read_bytes() == (tb.DEMO_TOKENIZER / name).read_bytes(), name
     assert sum(p.stat().st_size for p in tb.DEMO_TOKENIZER.iterdir()) < 500_000
-    vocab = load_vocab(tb.DEMO_TOKENIZER, None, family="qwen2")
+    vocab = load_vocab(tb.DEMO_TOKENIZER, None, space_prefix_key=False)
     assert (vocab.model, vocab.pre) == ("gpt2", "qwen2")
     assert 4000 <= len(vocab) <= 8000
     assert vocab.tokens[-3:] == ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -386,13 +386,13 @@ def _reference_kv(model_dir: Path, out: Path) -> dict[str, object]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not REFERENCE.is_file(), reason="llama.cpp's reference converter is not on this machine")
-@pytest.mark.parametrize("name, arch, family, extra_vocab", [
-    ("bpe-full", "qwen2", "qwen2", 0),
-    ("spm-full", "llama", "llama", 0),
-    ("spm-small", "llama", "llama", 11),
-    ("spm-small-prefix", "llama", "mistral", 0),
+@pytest.mark.parametrize("name, arch, space_prefix_key, extra_vocab", [
+    ("bpe-full", "qwen2", False, 0),
+    ("spm-full", "llama", True, 0),
+    ("spm-small", "llama", True, 11),
+    ("spm-small-prefix", "llama", True, 0),
 ])
-def test_same_tokenizer_keys_as_reference_converter(built, tmp_path, name, arch, family, extra_vocab):
+def test_same_tokenizer_keys_as_reference_converter(built, tmp_path, name, arch, space_prefix_key, extra_vocab):
     source = built[name.removesuffix("-prefix")][0]
     model_dir = tmp_path / "model"
     shutil.copytree(source, model_dir)
@@ -404,7 +404,7 @@ def test_same_tokenizer_keys_as_reference_converter(built, tmp_path, name, arch,
         tok_config["add_prefix_space"] = False
         (model_dir / "tokenizer_config.json").write_text(json.dumps(tok_config), encoding="utf-8")
     theirs = _reference_kv(model_dir, tmp_path / "reference.gguf")
-    _write_gguf(model_dir, tmp_path / "ours.gguf", arch, family)
+    _write_gguf(model_dir, tmp_path / "ours.gguf", arch, space_prefix_key)
     ours = _tokenizer_kv(tmp_path / "ours.gguf")
     assert sorted(ours) == sorted(theirs)
     for key in theirs:

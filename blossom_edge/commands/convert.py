@@ -37,7 +37,7 @@ def convert(
     from blossom_edge.output import human_bytes, note, print_json
 
     local = resolve_source(source)
-    with plan_conversion(local.path, output, outtype, local) as conversion:
+    with plan_conversion(local, output, outtype) as conversion:
         if dry_run:
             _show_plan(conversion, json_output)
             return

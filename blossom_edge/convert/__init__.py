@@ -1,6 +1,6 @@
 """Hugging Face checkpoint → GGUF, torch-free and streaming.
 
-    result = convert_checkpoint(Path("blossom-v5-4b"), Path("blossom-v5-4b-BF16.gguf"), "auto")
+    result = convert_checkpoint(resolve_source("4b"), Path("blossom-v5-4b-BF16.gguf"), "auto")
 
 One module per concern: `arch` (architectures as data, hyperparameters), `plan` (names
 and types per tensor), `stream` (chunked tensor data), `vocab` (tokenizer), `metadata`
@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from blossom_edge.atomic import check_writable_dir
 from blossom_edge.checkpoint import Checkpoint
-from blossom_edge.convert.arch import architecture_for, write_common_hparams
+from blossom_edge.convert.arch import write_common_hparams
+from blossom_edge.convert.archs import architecture_for
 from blossom_edge.convert.metadata import model_metadata, output_stem
 from blossom_edge.convert.plan import Plan, build_plan
 from blossom_edge.convert.vocab import Vocab, load_vocab, write_vocab
@@ -37,10 +38,11 @@ class ConvertResult:
     seconds: float
 
 
-def default_output_name(model_dir: Path, outtype: str, source: LocalSource | None = None) -> str:
+def default_output_name(source: LocalSource, outtype: str) -> str:
     """`blossom-v5-4b-BF16.gguf`: the catalog or repository name and the resolved type."""
-    source = source or LocalSource(path=model_dir)
-    return f"{output_stem(model_dir, source)}-{outtype.upper()}.gguf"
+    from blossom_edge.naming import gguf_name
+
+    return gguf_name(output_stem(source), outtype)
 
 
 @dataclass
@@ -78,32 +80,31 @@ class Conversion:
 
 
 @contextmanager
-def plan_conversion(
-    model_dir: Path, output: Path | None, outtype: str = "auto", source: LocalSource | None = None
-) -> Iterator[Conversion]:
+def plan_conversion(source: LocalSource | Path, output: Path | None, outtype: str = "auto") -> Iterator[Conversion]:
     """Open and check everything (headers, architecture, tensor names, tokenizer) before writing.
 
-    `--dry-run` stops here and prints the plan; disk-space checks read `plan.tensor_bytes`.
+    `source` is a checkpoint and where it came from, or just its directory. `--dry-run` stops
+    here and prints the plan; disk-space checks read `plan.tensor_bytes`.
     """
-    source = source or LocalSource(path=model_dir)
-    with Checkpoint.open(model_dir) as checkpoint:
+    source = source if isinstance(source, LocalSource) else LocalSource(path=Path(source))
+    with Checkpoint.open(source.path) as checkpoint:
         arch = architecture_for(checkpoint.config)
         plan = build_plan(checkpoint, arch, outtype)
-        vocab = load_vocab(model_dir, checkpoint.config.get("vocab_size"), family=arch.family)
-        output = output or Path(default_output_name(model_dir, plan.outtype, source))
+        vocab = load_vocab(source.path, checkpoint.config.get("vocab_size"), space_prefix_key=arch.space_prefix_key,
+                           arch_name=arch.arch_name)
+        output = output or Path(default_output_name(source, plan.outtype))
         yield Conversion(checkpoint, plan, vocab, output, source)
 
 
 def convert_checkpoint(
-    model_dir: Path,
+    source: LocalSource | Path,
     output: Path | None,
     outtype: str = "auto",
     *,
-    source: LocalSource | None = None,
     progress: bool = True,
 ) -> ConvertResult:
-    """Convert `model_dir` to GGUF at `output` (default: named after the model, in the cwd)."""
-    with plan_conversion(model_dir, output, outtype, source) as conversion:
+    """Convert a checkpoint to GGUF at `output` (default: named after the model, in the cwd)."""
+    with plan_conversion(source, output, outtype) as conversion:
         return conversion.write(progress)
 
 

@@ -1,8 +1,10 @@
 """Architectures as data: which GGUF architecture a Hugging Face class becomes, and how.
 
-An `Architecture` names the llama.cpp architecture and says whether Q/K rows must be
-permuted; the hyperparameter keys common to every decoder are written here, and an
-architecture module (`archs/<name>.py`) adds only what differs. Tensor names go through
+An `Architecture` names the llama.cpp architecture and says what its converter does
+differently (Q/K rows permuted, add_prefix_space copied); the hyperparameter keys common to
+every decoder are written here, and an architecture module (`archs/<name>.py`) adds only
+what differs. The registry of them all is `archs/__init__.py`, which imports this module and
+never the other way round. Tensor names go through
 gguf-py's TensorNameMap, which already knows every Hugging Face spelling.
 """
 
@@ -11,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from blossom_edge.errors import UnsupportedError
 
 if TYPE_CHECKING:
     import gguf
@@ -26,10 +26,12 @@ class Architecture:
 
     hf_names: tuple[str, ...]
     gguf_arch: str  # gguf.MODEL_ARCH member name, e.g. "QWEN2"
-    family: str  # tokenizer family hint for the vocab module
     # llama.cpp's LLaMA graph expects rotary halves interleaved the way Meta's original
     # checkpoints stored them; Hugging Face's LLaMA/Mistral weights must be permuted back.
     permute_qk: bool = False
+    # llama.cpp's converter class for it (LlamaModel) copies tokenizer_config.json's
+    # add_prefix_space into tokenizer.ggml.add_space_prefix; Qwen's classes do not.
+    space_prefix_key: bool = False
     extra_hparams: tuple[HparamWriter, ...] = field(default=())
 
     @property
@@ -43,29 +45,6 @@ class Architecture:
         import gguf
 
         return gguf.MODEL_ARCH_NAMES[self.model_arch]
-
-
-def _registry() -> dict[str, Architecture]:
-    from blossom_edge.convert.archs import ARCHITECTURES
-
-    return {name: arch for arch in ARCHITECTURES for name in arch.hf_names}
-
-
-def supported_names() -> list[str]:
-    return sorted(_registry())
-
-
-def architecture_for(config: dict) -> Architecture:
-    """The architecture for a config.json, or one line naming the ones we support."""
-    names = config.get("architectures") or []
-    registry = _registry()
-    for name in names:
-        if name in registry:
-            return registry[name]
-    shown = ", ".join(names) if names else "none declared in config.json"
-    raise UnsupportedError(
-        f"unsupported architecture ({shown}); supported: {', '.join(supported_names())}"
-    )
 
 
 def _find(config: dict, *keys: str) -> object | None:

@@ -43,10 +43,10 @@ def model_metadata(model_dir: Path, n_params: int, source: LocalSource) -> gguf.
     return meta
 
 
-def output_stem(model_dir: Path, source: LocalSource) -> str:
+def output_stem(source: LocalSource) -> str:
     """The file-name stem: the catalog name, else the repository or directory name."""
     if source.model is not None:
         return source.model.name
     if source.repo_id:
         return source.repo_id.split("/")[-1].lower()
-    return model_dir.resolve().name.lower()
+    return source.path.resolve().name.lower()

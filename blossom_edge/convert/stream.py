@@ -2,7 +2,8 @@
 
 `StreamedTensor` has the two things gguf-py's GGUFWriter.write_tensor_data uses from a
 numpy array, `nbytes` and `tofile()`, so the writer keeps its header/alignment state
-machine while we hand it data a few megabytes at a time.
+machine while we hand it data a few megabytes at a time. Chunks are converted on the
+worker pool of the write that owns them (`convert_pool`), shut down when that write ends.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import lru_cache
 from typing import IO
 
 import numpy as np
@@ -38,9 +38,11 @@ def permute_rows(rows: np.ndarray, head_dim: int) -> np.ndarray:
 class StreamedTensor:
     """One planned tensor's output bytes, computed and written in row chunks."""
 
-    def __init__(self, planned: PlannedTensor, on_bytes: Callable[[int], None] | None = None) -> None:
+    def __init__(self, planned: PlannedTensor, pool: ThreadPoolExecutor,
+                 on_bytes: Callable[[int], None] | None = None) -> None:
         self.planned = planned
         self.nbytes = planned.nbytes
+        self._pool = pool
         self._on_bytes = on_bytes
 
     def _row_chunks(self) -> list[tuple[int, int]]:
@@ -78,10 +80,9 @@ class StreamedTensor:
     def tofile(self, fout: IO[bytes]) -> None:
         """Convert chunks on all cores, a bounded window ahead, and write them in order."""
         pending: deque[Future[tuple[np.ndarray, tuple[int, int]]]] = deque()
-        pool = _pool()
         window = (os.cpu_count() or 1) + 1
         for rows in self._row_chunks():
-            pending.append(pool.submit(self._convert, rows))
+            pending.append(self._pool.submit(self._convert, rows))
             if len(pending) >= window:
                 self._write(fout, *pending.popleft().result())
         while pending:
@@ -95,7 +96,6 @@ class StreamedTensor:
             self._on_bytes(out.nbytes)
 
 
-@lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
-    """One pool for the whole run; conversion is numpy work that runs outside the GIL."""
+def convert_pool() -> ThreadPoolExecutor:
+    """A pool for one file's conversion: numpy work that runs outside the GIL, on every core."""
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="convert")

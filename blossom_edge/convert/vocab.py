@@ -52,11 +52,6 @@ SPLIT_REGEX_TO_PRE: Mapping[str, str] = {
 # A lone ByteLevel pre-tokenizer with use_regex=true splits with GPT-2's own regex.
 GPT2_PRE = "gpt-2"
 
-# Families whose reference converter class (LlamaModel) copies tokenizer_config.json's
-# add_prefix_space into tokenizer.ggml.add_space_prefix; Qwen2Model does not.
-_FAMILIES_WITH_SPACE_PREFIX_KEY = frozenset({"llama", "mistral"})
-_QWEN_FAMILIES = frozenset({"qwen2", "qwen3"})
-
 _SPM_PAD_SCORE = -10000.0
 _ADDED_TOKEN_SCORE = -1000.0
 _SPIECE_UNDERLINE = "\u2581"
@@ -97,13 +92,16 @@ class Vocab:
         return len(self.tokens)
 
 
-def load_vocab(model_dir: Path, vocab_size: int | None, *, family: str | None = None) -> Vocab:
+def load_vocab(model_dir: Path, vocab_size: int | None, *, space_prefix_key: bool | None = None,
+               arch_name: str | None = None) -> Vocab:
     """Read the checkpoint's tokenizer the way llama.cpp's converter would.
 
     `vocab_size` is config.json's: the embedding has that many rows, and llama.cpp wants
     exactly one token per row, so ids the tokenizer does not use become [PAD{i}] tokens.
     tokenizer.model wins over tokenizer.json when both exist, as in the reference (Yi and
     Mistral checkpoints ship both; the SentencePiece model is the original).
+    `space_prefix_key` is the architecture's `Architecture.space_prefix_key`; `arch_name` only
+    names the architecture in messages.
     """
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -115,7 +113,7 @@ def load_vocab(model_dir: Path, vocab_size: int | None, *, family: str | None = 
     if spm_file.is_file():
         vocab = _load_sentencepiece(model_dir, spm_file, vocab_size)
     elif json_file.is_file():
-        vocab = _load_bpe(model_dir, json_file, vocab_size, family)
+        vocab = _load_bpe(model_dir, json_file, vocab_size, arch_name)
     else:
         raise NotFoundError(
             f"no tokenizer in {model_dir}: expected tokenizer.json (byte-level BPE) "
@@ -123,7 +121,7 @@ def load_vocab(model_dir: Path, vocab_size: int | None, *, family: str | None = 
         )
     config = _read_json_object(model_dir / "tokenizer_config.json", required=False)
     add_prefix_space = config.get("add_prefix_space")
-    if isinstance(add_prefix_space, bool) and _writes_space_prefix_key(family, vocab.model):
+    if isinstance(add_prefix_space, bool) and _writes_space_prefix_key(space_prefix_key, vocab.model):
         vocab.add_space_prefix = add_prefix_space
     for message in vocab.warnings:
         log.warning(message)
@@ -143,21 +141,21 @@ def write_vocab(writer: gguf.GGUFWriter, vocab: Vocab) -> None:
     vocab.special.add_to_gguf(writer, quiet=True)
 
 
-def _writes_space_prefix_key(family: str | None, model: str) -> bool:
+def _writes_space_prefix_key(space_prefix_key: bool | None, model: str) -> bool:
     """Whether the reference would copy add_prefix_space for this checkpoint.
 
-    Only its LlamaModel does. Without a family hint we go by the tokenizer: SentencePiece
-    checkpoints we convert are Llama-shaped (Yi, Mistral), byte-level BPE ones are Qwen.
+    Only its LlamaModel does. Without the architecture's word we go by the tokenizer:
+    SentencePiece checkpoints we convert are Llama-shaped (Yi, Mistral), byte-level BPE ones Qwen.
     """
-    if family is not None:
-        return family in _FAMILIES_WITH_SPACE_PREFIX_KEY
+    if space_prefix_key is not None:
+        return space_prefix_key
     return model == "llama"
 
 
 # --- byte-level BPE (tokenizer.json) -----------------------------------------------------
 
 
-def _load_bpe(model_dir: Path, path: Path, vocab_size: int | None, family: str | None) -> Vocab:
+def _load_bpe(model_dir: Path, path: Path, vocab_size: int | None, arch_name: str | None) -> Vocab:
     tokenizer = _read_json_object(path, required=True)
     model = tokenizer.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("vocab"), dict):
@@ -183,7 +181,7 @@ def _load_bpe(model_dir: Path, path: Path, vocab_size: int | None, family: str |
         added_by_content[entry["content"]] = entry
 
     n_tokens = _checked_size(by_id, vocab_size, path)
-    pre = bpe_pre_tokenizer(tokenizer.get("pre_tokenizer"), path, family)
+    pre = bpe_pre_tokenizer(tokenizer.get("pre_tokenizer"), path, arch_name)
 
     tokens: list[str] = []
     toktypes: list[int] = []
@@ -214,7 +212,7 @@ def _load_bpe(model_dir: Path, path: Path, vocab_size: int | None, family: str |
                  special=special, source=path)
 
 
-def bpe_pre_tokenizer(definition: Any, path: Path, family: str | None = None) -> str:
+def bpe_pre_tokenizer(definition: Any, path: Path, arch_name: str | None = None) -> str:
     """Name llama.cpp's pre-tokenizer that splits text like tokenizer.json's `pre_tokenizer`.
 
     Only definitions we can name with certainty pass: a wrong name does not fail, it makes
@@ -233,7 +231,7 @@ def bpe_pre_tokenizer(definition: Any, path: Path, family: str | None = None) ->
             regex = (split.get("pattern") or {}).get("Regex")
             if split.get("behavior") == "Isolated" and not split.get("invert") and regex in SPLIT_REGEX_TO_PRE:
                 return SPLIT_REGEX_TO_PRE[regex]
-    hint = f" (architecture family {family})" if family else ""
+    hint = f" (architecture {arch_name})" if arch_name else ""
     raise UnsupportedError(
         f"{path}: pre-tokenizer{hint} is not one llama.cpp implements as far as we know: "
         f"{json.dumps(definition, ensure_ascii=False)[:300]}"

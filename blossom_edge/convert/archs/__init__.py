@@ -1,7 +1,28 @@
-"""Every architecture the converter supports; add a module and list it here."""
+"""Every architecture the converter supports, and the lookup from a config.json; add a module and list it here."""
 
+from __future__ import annotations
+
+from blossom_edge.convert.arch import Architecture
 from blossom_edge.convert.archs.llama import LLAMA
 from blossom_edge.convert.archs.qwen2 import QWEN2
 from blossom_edge.convert.archs.qwen3 import QWEN3
+from blossom_edge.errors import UnsupportedError
 
 ARCHITECTURES = (QWEN2, QWEN3, LLAMA)
+_BY_HF_NAME = {name: arch for arch in ARCHITECTURES for name in arch.hf_names}
+
+
+def supported_names() -> list[str]:
+    return sorted(_BY_HF_NAME)
+
+
+def architecture_for(config: dict) -> Architecture:
+    """The architecture for a config.json, or one line naming the ones we support."""
+    names = config.get("architectures") or []
+    for name in names:
+        if name in _BY_HF_NAME:
+            return _BY_HF_NAME[name]
+    shown = ", ".join(names) if names else "none declared in config.json"
+    raise UnsupportedError(
+        f"unsupported architecture ({shown}); supported: {', '.join(supported_names())}"
+    )

@@ -23,7 +23,7 @@ def _llama_hparams(config: dict, writer: gguf.GGUFWriter) -> None:
 LLAMA = Architecture(
     hf_names=("LlamaForCausalLM", "MistralForCausalLM"),
     gguf_arch="LLAMA",
-    family="llama",
     permute_qk=True,
+    space_prefix_key=True,
     extra_hparams=(_llama_hparams,),
 )

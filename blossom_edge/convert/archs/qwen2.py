@@ -6,4 +6,4 @@ checkpoint simply has no lm_head, which llama.cpp handles by reusing token_embd.
 
 from blossom_edge.convert.arch import Architecture
 
-QWEN2 = Architecture(hf_names=("Qwen2ForCausalLM",), gguf_arch="QWEN2", family="qwen2")
+QWEN2 = Architecture(hf_names=("Qwen2ForCausalLM",), gguf_arch="QWEN2")

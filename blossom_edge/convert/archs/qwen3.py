@@ -6,4 +6,4 @@ common keys because Qwen3's head size is not hidden_size / n_head.
 
 from blossom_edge.convert.arch import Architecture
 
-QWEN3 = Architecture(hf_names=("Qwen3ForCausalLM",), gguf_arch="QWEN3", family="qwen3")
+QWEN3 = Architecture(hf_names=("Qwen3ForCausalLM",), gguf_arch="QWEN3")
