@@ -211,6 +211,7 @@ def main() -> int:
         return 0
     threads = os.cpu_count() or 1
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-quantize-"))
+    work.mkdir(parents=True, exist_ok=True)
     runs = Path(tempfile.mkdtemp(prefix="run-", dir=work))
     try:
         ckpt = _checkpoint(work, args.layers)

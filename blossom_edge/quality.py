@@ -87,6 +87,11 @@ def measure(reference: Path, quants: list[Path], *, text: str | None = None, chu
     from blossom_edge.output import err_console
 
     text = eval_text() if text is None else text
+    if threads is None:
+        from blossom_edge.device import probe
+        from blossom_edge.threads import performance_cores
+
+        threads = performance_cores(probe())
     models = [reference, *quants]
     infos = [read_gguf_info(p) for p in models]
     if len({i.vocab_size for i in infos}) != 1:

@@ -14,7 +14,10 @@ import pytest
 from blossom_edge.cli import main
 from blossom_edge.errors import ExternalToolError, UsageError
 from blossom_edge.gguf_info import read_gguf_info
-from blossom_edge.quantize import QUANT_TYPES, output_name, parse_qtype, quantize_gguf, quantize_pipeline
+from blossom_edge.naming import gguf_name
+from blossom_edge.quantize.child import quantize_gguf
+from blossom_edge.quantize.pipeline import quantize_pipeline
+from blossom_edge.quantize.types import QUANT_TYPES, parse_qtype
 from tests.test_quantize_tiny import write_tiny_gguf
 
 
@@ -81,8 +84,8 @@ def test_damaged_imatrix_is_one_line_before_any_work(capsys, tiny_bf16, tmp_path
 
 
 def test_output_names_follow_published_convention():
-    assert output_name("blossom-v5-4b-BF16", parse_qtype("q4_k_m")) == "blossom-v5-4b-Q4_K_M.gguf"
-    assert output_name("Blossom-V6-7B", parse_qtype("iq4_xs")) == "blossom-v6-7b-IQ4_XS.gguf"
+    assert gguf_name("blossom-v5-4b-BF16", parse_qtype("q4_k_m").name) == "blossom-v5-4b-Q4_K_M.gguf"
+    assert gguf_name("Blossom-V6-7B", parse_qtype("iq4_xs").name) == "blossom-v6-7b-IQ4_XS.gguf"
 
 
 @pytest.mark.parametrize("make", ["not_gguf", "truncated"])
@@ -138,7 +141,7 @@ def test_offline_hub_alias(capsys, tmp_path, monkeypatch):
 
 
 def test_quantizer_abort_is_one_line_and_leaves_nothing(tiny_bf16, tmp_path, monkeypatch):
-    import blossom_edge.quantize as quantize
+    import blossom_edge.quantize.child as quantize
 
     real_popen = subprocess.Popen
 
@@ -194,7 +197,7 @@ def test_same_bytes_as_llama_cpp_called_directly(tiny_bf16, tmp_path):
 
 
 def test_type_mismatch_is_caught(tiny_bf16, tmp_path):
-    from blossom_edge.verify import check_types
+    from blossom_edge.quantize.verify import check_types
 
     info = read_gguf_info(tiny_bf16)
     with pytest.raises(ExternalToolError, match="does not hold what the quantizer reported"):

@@ -10,7 +10,7 @@ import pytest
 
 import blossom_edge.diskspace as diskspace
 from blossom_edge.errors import ExternalToolError
-from blossom_edge.quantize import quantize_pipeline
+from blossom_edge.quantize.pipeline import quantize_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_keep_intermediate_writes_it_beside_the_output(checkpoint, ram, tmp_path
 
 @pytest.mark.parametrize("failure", [ExternalToolError("quantizer broke"), KeyboardInterrupt()])
 def test_intermediate_removed_when_quantizing_fails(checkpoint, ram, tmp_path, monkeypatch, failure):
-    import blossom_edge.quantize as quantize
+    import blossom_edge.quantize.child as quantize
 
     monkeypatch.setattr(diskspace, "available_ram", lambda: 64 << 30)
     seen: list[bool] = []
@@ -131,7 +131,7 @@ def test_orphans_of_dead_runs_are_swept(tmp_path, monkeypatch):
 
 def test_intermediate_is_freed_before_verification_loads_the_model(checkpoint, ram, tmp_path, monkeypatch):
     """On a phone the RAM copy and the loaded model must not be resident together."""
-    import blossom_edge.verify as verify
+    import blossom_edge.quantize.verify as verify
 
     monkeypatch.setattr(diskspace, "available_ram", lambda: 64 << 30)
     seen: list[bool] = []

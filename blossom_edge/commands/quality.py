@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from blossom_edge.options import JsonOpt, ThreadsOpt
+from blossom_edge.options import InferenceThreadsOpt, JsonOpt
 
 
 def quality(
@@ -20,7 +20,7 @@ def quality(
     quants: Annotated[list[Path], typer.Argument(help="One or more quantized GGUFs of the same model.",
                                                  show_default=False)],
     chunk: Annotated[int, typer.Option("--chunk", min=32, help="Tokens per evaluation chunk.")] = 256,
-    threads: ThreadsOpt = None,
+    threads: InferenceThreadsOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Perplexity of each file and KL divergence from the reference on the shipped Chinese/English text.

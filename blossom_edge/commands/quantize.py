@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from blossom_edge.options import JsonOpt, OutputDirOpt, ThreadsOpt
+from blossom_edge.options import JsonOpt, OutputDirOpt, QuantizeThreadsOpt
 
 QuantSourceArg = Annotated[
     str,
@@ -35,7 +35,7 @@ def _list_types(value: bool) -> None:
     if not value:
         return
     from blossom_edge.output import out_console
-    from blossom_edge.quantize import QUANT_TYPES
+    from blossom_edge.quantize.types import QUANT_TYPES
 
     for q in QUANT_TYPES:
         extra = f"alias of {q.alias_of.lower()}" if q.alias_of else ("needs --imatrix" if q.needs_imatrix else "")
@@ -47,7 +47,7 @@ def quantize(
     source: QuantSourceArg,
     qtype: QTypeArg = "q4_k_m",
     output_dir: OutputDirOpt = None,
-    threads: ThreadsOpt = None,
+    threads: QuantizeThreadsOpt = None,
     imatrix: Annotated[
         Path | None, typer.Option("--imatrix", help="Importance matrix from llama-imatrix (GGUF or .dat).")
     ] = None,
@@ -64,13 +64,13 @@ def quantize(
 
     Example: blossom-edge quantize 4b q4_k_m -o models/
     """
-    from blossom_edge.quantize import quantize_pipeline
+    from blossom_edge.quantize.pipeline import quantize_pipeline
 
     report = quantize_pipeline(source, qtype, output_dir or Path.cwd(), threads=threads, imatrix=imatrix,
                                keep_intermediate=keep_intermediate, progress=not json_output)
     if json_output:
         from blossom_edge.output import print_json
-        from blossom_edge.verify import manifest_path
+        from blossom_edge.quantize.manifest import manifest_path
 
         info = report.verification.info
         print_json({
@@ -94,7 +94,7 @@ def _render(report) -> None:
     from rich.table import Table
 
     from blossom_edge.output import human_bytes, out_console
-    from blossom_edge.verify import manifest_path
+    from blossom_edge.quantize.manifest import manifest_path
 
     info = report.verification.info
     console = out_console()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from blossom_edge.catalog import CHATML, ChatFormat, resolve
 from blossom_edge.errors import ExternalToolError
 from blossom_edge.gguf_info import GGUFInfo, read_gguf_info
