@@ -1,18 +1,19 @@
 """The offline demo: the whole path on a tiny Blossom-shaped model, in about a minute, with no network.
 
 It is the README's first command, so it uses the real code at every step (the converter,
-llama.cpp's quantizer, verification, the Modelfile writer, the benchmark) on a model built
-on the spot. The Modelfile and benchmark steps run when those parts are installed in this
-build; the summary says which ran and where every file is.
+llama.cpp's quantizer, verification, the Modelfile writer `ollama create` uses, the
+benchmark) on a model built on the spot; the summary says where every file is.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from blossom_edge.bench.row import BenchRow
 
 DEMO_QTYPE = "q4_k_m"
 OLLAMA_NAME = "blossom-demo"
@@ -26,16 +27,16 @@ class DemoResult:
     manifest: Path
     report: Any
     modelfile: Path | None = None
-    bench_rows: list[dict[str, Any]] = field(default_factory=list)
+    bench_rows: list[BenchRow] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
 
 def run_demo(workdir: Path, *, progress: bool = True, bench: bool = True) -> DemoResult:
-    """Build, convert, quantize and verify the demo model; then Modelfile and benchmark when available."""
+    """Build, convert, quantize and verify the demo model, write its Modelfile, and benchmark it."""
     from blossom_edge.demo_model import DEMO_NAME, build_demo_checkpoint
     from blossom_edge.output import note
-    from blossom_edge.quantize import quantize_pipeline
-    from blossom_edge.verify import manifest_path
+    from blossom_edge.quantize.manifest import manifest_path
+    from blossom_edge.quantize.pipeline import quantize_pipeline
 
     workdir = workdir.expanduser().resolve()
     timings: dict[str, float] = {}
@@ -47,11 +48,10 @@ def run_demo(workdir: Path, *, progress: bool = True, bench: bool = True) -> Dem
     report = quantize_pipeline(str(checkpoint), DEMO_QTYPE, workdir, progress=progress)
     timings.update({k: v for k, v in report.timings.items() if k != "total"})
     result = DemoResult(workdir, checkpoint, report.path, manifest_path(report.path), report, timings=timings)
-    if find_spec("blossom_edge.modelfile"):
-        t0 = time.perf_counter()
-        result.modelfile = _write_modelfile(report.path)
-        timings["modelfile"] = time.perf_counter() - t0
-    if bench and find_spec("blossom_edge.bench") and find_spec("blossom_edge.device"):
+    t0 = time.perf_counter()
+    result.modelfile = _write_modelfile(report.path)
+    timings["modelfile"] = time.perf_counter() - t0
+    if bench:
         note("benchmarking prompt processing and generation")
         t0 = time.perf_counter()
         result.bench_rows = _bench(report.path)
@@ -60,17 +60,17 @@ def run_demo(workdir: Path, *, progress: bool = True, bench: bool = True) -> Dem
 
 
 def _write_modelfile(gguf: Path) -> Path:
-    from blossom_edge.atomic import atomic_write_text
     from blossom_edge.demo_model import demo_model_info
-    from blossom_edge.modelfile import blossom_modelfile
+    from blossom_edge.ollama.create import write_modelfile
 
-    text = blossom_modelfile(demo_model_info(), f"./{gguf.name}", name=OLLAMA_NAME)
     target = gguf.parent / "Modelfile"
-    return atomic_write_text(target, text)
+    write_modelfile(demo_model_info(), gguf, target, name=OLLAMA_NAME)
+    return target
 
 
-def _bench(gguf: Path) -> list[dict[str, Any]]:
-    from blossom_edge import bench, device
+def _bench(gguf: Path) -> list[BenchRow]:
+    from blossom_edge import device
+    from blossom_edge.bench import llama as bench
 
     tree = device.Tree()
     return bench.run([gguf], bench.BenchConfig(n_prompt=64, n_gen=16, reps=2), device.probe(tree), tree)

@@ -10,8 +10,8 @@ import math
 
 import pytest
 
-from blossom_edge import modelfile as mf
-from blossom_edge.modelfile import Command as C
+from blossom_edge.ollama import modelfile as mf
+from blossom_edge.ollama.modelfile import Command as C
 
 
 def parse(text: str) -> list[tuple[str, str]]:

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge import modelfile as mf
 from blossom_edge.catalog import DEFAULT_QTYPE, MODELS, published, resolve
 from blossom_edge.cli import main
 from blossom_edge.errors import UnsupportedError
+from blossom_edge.ollama import modelfile as mf
+from blossom_edge.ollama.names import is_gpu_tag
 
 REPO_MODELFILES = Path(__file__).resolve().parent.parent / "modelfiles"
 
@@ -120,7 +121,7 @@ def test_published_set_is_every_size_cpu_and_gpu_plus_latest_and_gpu():
         tag = name.removesuffix(".Modelfile")
         model = resolve("9b" if tag in ("latest", "gpu") else tag.removesuffix("-gpu"))
         assert commands[0] == mf.Command("model", f"./{model.gguf_filename('Q4_K_M')}")
-        assert any(c.name == "num_gpu" for c in commands) is mf.is_gpu_tag(tag)
+        assert any(c.name == "num_gpu" for c in commands) is is_gpu_tag(tag)
         assert text.startswith(f"# azure99/blossom:{tag}: {model.repo_id}")
 
     def strip(text: str) -> str:

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from blossom_edge import modelfile as mf
 from blossom_edge.catalog import BLOSSOM_V5_SYSTEM, BLOSSOM_V6_SYSTEM, resolve
+from blossom_edge.ollama import modelfile as mf
 
 # ------------------------------------------------------------------------------------- evaluator
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge import modelfile as mf
-from blossom_edge import ollama_client as oc
 from blossom_edge.catalog import BLOSSOM_V5_SYSTEM, resolve
 from blossom_edge.cli import main
 from blossom_edge.errors import UsageError
+from blossom_edge.ollama import client as oc
+from blossom_edge.ollama import modelfile as mf
 from tests import ollama_server
 
 GGUF_BYTES = b"GGUF\x03\x00\x00\x00" + bytes(range(256)) * 8
@@ -100,7 +100,7 @@ def test_host_option_and_custom_name_and_push(server, gguf, capsys, monkeypatch)
 
 
 def test_alias_is_quantized_first_through_the_quantize_module(server, tmp_path, capsys, monkeypatch):
-    from blossom_edge import quantize
+    from blossom_edge.quantize import pipeline as quantize
 
     calls = []
 
@@ -135,7 +135,7 @@ def test_no_server_is_one_line_saying_how_to_start_one(gguf, capsys, monkeypatch
 
 
 def test_no_server_fails_before_quantizing(capsys, monkeypatch):
-    from blossom_edge import quantize
+    from blossom_edge.quantize import pipeline as quantize
 
     monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{_closed_port()}")
     monkeypatch.setattr(quantize, "quantize_source", lambda *a, **k: pytest.fail("quantized before checking"))

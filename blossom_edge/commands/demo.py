@@ -43,8 +43,7 @@ def demo(
         "bits_per_weight": round(info.bits_per_weight, 4),
         "tensor_types": info.type_histogram(),
         "generated": result.report.verification.text,
-        "bench": [{"test": f"pp{row['n_prompt']}" if row.get("n_prompt") else f"tg{row.get('n_gen')}",
-                   "n_threads": row.get("n_threads"), "tokens_per_second": row.get("avg_ts")}
+        "bench": [{"test": row.test, "n_threads": row.n_threads, "tokens_per_second": row.avg_ts}
                   for row in result.bench_rows],
         "timings_seconds": {k: round(v, 3) for k, v in result.timings.items()},
     }

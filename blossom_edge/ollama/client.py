@@ -1,6 +1,6 @@
-"""Create a Blossom model in a running Ollama server, through the official `ollama` client.
+"""A running Ollama server through the official `ollama` client: connect, blobs, create, show, push.
 
-The steps are the ones `ollama create` takes, so the result is the same model: check the name
+`create_model` takes the steps `ollama create` takes, so the result is the same model: check the name
 against Ollama's naming rules before sending anything, upload the GGUF as a blob named by its
 sha256 (skipped when the server already has it), create the model from the blob with the
 template, system prompt and parameters of the Modelfile, then read the model back with
@@ -19,107 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blossom_edge.errors import CorruptFileError, ExternalToolError, NetworkError, NotFoundError, UsageError
+from blossom_edge.ollama.names import DEFAULT_NAMESPACE, parse_model_name
 
 if TYPE_CHECKING:
     import ollama
 
 Progress = Callable[[str], None]
-
-# Ollama's types/model/name.go: defaults and the characters each part may hold.
-_DEFAULT_HOST, _DEFAULT_NAMESPACE, _DEFAULT_TAG = "registry.ollama.ai", "library", "latest"
-_MISSING = "!MISSING!"
-_KINDS = ("skill", "agent", "mcp")
-_PART_RULES = {
-    "host": (350, "-_.:", "letters, digits, '_', '-', '.' and ':'"),
-    "namespace": (80, "-_", "letters, digits, '_' and '-'"),
-    "model": (80, "-_.", "letters, digits, '_', '-' and '.'"),
-    "tag": (80, "-_.", "letters, digits, '_', '-' and '.'"),
-}
-
-
-@dataclass(frozen=True)
-class ModelName:
-    """A model name split as Ollama splits it, with Ollama's defaults filled in."""
-
-    host: str
-    namespace: str
-    model: str
-    tag: str
-    kind: str = ""
-
-    def __str__(self) -> str:
-        """The shortest form Ollama displays: `azure99/blossom:4b`, `llama3:latest`."""
-        prefix = f"{self.host}/{self.namespace}/" if self.host != _DEFAULT_HOST else (
-            f"{self.namespace}/" if self.namespace != _DEFAULT_NAMESPACE else "")
-        kind = f"{self.kind}/" if self.kind else ""
-        return f"{prefix}{kind}{self.model}:{self.tag}"
-
-
-def _cut_last(text: str, sep: str) -> tuple[str, str, bool]:
-    before, found, after = text.rpartition(sep)
-    if not found:
-        return text, "", False
-    return before or _MISSING, after or _MISSING, True
-
-
-def _bare_parts(text: str) -> dict[str, str]:
-    parts = {"host": "", "namespace": "", "kind": "", "model": "", "tag": ""}
-    if text.rfind(":") > text.rfind("/"):
-        text, parts["tag"], _ = _cut_last(text, ":")
-    text, parts["model"], promised = _cut_last(text, "/")
-    if not promised:
-        parts["model"] = text
-        return parts
-    text, second, promised = _cut_last(text, "/")
-    if not promised:
-        parts["namespace"] = text
-        return parts
-    if second not in _KINDS:
-        parts["namespace"] = second
-        parts["host"] = text.split("://", 1)[-1]
-        return parts
-    parts["kind"] = second
-    text, parts["namespace"], promised = _cut_last(text, "/")
-    if not promised:
-        parts["namespace"] = text
-        return parts
-    parts["host"] = text.split("://", 1)[-1]
-    return parts
-
-
-def _part_problem(kind: str, value: str) -> str | None:
-    limit, extra, allowed = _PART_RULES[kind]
-    if value == _MISSING or not value:
-        return f"the {kind} is empty"
-    if len(value) > limit:
-        return f"the {kind} is longer than {limit} characters"
-    if not (value[0].isascii() and (value[0].isalnum() or value[0] == "_")):
-        return f"the {kind} '{value}' must start with a letter, digit or '_'"
-    bad = [c for c in value[1:] if not (c.isascii() and c.isalnum()) and c not in extra]
-    if bad:
-        return f"the {kind} '{value}' has '{bad[0]}'; it may only hold {allowed}"
-    return None
-
-
-def parse_model_name(text: str) -> ModelName:
-    """Split and check a model name by Ollama's rules, or raise UsageError saying which part is wrong."""
-    parts = _bare_parts(text)
-    for key, default in (("host", _DEFAULT_HOST), ("namespace", _DEFAULT_NAMESPACE), ("tag", _DEFAULT_TAG)):
-        parts[key] = parts[key] or default
-    for kind in ("host", "namespace", "model", "tag"):
-        problem = _part_problem(kind, parts[kind])
-        if problem:
-            raise UsageError(f"invalid Ollama model name '{text}': {problem}")
-    return ModelName(parts["host"], parts["namespace"], parts["model"], parts["tag"], parts["kind"])
-
-
-def check_tag(tag: str) -> str:
-    """A tag on its own, checked by the same rules."""
-    problem = _part_problem("tag", tag)
-    if problem:
-        raise UsageError(f"invalid Ollama tag '{tag}': {problem}")
-    return tag
-
 
 # ---------------------------------------------------------------------------------------------
 # Server
@@ -131,7 +36,9 @@ def server_url(client: ollama.Client) -> str:
     Ollama's own rules apply (a bare `0.0.0.0` means port 11434), so messages name the
     address that was really tried.
     """
-    return str(client._client.base_url)
+    from blossom_edge.engine.ollama_http import base_url
+
+    return base_url(client)
 
 
 def unreachable(url: str) -> NetworkError:
@@ -140,7 +47,7 @@ def unreachable(url: str) -> NetworkError:
 
 
 @contextlib.contextmanager
-def _talking(url: str, action: str) -> Iterator[None]:
+def talking(url: str, action: str) -> Iterator[None]:
     """Turn the client's failures into our one-line errors."""
     import httpx
     import ollama
@@ -164,7 +71,7 @@ def connect(host: str | None = None) -> ollama.Client:
 
 def ping(client: ollama.Client, url: str) -> None:
     """Fail with one clear line before any slow work when no server answers."""
-    with _talking(url, "list its models"):
+    with talking(url, "list its models"):
         client.list()
 
 
@@ -178,11 +85,12 @@ def file_digest(path: Path) -> str:
 def ensure_blob(client: ollama.Client, path: Path, digest: str, url: str) -> bool:
     """Upload `path` as blob `digest` unless the server has it; True when it was uploaded.
 
-    The official client has no call for HEAD /api/blobs/:digest, so the check goes through its
-    own HTTP session (same host, headers and authorisation).
+    The official client has no call for HEAD /api/blobs/:digest (see `engine/ollama_http.py`).
     """
-    with _talking(url, f"take the blob {digest}"):
-        status = client._client.head(f"/api/blobs/{digest}").status_code
+    from blossom_edge.engine.ollama_http import blob_status
+
+    with talking(url, f"take the blob {digest}"):
+        status = blob_status(client, digest)
         if status == 200:
             return False
         if status != 404:
@@ -292,9 +200,9 @@ def verify(client: ollama.Client, name: str, fields: dict[str, Any], url: str) -
 
     Returns notes for what could not be compared; raises ExternalToolError on a difference.
     """
-    from blossom_edge import modelfile as mf
+    from blossom_edge.ollama import modelfile as mf
 
-    with _talking(url, f"show {name}"):
+    with talking(url, f"show {name}"):
         shown = client.show(name)
     problems = []
     if (shown.template or "") != fields.get("template", ""):
@@ -316,19 +224,19 @@ def verify(client: ollama.Client, name: str, fields: dict[str, Any], url: str) -
 def create_model(client: ollama.Client, name: str, modelfile_text: str, base_dir: Path, url: str,
                  progress: Progress, push: bool = False) -> Created:
     """Create `name` from a Modelfile whose FROM is a local GGUF: blob, create, show, optional push."""
-    from blossom_edge import modelfile as mf
+    from blossom_edge.ollama import modelfile as mf
 
     model = parse_model_name(name)
     fields = mf.create_fields(mf.parse(modelfile_text))
     gguf = _blob_file(fields, base_dir)
-    if push and model.namespace == _DEFAULT_NAMESPACE:
+    if push and model.namespace == DEFAULT_NAMESPACE:
         raise UsageError(f"cannot push {name}: give it your ollama.com namespace, like azure99/blossom:TAG")
     progress(f"hashing {gguf.name}")
     digest = file_digest(gguf)
     progress(f"uploading {gguf.name} as {digest}")
     uploaded = ensure_blob(client, gguf, digest, url)
     statuses = []
-    with _talking(url, f"create {name}"):
+    with talking(url, f"create {name}"):
         for part in client.create(
             model=name, files={gguf.name: digest}, template=fields.get("template"), system=fields.get("system"),
             parameters=fields.get("parameters"), messages=fields.get("messages"), license=fields.get("license"),
@@ -341,7 +249,7 @@ def create_model(client: ollama.Client, name: str, modelfile_text: str, base_dir
     notes = verify(client, name, fields, url)
     created = Created(name, digest, uploaded, statuses, notes)
     if push:
-        with _talking(url, f"push {name}"):
+        with talking(url, f"push {name}"):
             last = ""
             for part in client.push(name, stream=True):
                 last = part.status or last

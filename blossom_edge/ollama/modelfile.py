@@ -16,6 +16,7 @@ chat template without any error message, so:
 from __future__ import annotations
 
 import math
+import os
 import re
 import struct
 import unicodedata
@@ -472,16 +473,6 @@ def blossom_commands(model: ModelInfo, from_path: str, *, gpu: bool = False, num
     return commands
 
 
-def is_gpu_tag(tag: str) -> bool:
-    """Whether a tag names the all-layers-on-GPU variant (`gpu`, `4b-gpu`)."""
-    return tag == "gpu" or tag.endswith("-gpu")
-
-
-def default_tag(model: ModelInfo, gpu: bool) -> str:
-    """The tag a model is published under: `4b`, `4b-gpu`."""
-    return model.ollama_name(gpu=gpu).split(":", 1)[1]
-
-
 def blossom_comment(model: ModelInfo, name: str, gpu: bool) -> str:
     offload = "every layer on the GPU (num_gpu 999)" if gpu else "GPU offload left to Ollama"
     return (f"{name}: {model.repo_id} (base {model.base_model}), {offload}\n"
@@ -499,6 +490,7 @@ def published_set(qtype: str) -> dict[str, str]:
     """File name → text of the published `azure99/blossom` Modelfiles: every size as cpu and
     gpu tag, plus `latest` and `gpu` for the default size, each FROM the `quantize` output name."""
     from blossom_edge.catalog import DEFAULT_SIZE, OLLAMA_NAMESPACE, published, resolve
+    from blossom_edge.ollama.names import default_tag
 
     files: dict[str, str] = {}
     variants = [(m, default_tag(m, gpu), gpu) for m in published() for gpu in (False, True)]
@@ -509,3 +501,33 @@ def published_set(qtype: str) -> dict[str, str]:
                                  gpu=gpu)
         files[f"{tag}.Modelfile"] = text
     return files
+
+
+def write_published_set(directory: Path, qtype: str) -> tuple[list[str], list[str]]:
+    """Write the published set into `directory`: (file names written, stale `*.Modelfile`s left alone)."""
+    from blossom_edge.atomic import atomic_write_text
+
+    directory.mkdir(parents=True, exist_ok=True)
+    files = published_set(qtype)
+    for name, text in files.items():
+        atomic_write_text(directory / name, text)
+    stale = sorted(p.name for p in directory.glob("*.Modelfile") if p.name not in files)
+    return sorted(files), stale
+
+
+def check_file(path: Path) -> tuple[list[Command], list[Problem], int]:
+    """(commands, problems, start line of an unfinished command) for a Modelfile on disk, as Ollama sees it."""
+    try:
+        commands = read(path)
+    except ModelfileError as exc:
+        return [], [exc.problem], exc.start
+    return commands, check(commands), 0
+
+
+def from_path(gguf: Path, modelfile_dir: Path) -> str:
+    """FROM as Ollama resolves it: relative to the Modelfile's directory."""
+    try:
+        rel = os.path.relpath(gguf.resolve(), modelfile_dir.resolve())
+    except ValueError:
+        return str(gguf.resolve())
+    return rel if rel.startswith(("./", "../")) else f"./{rel}"
