@@ -10,13 +10,20 @@ labelled so everywhere it appears.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from blossom_edge.bench.row import BenchRow
 from blossom_edge.catalog import MODELS, ModelInfo
-from blossom_edge.memory import DEFAULT_RUNTIME_BYTES, ModelShape, bytes_per_token, estimate
-from blossom_edge.quantize import parse_qtype
+from blossom_edge.memory import DEFAULT_RUNTIME_BYTES, bytes_per_token, estimate
+from blossom_edge.naming import gguf_name
+from blossom_edge.quantize.types import parse_qtype
+from blossom_edge.shape import ModelShape
+
+if TYPE_CHECKING:
+    from blossom_edge.device import DeviceInfo
 
 # The quants people run on devices, with the quantizer table's whole-file bits per weight.
 QUANTS: dict[str, float] = {name: parse_qtype(name).bpw for name in ("Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16")}
@@ -52,26 +59,43 @@ class FitRow:
 
 
 def shape_for(model: ModelInfo, quant: str) -> ModelShape:
-    base = model.shape
-    return ModelShape(
-        weight_bytes=int(model.params_b * 1e9 * QUANTS[quant] / 8), n_layer=base.layers, n_embd=base.hidden,
-        n_head_kv=base.kv_heads, head_dim=base.head_dim, n_vocab=base.vocab, n_ff=base.ffn,
-    )
+    """The base model's dimensions at the file size this quant type gives it."""
+    return model.shape.with_weights(int(model.params_b * 1e9 * QUANTS[quant] / 8))
 
 
 def arm_repack(features: list[str], arch: str | None) -> bool:
     return (arch or "").startswith("aarch64") and bool({"dotprod", "i8mm"} & set(features))
 
 
-def measured_speed(rows: list[dict[str, Any]], file_name: str) -> float | None:
+def parse_size(text: str) -> int:
+    """`8G`, `7.5GiB`, `512M`, `6000000000` → bytes (binary units, as phones advertise RAM)."""
+    from blossom_edge.errors import UsageError
+
+    match = re.fullmatch(r"\s*([\d.]+)\s*([kmgt]?)(i?b)?\s*", text.lower())
+    if not match:
+        raise UsageError(f"--ram takes a size like 8G or 7.5GiB, not '{text}'")
+    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2)]
+    return int(float(match.group(1)) * scale)
+
+
+def budget(ram: str | None, info: DeviceInfo) -> tuple[int, int, str]:
+    """(RAM total, bytes a model may take, how that was decided) for `--ram SIZE` or this device."""
+    if ram is not None:
+        total = parse_size(ram)
+        return total, int(total * USABLE_SHARE), f"{int(USABLE_SHARE * 100)}% of the {ram} you gave (the OS and apps keep the rest)"
+    total = info.ram_total or 0
+    return total, info.ram_available or int(total * USABLE_SHARE), "RAM available now on this device"
+
+
+def measured_speed(rows: list[BenchRow], file_name: str) -> float | None:
     """The best stored generation rate for a file of this name on this device."""
-    rates = [r["avg_ts"] for r in rows if r.get("n_gen") and Path(str(r.get("model_filename", ""))).name.lower()
-             == file_name.lower()]
+    rates = [r.avg_ts for r in rows if r.n_gen and r.avg_ts is not None
+             and Path(str(r.model_filename or "")).name.lower() == file_name.lower()]
     return max(rates) if rates else None
 
 
 def table(budget: int, n_ctx: int, bandwidth: float | None, features: list[str], arch: str | None,
-          stored: list[dict[str, Any]]) -> list[FitRow]:
+          stored: list[BenchRow]) -> list[FitRow]:
     repack = arm_repack(features, arch)
     rows = []
     for model in MODELS:
@@ -79,7 +103,7 @@ def table(budget: int, n_ctx: int, bandwidth: float | None, features: list[str],
         for quant in QUANTS:
             shape = shape_for(model, quant)
             est = estimate(shape, ctx, runtime=DEFAULT_RUNTIME_BYTES)
-            file_name = model.gguf_filename(quant)
+            file_name = gguf_name(model.name, quant)
             speed, source, note = measured_speed(stored, file_name), "measured", ""
             if speed is None and bandwidth:
                 factor = ARM_Q4_0_BONUS if quant == "Q4_0" and repack else 1.0

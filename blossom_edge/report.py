@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from blossom_edge.atomic import atomic_output
+from blossom_edge.bench.row import BenchRow
 from blossom_edge.errors import CorruptFileError, UsageError
 
 
@@ -41,8 +42,9 @@ class Point:
         return {**vars(self), "ram_share": self.ram_share}
 
 
-def load_files(paths: list[Path]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+def load_files(paths: list[Path]) -> list[BenchRow]:
+    """Rows from files that `bench --json` or `bench --csv` wrote."""
+    rows: list[BenchRow] = []
     for path in paths:
         try:
             text = path.read_text("utf-8")
@@ -50,7 +52,7 @@ def load_files(paths: list[Path]) -> list[dict[str, Any]]:
             raise CorruptFileError(f"{path} is not bench --json or --csv output (not UTF-8 text)") from exc
         if path.suffix.lower() == ".csv":
             for row in csv.DictReader(text.splitlines()):
-                rows.append({k: _number(v) for k, v in row.items()})
+                rows.append(BenchRow.from_dict({k: _number(v) for k, v in row.items()}))
             continue
         try:
             data = json.loads(text)
@@ -58,7 +60,7 @@ def load_files(paths: list[Path]) -> list[dict[str, Any]]:
             raise CorruptFileError(f"{path} is not bench --json output: {exc}") from exc
         if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
             raise UsageError(f"{path} is not the JSON array of result objects bench --json writes")
-        rows.extend(data)
+        rows.extend(BenchRow.from_dict(row) for row in data)
     return rows
 
 
@@ -73,21 +75,20 @@ def _number(value: str | None) -> Any:
     return value
 
 
-def points(rows: list[dict[str, Any]]) -> list[Point]:
+def points(rows: list[BenchRow]) -> list[Point]:
     """Merge prompt and generation rows into one point per device × model × threads (best of each)."""
     merged: dict[tuple[Any, ...], Point] = {}
     for row in rows:
-        if row.get("avg_ts") is None:
+        if row.avg_ts is None:
             continue
-        model = Path(str(row.get("model_filename") or "?")).name
-        key = (row.get("device_id") or row.get("device"), model, row.get("n_threads"))
-        point = merged.setdefault(key, Point(str(row.get("device") or "?"), model, row.get("model_size"),
-                                             row.get("device_ram_total"), row.get("n_threads"), None, None,
-                                             str(row.get("engine") or "llama.cpp")))
-        rate = float(row["avg_ts"])
-        if row.get("n_gen"):
+        model = Path(str(row.model_filename or "?")).name
+        key = (row.device_id or row.device, model, row.n_threads)
+        point = merged.setdefault(key, Point(str(row.device or "?"), model, row.model_size, row.device_ram_total,
+                                             row.n_threads, None, None, str(row.engine or "llama.cpp")))
+        rate = float(row.avg_ts)
+        if row.n_gen:
             point.tg_ts = max(point.tg_ts or 0.0, rate)
-        elif row.get("n_prompt"):
+        elif row.n_prompt:
             point.pp_ts = max(point.pp_ts or 0.0, rate)
     return sorted(merged.values(), key=lambda p: (p.device, p.ram_share or 0, p.model, p.n_threads or 0))
 

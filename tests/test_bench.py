@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from blossom_edge.bench.store import ResultsStore
 from blossom_edge.cli import main
 from blossom_edge.gguf_info import read_gguf_info
-from blossom_edge.memory import ModelShape, bytes_per_token, estimate
-from blossom_edge.results_store import ResultsStore
+from blossom_edge.memory import bytes_per_token, estimate
+from blossom_edge.shape import ModelShape
 from tests.builders.tiny_gguf import build_tiny_llama
 
 DEVICES = Path(__file__).parent / "data" / "devices"
@@ -114,7 +115,8 @@ def test_usage_errors(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_default_threads_are_big_cores() -> None:
-    from blossom_edge import bench, device
+    from blossom_edge import device
+    from blossom_edge.bench import llama as bench
 
     info = device.probe(device.Tree(DEVICES / "galaxy-s23-snapdragon-8-gen-2"))
     assert bench.parse_threads(None, info) == ([5], False)
@@ -135,7 +137,8 @@ def test_estimate_and_bytes_per_token(tiny: Path) -> None:
 
 def test_throttling_and_energy_sampling() -> None:
     from blossom_edge import device
-    from blossom_edge.bench import Sample, _throttled
+    from blossom_edge.bench.measure import Sample
+    from blossom_edge.bench.measure import throttled as _throttled
 
     cool = Sample(1, 0, 40.0, {4: 2803200}, 1.5, True)
     capped = Sample(1, 0, 60.0, {4: 1996800}, 1.5, True)
@@ -150,16 +153,16 @@ def test_throttling_and_energy_sampling() -> None:
 
 def test_benchmark_contexts_get_a_persistent_thread_pool():
     """Like llama-bench: without it ggml spawns threads per token and generation reads slow."""
-    from blossom_edge.bench import _Llama
+    from blossom_edge.engine.llama_lowlevel import LlamaEngine
 
-    assert _Llama()._pools is not None
+    assert LlamaEngine()._pools is not None
 
 
 def test_results_are_shown_even_when_the_store_cannot_be_written(
         tiny: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
 
-    from blossom_edge.results_store import ResultsStore
+    from blossom_edge.bench.store import ResultsStore
 
     def locked(self, rows):  # noqa: ANN001
         raise sqlite3.OperationalError("database is locked")

@@ -75,7 +75,7 @@ def test_ollama_unknown_model_and_no_server(ollama, monkeypatch: pytest.MonkeyPa
 
 def test_ollama_host_is_read_the_way_ollama_reads_it(monkeypatch) -> None:
     """A bare 0.0.0.0 (common in Termux) means port 11434, not port 80."""
-    from blossom_edge.ollama_client import connect, server_url
+    from blossom_edge.ollama.client import connect, server_url
 
     monkeypatch.setenv("OLLAMA_HOST", "0.0.0.0")
     assert server_url(connect()) == "http://0.0.0.0:11434"

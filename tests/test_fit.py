@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from blossom_edge import fit as f
+from blossom_edge.bench.row import BenchRow
+from blossom_edge.bench.store import ResultsStore
 from blossom_edge.catalog import MODELS
 from blossom_edge.cli import main
-from blossom_edge.commands.fit import parse_size
-from blossom_edge.results_store import ResultsStore
+from blossom_edge.fit import parse_size
 
 DEVICES = Path(__file__).parent / "data" / "devices"
 GiB = 2**30
@@ -69,8 +70,8 @@ def test_stored_results_win_over_estimates(capsys: pytest.CaptureFixture[str]) -
     root = DEVICES / "raspberry-pi-5"
     info = dev.probe(dev.Tree(root))
     with ResultsStore() as store:
-        store.append([{"device_id": info.device_id, "model_filename": "/m/blossom-v5-4b-Q4_K_M.gguf",
-                       "n_threads": 4, "n_prompt": 0, "n_gen": 128, "avg_ts": 3.2}])
+        store.append([BenchRow(device_id=info.device_id, model_filename="/m/blossom-v5-4b-Q4_K_M.gguf",
+                               n_threads=4, n_prompt=0, n_gen=128, avg_ts=3.2)])
     data = _fit(capsys, "--bandwidth", "17", "--device-root", str(root))
     row = next(r for r in data["rows"] if r["model"] == "v5-4b" and r["quant"] == "Q4_K_M")
     assert (row["tg_source"], row["tg_ts"]) == ("measured", 3.2)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from blossom_edge import report as r
+from blossom_edge.bench.row import BenchRow
+from blossom_edge.bench.store import ResultsStore
 from blossom_edge.cli import main
-from blossom_edge.results_store import ResultsStore
 
 GiB = 2**30
 
@@ -32,7 +33,7 @@ def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_points_merge_prompt_and_generation() -> None:
-    pts = r.points(ROWS)
+    pts = r.points([BenchRow.from_dict(row) for row in ROWS])
     assert len(pts) == 3
     phone_4b = next(p for p in pts if p.device == "Phone" and "4b" in p.model)
     assert (phone_4b.pp_ts, phone_4b.tg_ts) == (40.0, 9.0)
@@ -43,7 +44,7 @@ def test_points_merge_prompt_and_generation() -> None:
 
 def test_report_from_store(capsys: pytest.CaptureFixture[str]) -> None:
     with ResultsStore() as store:
-        store.append(ROWS)
+        store.append(BenchRow.from_dict(row) for row in ROWS)
     assert main(["report", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data) == 3 and all("ram_share" in p for p in data)

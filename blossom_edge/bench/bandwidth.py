@@ -10,7 +10,12 @@ results store.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from blossom_edge.device import DeviceInfo
 
 MiB = 1024 * 1024
 
@@ -40,7 +45,7 @@ def measure(threads: int, size_bytes: int = 256 * MiB, passes: int = 5) -> float
 
 def device_bandwidth(device_id: str, threads: int, available_ram: int | None, refresh: bool = False) -> float:
     """The cached figure for this device, measuring it first if there is none."""
-    from blossom_edge.results_store import ResultsStore
+    from blossom_edge.bench.store import ResultsStore
 
     with ResultsStore() as store:
         cached = None if refresh else store.bandwidth(device_id)
@@ -51,3 +56,22 @@ def device_bandwidth(device_id: str, threads: int, available_ram: int | None, re
         value = measure(threads, size)
         store.set_bandwidth(device_id, value, threads)
         return value
+
+
+def bandwidth_for(info: DeviceInfo, *, given_gbs: float | None, cached: float | None = None,
+                  this_machine: bool = True, note: Callable[[str], None] = lambda _msg: None) -> float | None:
+    """The bandwidth ceiling to report against: given (GB/s), else cached, else measured once.
+
+    Only the machine we run on is measured: a captured device (`--device-root`) gets None
+    rather than this machine's figure stored under its id.
+    """
+    from blossom_edge.threads import performance_cores
+
+    if given_gbs is not None:
+        return given_gbs * 1e9
+    if cached is not None:
+        return cached
+    if not this_machine:
+        return None
+    note("measuring memory bandwidth (once per device)")
+    return device_bandwidth(info.device_id, performance_cores(info), info.ram_available)

@@ -14,8 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from blossom_edge import device as dev
-from blossom_edge.bench import BenchConfig, Sample, _stats, _throttled
+from blossom_edge.bench.llama import BenchConfig
+from blossom_edge.bench.measure import Sample, swap_growth, throttled, timing_stats
+from blossom_edge.bench.row import BenchRow
 from blossom_edge.errors import NotFoundError
+from blossom_edge.threads import performance_cores
 
 _WORDS = ("river", "garden", "blossom", "light", "stone", "cloud", "orchard", "wind", "lantern", "meadow")
 
@@ -24,9 +27,9 @@ def _generate(client: Any, url: str, payload: dict[str, Any]) -> dict[str, Any]:
     """One non-streamed /api/generate through the official client, failures as one line."""
     import ollama
 
-    from blossom_edge.ollama_client import _talking
+    from blossom_edge.ollama.client import talking
 
-    with _talking(url, "generate"):
+    with talking(url, "generate"):
         try:
             return client.generate(**payload).model_dump()
         except ollama.ResponseError as exc:
@@ -48,15 +51,15 @@ def run_ollama(
     tree: dev.Tree,
     bandwidth: float | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
-) -> list[dict[str, Any]]:
+) -> list[BenchRow]:
     """One prompt row and one generation row per thread count, from Ollama's own timings."""
-    from blossom_edge.ollama_client import connect, server_url
+    from blossom_edge.ollama.client import connect, server_url
 
     client = connect()
     url = server_url(client)
     rng = random.Random(cfg.seed)
-    rows: list[dict[str, Any]] = []
-    threads = cfg.threads or [max(1, info.default_threads)]
+    rows: list[BenchRow] = []
+    threads = cfg.threads or [performance_cores(info)]
     for n_threads in threads:
         options = {"num_thread": n_threads, "num_ctx": max(cfg.n_prompt + cfg.n_gen + 64, 512),
                    "num_predict": max(cfg.n_gen, 1), "temperature": 0, "seed": cfg.seed}
@@ -80,16 +83,13 @@ def run_ollama(
                 tg_ns.append(int(answer["eval_duration"]))
         after = Sample.take(tree, info.perf_cores)
         common = {
-            "engine": "ollama", "model_filename": tag, "model_type": tag, "model_size": None,
-            "model_n_params": None, "n_threads": n_threads, "backends": "ollama",
-            "load_time_s": int(warm.get("load_duration") or 0) / 1e9, "peak_rss": None,
+            "engine": "ollama", "model_filename": tag, "model_type": tag, "n_threads": n_threads,
+            "backends": "ollama", "load_time_s": int(warm.get("load_duration") or 0) / 1e9,
             "ram_available_before": before.ram_available, "ram_available_after": after.ram_available,
-            "swap_growth": (after.swap_used - before.swap_used)
-            if after.swap_used is not None and before.swap_used is not None else None,
-            "temp_before_c": before.temp_c, "temp_after_c": after.temp_c,
-            "throttled": _throttled(before, after), "energy_j_per_token": None,
+            "swap_growth": swap_growth(before, after), "temp_before_c": before.temp_c,
+            "temp_after_c": after.temp_c, "throttled": throttled(before, after),
             "device": info.name, "device_id": info.device_id, "soc": info.soc, "cpu_info": info.cpu_model,
-            "device_ram_total": info.ram_total, "device_bandwidth_bps": bandwidth, "n_depth": 0,
+            "device_ram_total": info.ram_total, "device_bandwidth_bps": bandwidth,
         }
         for n_tokens, samples, is_prompt in ((pp_tokens, pp_ns, True), (tg_tokens, tg_ns, False)):
             # Ollama always evaluates a prompt and emits a token; report only the tests asked for.
@@ -98,7 +98,6 @@ def run_ollama(
             # Token counts vary a little between repetitions; rates use each repetition's own count.
             per_token = [ns / n for ns, n in zip(samples, n_tokens)]
             mean_tokens = round(statistics.fmean(n_tokens))
-            row = {**common, **_stats([int(p * mean_tokens) for p in per_token], mean_tokens)}
-            row.update(n_prompt=mean_tokens if is_prompt else 0, n_gen=0 if is_prompt else mean_tokens)
-            rows.append(row)
+            rows.append(BenchRow(**common, **timing_stats([int(p * mean_tokens) for p in per_token], mean_tokens),
+                                 n_prompt=mean_tokens if is_prompt else 0, n_gen=0 if is_prompt else mean_tokens))
     return rows

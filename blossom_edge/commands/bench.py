@@ -46,11 +46,12 @@ def bench(
 
     Example: blossom-edge bench blossom-v5-4b-Q4_K_M.gguf --threads 2,4 --json
     """
-    from blossom_edge import bench as b
     from blossom_edge import device as dev
+    from blossom_edge.bench import llama as b
+    from blossom_edge.bench.bandwidth import bandwidth_for
+    from blossom_edge.bench.store import ResultsStore
     from blossom_edge.errors import UsageError
     from blossom_edge.output import note, print_json
-    from blossom_edge.results_store import ResultsStore
 
     if json_output and csv_output:
         raise UsageError("--json and --csv cannot be used together")
@@ -64,24 +65,15 @@ def bench(
     cfg = b.BenchConfig(n_prompt=n_prompt, n_gen=n_gen, reps=reps, threads=counts, force=force)
     if n_prompt == 0 and n_gen == 0:
         raise UsageError("--pp and --tg are both 0: nothing to measure")
-    ceiling: float | None = None
-    if bandwidth_gbs is not None:
-        ceiling = bandwidth_gbs * 1e9
-    # Only the machine we run on is measured: a captured device (--device-root) gets no
-    # ceiling rather than this machine's figure cached under its id.
-    elif device_root is None:
-        from blossom_edge.bandwidth import device_bandwidth
-
-        note("measuring memory bandwidth (once per device)")
-        ceiling = device_bandwidth(info.device_id, b.default_threads(info), info.ram_available)
+    ceiling = bandwidth_for(info, given_gbs=bandwidth_gbs, this_machine=device_root is None, note=note)
     if ollama:
-        from blossom_edge.ollama_bench import run_ollama
+        from blossom_edge.bench.ollama import run_ollama
 
         rows = run_ollama(ollama, cfg, info, tree, bandwidth=ceiling, progress=note)
     else:
         rows = b.run(list(models or []), cfg, info, tree, bandwidth=ceiling, progress=note)
     if json_output:
-        print_json(rows)
+        print_json([row.to_dict() for row in rows])
     elif csv_output:
         write_csv(rows)
     else:
@@ -94,19 +86,18 @@ def bench(
         note(f"[yellow]not saved to the results store: {exc}[/yellow]")
 
 
-def write_csv(rows: list[dict]) -> None:
+def write_csv(rows) -> None:
     import csv
-    import json
 
-    from blossom_edge.bench import CSV_FIELDS
+    from blossom_edge.bench.row import CSV_FIELDS, csv_record
 
-    writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS)
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in row.items()})
+        writer.writerow(csv_record(row))
 
 
-def render(rows: list[dict], best: dict | None) -> None:
+def render(rows, best: dict | None) -> None:
     from rich.table import Table
 
     from blossom_edge.output import human_bytes, out_console
@@ -114,26 +105,26 @@ def render(rows: list[dict], best: dict | None) -> None:
     def opt(value, fmt: str) -> str:
         return "–" if value is None else format(value, fmt)
 
-    first = rows[0] if rows else {}
-    title = f"{first.get('device', '?')}: {human_bytes(first.get('device_ram_total') or 0)} RAM"
+    first = rows[0] if rows else None
+    title = (f"{first.device or '?'}: {human_bytes(first.device_ram_total or 0)} RAM" if first
+             else "?: 0 B RAM")
     table = Table(title=title)
     for col in ("model", "thr", "test", "t/s", "peak RSS", "free RAM", "°C", "J/tok", "BW"):
         table.add_column(col, justify="left" if col in ("model", "test") else "right", overflow="fold")
     winners = {id(r) for r in (best or {}).values()}
     for r in rows:
-        test = f"pp{r['n_prompt']}" if r["n_prompt"] else f"tg{r['n_gen']}"
-        hot = "!" if r.get("throttled") else ""
+        hot = "!" if r.throttled else ""
         mark = "★" if id(r) in winners else ""
         table.add_row(
-            Path(r["model_filename"]).name,
-            f"{r['n_threads']}{mark}",
-            test,
-            f"{r['avg_ts']:.1f}±{r['stddev_ts']:.1f}",
-            human_bytes(r["peak_rss"]) if r.get("peak_rss") else "?",
-            human_bytes(r["ram_available_after"]) if r.get("ram_available_after") else "?",
-            f"{opt(r.get('temp_before_c'), '.0f')}→{opt(r.get('temp_after_c'), '.0f')}{hot}",
-            opt(r.get("energy_j_per_token"), ".3f"),
-            f"{100 * r['bandwidth_share']:.0f}%" if r.get("bandwidth_share") else "–",
+            Path(r.model_filename).name,
+            f"{r.n_threads}{mark}",
+            r.test,
+            f"{r.avg_ts:.1f}±{r.stddev_ts:.1f}",
+            human_bytes(r.peak_rss) if r.peak_rss else "?",
+            human_bytes(r.ram_available_after) if r.ram_available_after else "?",
+            f"{opt(r.temp_before_c, '.0f')}→{opt(r.temp_after_c, '.0f')}{hot}",
+            opt(r.energy_j_per_token, ".3f"),
+            f"{100 * r.bandwidth_share:.0f}%" if r.bandwidth_share else "–",
         )
     out_console().print(table)
     notes = ["free RAM: available after the test", "BW: share of the measured memory bandwidth",

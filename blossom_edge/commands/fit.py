@@ -16,19 +16,6 @@ import typer
 from blossom_edge.options import JsonOpt
 
 
-def parse_size(text: str) -> int:
-    """`8G`, `7.5GiB`, `512M`, `6000000000` → bytes (binary units, as phones advertise RAM)."""
-    import re
-
-    from blossom_edge.errors import UsageError
-
-    match = re.fullmatch(r"\s*([\d.]+)\s*([kmgt]?)(i?b)?\s*", text.lower())
-    if not match:
-        raise UsageError(f"--ram takes a size like 8G or 7.5GiB, not '{text}'")
-    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2)]
-    return int(float(match.group(1)) * scale)
-
-
 def fit(
     ram: Annotated[
         str | None,
@@ -50,27 +37,17 @@ def fit(
     """
     from blossom_edge import device as dev
     from blossom_edge import fit as f
-    from blossom_edge.output import print_json
-    from blossom_edge.results_store import ResultsStore
+    from blossom_edge.bench.bandwidth import bandwidth_for
+    from blossom_edge.bench.store import ResultsStore
+    from blossom_edge.output import note, print_json
 
     info = dev.probe(dev.Tree(device_root) if device_root is not None else None)
-    if ram is not None:
-        total = parse_size(ram)
-        budget = int(total * f.USABLE_SHARE)
-        basis = f"{int(f.USABLE_SHARE * 100)}% of the {ram} you gave (the OS and apps keep the rest)"
-    else:
-        total = info.ram_total or 0
-        budget = info.ram_available or int(total * f.USABLE_SHARE)
-        basis = "RAM available now on this device"
+    total, budget, basis = f.budget(ram, info)
     with ResultsStore() as store:
         stored = store.rows(info.device_id)
-        bandwidth = bandwidth_gbs * 1e9 if bandwidth_gbs else store.bandwidth(info.device_id)
-    if bandwidth is None and device_root is None:
-        from blossom_edge.bandwidth import device_bandwidth
-        from blossom_edge.output import note
-
-        note("measuring memory bandwidth (once per device)")
-        bandwidth = device_bandwidth(info.device_id, max(1, info.default_threads), info.ram_available)
+        cached = store.bandwidth(info.device_id)
+    bandwidth = bandwidth_for(info, given_gbs=bandwidth_gbs, cached=cached, this_machine=device_root is None,
+                              note=note)
     rows = f.table(budget, ctx, bandwidth, info.features, info.arch, stored)
     pick = f.recommend(rows, f.arm_repack(info.features, info.arch))
     if json_output:

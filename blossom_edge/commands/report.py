@@ -30,9 +30,9 @@ def report(
     Example: blossom-edge report runs.json --png speed.png
     """
     from blossom_edge import report as r
+    from blossom_edge.bench.store import ResultsStore
     from blossom_edge.errors import NotFoundError
     from blossom_edge.output import note, print_json
-    from blossom_edge.results_store import ResultsStore
 
     if results:
         rows = r.load_files(results)
