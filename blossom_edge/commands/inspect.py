@@ -18,19 +18,6 @@ from blossom_edge.options import JsonOpt
 DEFAULT_CTX = 4096
 
 
-def inspect_data(path: Path, n_ctx: int) -> dict[str, Any]:
-    """The inspect report as plain data; the table and `--json` both render this."""
-    from blossom_edge.gguf_info import read_gguf_info
-    from blossom_edge.memory import ModelShape, estimate
-
-    info = read_gguf_info(path)
-    data = info.to_dict()
-    data["quantization_version"] = info.metadata.get("general.quantization_version")
-    data["file_type"] = info.metadata.get("general.file_type")
-    data["memory"] = {"n_ctx": n_ctx, **estimate(ModelShape.from_gguf(info), n_ctx).to_dict()}
-    return data
-
-
 def inspect(
     path: Annotated[Path, typer.Argument(help="A GGUF file.", show_default=False)],
     ctx: Annotated[int, typer.Option("--ctx", "-c", min=1, help="Context length for the RAM estimate.")] = DEFAULT_CTX,
@@ -40,7 +27,9 @@ def inspect(
 
     Example: blossom-edge inspect blossom-v5-4b-Q4_K_M.gguf --ctx 2048
     """
-    data = inspect_data(path, ctx)
+    from blossom_edge.gguf_info import inspect_report
+
+    data = inspect_report(path, ctx)
     if json_output:
         from blossom_edge.output import print_json
 

@@ -14,21 +14,6 @@ from typing import Annotated
 
 import typer
 
-# The only place the download URL lives; the repository's home is not settled yet.
-SCRIPT_URL = "https://raw.githubusercontent.com/blossom-edge/blossom-edge/main/scripts/termux.sh"
-
-
-def one_liner(args: str = "") -> str:
-    """The command a user pastes into Termux; `bash -s --` is how piped bash takes options."""
-    return f"curl -fsSL {SCRIPT_URL} | bash" + (f" -s -- {args}" if args else "")
-
-
-def script_path() -> str:
-    """The script's path inside the installed package (a real file for wheel and editable installs)."""
-    from importlib.resources import files
-
-    return str(files("blossom_edge") / "scripts" / "termux.sh")
-
 
 def termux(
     path_only: Annotated[
@@ -42,6 +27,7 @@ def termux(
     from pathlib import Path
 
     from blossom_edge.errors import NotFoundError
+    from blossom_edge.termux import one_liner, script_path
 
     path = script_path()
     if not Path(path).is_file():
