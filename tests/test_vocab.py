@@ -25,8 +25,10 @@ from blossom_edge import errors
 from blossom_edge.catalog import BLOSSOM_V5_SYSTEM, ChatFormat
 from blossom_edge.convert.vocab import Vocab, bpe_pre_tokenizer, load_vocab, write_vocab
 from tests.builders import tokenizers as tb
+from tests.builders.llama_cpp_source import llama_cpp_source
 
-LLAMA_CPP = Path("/work/dl/llama_cpp_python-0.3.36/vendor/llama.cpp")
+# The vendored llama.cpp of the llama-cpp-python sdist we run, fetched once and cached.
+LLAMA_CPP = llama_cpp_source() or Path("llama.cpp-source-unavailable")
 REFERENCE = LLAMA_CPP / "convert_hf_to_gguf.py"
 
 EXTRA_TEXTS = [

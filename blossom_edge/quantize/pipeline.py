@@ -46,7 +46,6 @@ class QuantizeReport:
     timings: dict[str, float]
     verification: Any = None
     intermediate: Path | None = None
-    requantized_from: str | None = None
     intermediate_record: dict[str, Any] | None = None
 
 

@@ -38,10 +38,6 @@ class QuantType:
             return _NOT_IN_GGUF_PY[name]
         return int(LlamaFileType.ALL_F32 if name == "F32" else LlamaFileType[f"MOSTLY_{name}"])
 
-    @property
-    def lossless(self) -> bool:
-        return self.name in LOSSLESS_TYPES
-
 
 # bpw for the mixes come from the sizes llama.cpp reports for Llama-3-8B (embeddings and output
 # kept at higher precision count in).
