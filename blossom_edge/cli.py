@@ -61,10 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     Typer handles usage errors itself (message and exit code 2); everything a command
     raises comes here and is looked up in the error table.
     """
-    from blossom_edge.errors import one_line
+    from blossom_edge.errors import excerpt, one_line
+    from blossom_edge.signals import signals_as_interrupts
 
     try:
-        app(args=argv, prog_name="blossom-edge", standalone_mode=True)
+        with signals_as_interrupts():
+            app(args=argv, prog_name="blossom-edge", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException as exc:  # the one place that decides how failures look
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             if os.environ.get("BLOSSOM_EDGE_DEBUG"):
                 raise
             print(
-                f"blossom-edge: internal error: {type(exc).__name__}: {exc} "
+                f"blossom-edge: internal error: {type(exc).__name__}: {excerpt(str(exc))} "
                 "(run again with BLOSSOM_EDGE_DEBUG=1 for the traceback and report it)",
                 file=sys.stderr,
             )

@@ -38,8 +38,20 @@ def print_json(data: Any) -> None:
 
 
 def note(message: str) -> None:
-    """A one-line progress note for humans on stderr."""
-    err_console().print(message)
+    """A one-line note for humans on stderr (a warning, or where a result went); never wrapped."""
+    err_console().print(message, soft_wrap=True)
+
+
+def on_terminal() -> bool:
+    """Whether progress may be shown: off a terminal (a pipe, a log file, CI) it stays silent,
+    so a failing command's stderr is its one error line."""
+    return err_console().is_terminal
+
+
+def progress(message: str) -> None:
+    """A step of long work ("loading …"), shown only on a terminal."""
+    if on_terminal():
+        err_console().print(message, soft_wrap=True)
 
 
 def human_bytes(n: float) -> str:
