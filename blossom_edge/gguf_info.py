@@ -5,24 +5,276 @@ with the tokenizer arrays stepped over by their declared lengths instead of deco
 (`engine/gguf_io.py`): a summary only needs their count.
 `inspect`, `quantize`'s verification, `bench` and the memory estimate all start here, so a
 file that is not GGUF or is cut short is reported once, in one line, from this module.
+
+gguf-py trusts every count and length in the header: it builds a numpy view per array item,
+so a hostile file declaring 2**40 items makes it allocate without bound. `check_gguf` walks
+the header first, in pure Python over a memory map, and refuses any count or length the
+bytes that remain cannot hold, before gguf-py sees the file.
 """
 
 from __future__ import annotations
 
+import math
+import mmap
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gguf import Keys
+from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, Keys
 
 from blossom_edge.engine.gguf_io import summary_reader_class
-from blossom_edge.errors import CorruptFileError, NotFoundError
+from blossom_edge.errors import CorruptFileError, NotFoundError, excerpt
 
-# The vocabulary-sized arrays a summary counts but never decodes.
+# The vocabulary-sized arrays a summary counts but never decodes (the charsmap, a few hundred
+# thousand bytes in T5-style tokenizers, is one view per byte in gguf-py).
 _SKIP_ARRAYS = frozenset({Keys.Tokenizer.LIST, Keys.Tokenizer.SCORES, Keys.Tokenizer.TOKEN_TYPE,
-                          Keys.Tokenizer.MERGES})
+                          Keys.Tokenizer.MERGES, Keys.Tokenizer.PRECOMPILED_CHARSMAP})
 # Ours, not a GGUF key: where `metadata` records the length of the token list it leaves out.
 TOKEN_COUNT_KEY = "tokenizer.ggml.vocab_size"
+
+# Limits a header must stay within. gguf-py spends tens of microseconds and a few numpy views
+# on each key, tensor and decoded array item, so these caps bound its time (about a second)
+# and memory (about 100 MB) whatever a file declares. Real models carry a hundred keys at most,
+# a few thousand tensors (DeepSeek-V3: 1,025) and short arrays beyond the tokenizer's.
+MAX_KV = 1 << 13
+MAX_TENSORS = 1 << 14
+MAX_NAME_BYTES = 1 << 12
+# Array items gguf-py decodes one view each (the tokenizer arrays a summary skips do not count).
+MAX_DECODED_ITEMS = 1 << 16
+MAX_ARRAY_DEPTH = 4
+MAX_DIMS = 4  # GGML_MAX_DIMS
+# Hyperparameters and token ids are 32-bit in llama.cpp.
+MAX_COUNT = 2**32 - 1
+
+_HEADER_BYTES = 4 + 4 + 8 + 8
+_MIN_KV_BYTES = 8 + 1 + 4 + 1
+_MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 8 + 4 + 8
+_SUPPORTED_VERSIONS = (2, 3)
+_RESERVED_KEYS = frozenset({"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count"})  # gguf-py's own fields
+_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_UINT32, _STRING, _ARRAY = 4, 8, 9
+_TYPE_SIZES = {int(t): sizes for t, sizes in GGML_QUANT_SIZES.items()}  # ggml type → (block, bytes per block)
+# Architecture keys that hold a count; `GGUFInfo.arch_key` returns them checked.
+_COUNT_KEYS = frozenset({
+    Keys.LLM.BLOCK_COUNT, Keys.LLM.EMBEDDING_LENGTH, Keys.LLM.CONTEXT_LENGTH, Keys.LLM.VOCAB_SIZE,
+    Keys.LLM.FEED_FORWARD_LENGTH, Keys.Attention.HEAD_COUNT, Keys.Attention.HEAD_COUNT_KV,
+    Keys.Attention.KEY_LENGTH, Keys.Attention.VALUE_LENGTH,
+})
+@dataclass(frozen=True)
+class KeySpan:
+    """Where a key's value ends and how many items it holds (1 unless it is an array)."""
+
+    end: int
+    count: int
+
+
+class _HeaderCheck:
+    """One pass over a GGUF header that checks every count and length against the bytes left.
+
+    Each step consumes at least one byte per item it loops over, and every loop's count is
+    checked against the remaining bytes first, so the pass is linear in the file size.
+    """
+
+    def __init__(self, buf: mmap.mmap, path: Path, what: str, count_only: frozenset[str]) -> None:
+        self.buf, self.size, self.pos = buf, len(buf), 0
+        self.where = f"{what} {path}"
+        self.count_only = count_only
+        self.order = "<"
+        self.decoded_items = 0
+
+    def fail(self, problem: str) -> CorruptFileError:
+        return CorruptFileError(f"{self.where}: {problem}")
+
+    def need(self, n: int, what: str) -> None:
+        left = self.size - self.pos
+        if n > left:
+            raise self.fail(f"truncated or damaged: {what} needs {n} bytes at offset {self.pos}, "
+                            f"only {left} remain")
+
+    def take(self, n: int, what: str) -> int:
+        self.need(n, what)
+        self.pos += n
+        return self.pos - n
+
+    def number(self, fmt: str, what: str) -> int:
+        return struct.unpack_from(self.order + fmt, self.buf, self.take(struct.calcsize(fmt), what))[0]
+
+    def name(self, what: str) -> str:
+        length = self.number("Q", f"{what} length")
+        if not 0 < length <= MAX_NAME_BYTES:
+            raise self.fail(f"{what} at offset {self.pos - 8} is {length} bytes long; the limit is 1 to "
+                            f"{MAX_NAME_BYTES}")
+        raw = self.buf[self.take(length, what):self.pos]
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self.fail(f"{what} {excerpt(raw)} is not UTF-8") from exc
+
+    def run(self) -> dict[str, KeySpan]:
+        """Check the whole header and every tensor's extent; return the spans of the `count_only` keys."""
+        self.version()
+        n_tensors, n_kv = self.number("Q", "tensor count"), self.number("Q", "key count")
+        self.counts(n_tensors, n_kv)
+        spans, alignment = self.keys(n_kv)
+        self.tensors(n_tensors, alignment)
+        return spans
+
+    def version(self) -> None:
+        if self.buf[:4] != b"GGUF":
+            raise self.fail("not a GGUF file (bad magic)")
+        self.pos = 4
+        if struct.unpack_from("<I", self.buf, 4)[0] & 0xFFFF == 0:
+            self.order = ">"  # as gguf-py decides: a byte-swapped version has its low half zero
+        version = self.number("I", "version")
+        if version not in _SUPPORTED_VERSIONS:
+            raise self.fail(f"GGUF version {version} is not supported (only {_SUPPORTED_VERSIONS})")
+
+    def counts(self, n_tensors: int, n_kv: int) -> None:
+        if n_kv > MAX_KV or n_tensors > MAX_TENSORS:
+            raise self.fail(f"declares {n_tensors} tensors and {n_kv} keys; the limits are {MAX_TENSORS} "
+                            f"and {MAX_KV}")
+        self.need(n_kv * _MIN_KV_BYTES + n_tensors * _MIN_TENSOR_INFO_BYTES,
+                  f"{n_tensors} tensor infos and {n_kv} keys")
+
+    def keys(self, n_kv: int) -> tuple[dict[str, KeySpan], int]:
+        spans: dict[str, KeySpan] = {}
+        seen: set[str] = set()
+        alignment = GGUF_DEFAULT_ALIGNMENT
+        for _ in range(n_kv):
+            key = self.name("key")
+            if key in seen:
+                raise self.fail(f"key {excerpt(key)} appears twice")
+            if key in _RESERVED_KEYS:
+                raise self.fail(f"key {key} is reserved for the reader's own fields")
+            seen.add(key)
+            vtype = self.number("I", f"type of {excerpt(key)}")
+            start = self.pos
+            if key in self.count_only and vtype != _ARRAY:
+                raise self.fail(f"{key} must be an array, found value type {vtype}")
+            count = self.value(vtype, key, 0)
+            if key == Keys.General.ALIGNMENT:
+                alignment = self.alignment(vtype, start)
+            if key in self.count_only:
+                spans[key] = KeySpan(self.pos, count)
+        return spans, alignment
+
+    def alignment(self, vtype: int, start: int) -> int:
+        value = struct.unpack_from(self.order + "I", self.buf, start)[0] if vtype == _UINT32 else 0
+        if value == 0 or value & (value - 1):
+            raise self.fail(f"{Keys.General.ALIGNMENT} must be a uint32 power of two")
+        return value
+
+    def value(self, vtype: int, key: str, depth: int) -> int:
+        """Step over one value of `vtype`; return its item count (1 for a scalar or a string)."""
+        size = _SCALAR_SIZES.get(vtype)
+        if size is not None:
+            self.take(size, f"the value of {excerpt(key)}")
+            return 1
+        if vtype == _STRING:
+            self.take(self.number("Q", f"string length in {excerpt(key)}"), f"a string in {excerpt(key)}")
+            return 1
+        if vtype != _ARRAY:
+            raise self.fail(f"key {excerpt(key)} has unknown value type {vtype}")
+        if depth >= MAX_ARRAY_DEPTH:
+            raise self.fail(f"key {excerpt(key)} nests arrays deeper than {MAX_ARRAY_DEPTH}")
+        item_type, count = self.number("I", f"array type of {excerpt(key)}"), self.number("Q", "array length")
+        self.array(item_type, count, key, depth)
+        return count
+
+    def array(self, item_type: int, count: int, key: str, depth: int) -> None:
+        """Step over `count` items: first what they need against what is left, then the decode budget."""
+        what = f"{count} items of array {excerpt(key)}"
+        item_size = _SCALAR_SIZES.get(item_type)
+        least = item_size or {_STRING: 8, _ARRAY: 12}.get(item_type)
+        if least is None:
+            raise self.fail(f"array {excerpt(key)} has unknown item type {item_type}")
+        self.need(count * least, what)
+        self.spend(count, key)
+        if item_size is not None:
+            self.take(count * item_size, what)
+        elif item_type == _STRING:
+            self.strings(count, what)
+        else:
+            for _ in range(count):
+                self.value(_ARRAY, key, depth + 1)
+
+    def spend(self, count: int, key: str) -> None:
+        """Count items gguf-py will build a view for; the tokenizer arrays a summary skips are free."""
+        if key in self.count_only:
+            return
+        self.decoded_items += count
+        if self.decoded_items > MAX_DECODED_ITEMS:
+            raise self.fail(f"metadata arrays hold more than {MAX_DECODED_ITEMS} items (at key {excerpt(key)})")
+
+    def strings(self, count: int, what: str) -> None:
+        """Step over `count` strings in one tight loop: vocabularies hold 150k of them."""
+        buf, pos = self.buf, self.pos
+        length = struct.Struct(self.order + "Q").unpack_from
+        try:
+            for _ in range(count):
+                pos += 8 + length(buf, pos)[0]
+        except (struct.error, OverflowError):
+            pos = self.size + 1
+        if pos > self.size:
+            raise self.fail(f"truncated or damaged: the strings of {what} run past the end of the file "
+                            f"({self.size} bytes)")
+        self.pos = pos
+
+    def tensors(self, n_tensors: int, alignment: int) -> None:
+        """Every tensor info, then every tensor's data inside the file and apart from the others."""
+        extents = [self.tensor_info(alignment) for _ in range(n_tensors)]
+        seen: set[str] = set()
+        for name, _, _ in extents:
+            if name in seen:
+                raise self.fail(f"two tensors have the same name {excerpt(name)}")
+            seen.add(name)
+        data_start = -(-self.pos // alignment) * alignment
+        end_of_previous, previous = 0, None
+        for name, offset, n_bytes in sorted(extents, key=lambda e: (e[1], e[2])):
+            if data_start + offset + n_bytes > self.size:
+                raise self.fail(f"truncated or damaged: tensor {excerpt(name)} ends at byte "
+                                f"{data_start + offset + n_bytes} but the file has {self.size}")
+            if offset < end_of_previous:
+                raise self.fail(f"tensors {excerpt(previous)} and {excerpt(name)} overlap")
+            end_of_previous, previous = offset + n_bytes, name
+
+    def tensor_info(self, alignment: int) -> tuple[str, int, int]:
+        """(name, offset, byte length) of one tensor, its type and dimensions checked."""
+        name = self.name("tensor name")
+        n_dims = self.number("I", f"dimension count of {excerpt(name)}")
+        if not 1 <= n_dims <= MAX_DIMS:
+            raise self.fail(f"tensor {excerpt(name)} has {n_dims} dimensions; the limit is 1 to {MAX_DIMS}")
+        dims = [self.number("Q", f"dimensions of {excerpt(name)}") for _ in range(n_dims)]
+        ggml_type = self.number("I", f"type of {excerpt(name)}")
+        offset = self.number("Q", f"offset of {excerpt(name)}")
+        if ggml_type not in _TYPE_SIZES:
+            raise self.fail(f"tensor {excerpt(name)} has unknown ggml type {ggml_type}")
+        block, type_size = _TYPE_SIZES[ggml_type]
+        if dims[0] % block:
+            raise self.fail(f"tensor {excerpt(name)} has rows of {dims[0]}, not whole blocks of {block} for its type")
+        # Zero dimensions aside, as numpy sizes the view: an empty tensor may not claim 2**62 rows either.
+        extent = math.prod(d for d in dims if d) * type_size // block
+        if extent > self.size:
+            raise self.fail(f"truncated or damaged: tensor {excerpt(name)} of dimensions {dims} needs {extent} "
+                            f"bytes, more than the whole file ({self.size})")
+        if offset % alignment:
+            raise self.fail(f"tensor {excerpt(name)} data offset {offset} is not a multiple of {alignment}")
+        return name, offset, math.prod(dims) * type_size // block
+
+
+def check_gguf(path: Path, what: str = "GGUF file", count_only: frozenset[str] = frozenset()) -> dict[str, KeySpan]:
+    """Refuse a GGUF whose header declares more than it holds, before gguf-py reads it.
+
+    Arrays under `count_only` (which must be arrays) are exempt from the decoded-items cap,
+    for a reader that skips them; their spans are returned. Raises one CorruptFileError
+    naming `what`, the path and the limit.
+    """
+    size = path.stat().st_size
+    if size < _HEADER_BYTES:
+        raise CorruptFileError(f"{what} {path}: truncated: {size} bytes, a GGUF header needs {_HEADER_BYTES}")
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        return _HeaderCheck(buf, path, what, count_only).run()
 
 
 @dataclass
@@ -36,7 +288,11 @@ class TypeCount:
 
 @dataclass
 class GGUFInfo:
-    """A summary of one GGUF file; `metadata` holds every key except the big vocab arrays."""
+    """A summary of one GGUF file; `metadata` holds every key except the big vocab arrays.
+
+    The accessors check the type of what they read, so a key of the wrong type is one
+    CorruptFileError naming it wherever it is first used, not a ValueError in a caller.
+    """
 
     path: Path
     file_size: int
@@ -50,9 +306,21 @@ class GGUFInfo:
 
     def arch_key(self, key: str, default: Any = None) -> Any:
         """An architecture-scoped key, from its gguf.Keys template (`{arch}.block_count`) or its
-        bare suffix (`block_count`): both → `qwen2.block_count`."""
-        full = key.format(arch=self.architecture) if "{arch}" in key else f"{self.architecture}.{key}"
-        return self.metadata.get(full, default)
+        bare suffix (`block_count`): both → `qwen2.block_count`. Counts (layers, widths, heads,
+        context, vocabulary) come back as checked ints."""
+        template = key if "{arch}" in key else f"{{arch}}.{key}"
+        full = template.format(arch=self.architecture)
+        if full not in self.metadata:
+            return default
+        value = self.metadata[full]
+        return self._count(full, value) if template in _COUNT_KEYS else value
+
+    def _count(self, key: str, value: Any) -> int:
+        """`value` if it is a whole number llama.cpp can hold, else the error that names `key`."""
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT:
+            return value
+        raise CorruptFileError(f"{self.path}: {key} must be a whole number from 0 to {MAX_COUNT}, "
+                               f"found {type(value).__name__} {excerpt(value)}")
 
     @property
     def bits_per_weight(self) -> float:
@@ -60,45 +328,51 @@ class GGUFInfo:
 
     @property
     def n_layer(self) -> int:
-        return int(self.arch_key(Keys.LLM.BLOCK_COUNT, 0))
+        return self.arch_key(Keys.LLM.BLOCK_COUNT, 0)
 
     @property
     def n_embd(self) -> int:
-        return int(self.arch_key(Keys.LLM.EMBEDDING_LENGTH, 0))
+        return self.arch_key(Keys.LLM.EMBEDDING_LENGTH, 0)
 
     @property
     def n_head(self) -> int:
-        return int(self.arch_key(Keys.Attention.HEAD_COUNT, 0))
+        return self.arch_key(Keys.Attention.HEAD_COUNT, 0)
 
     @property
     def n_head_kv(self) -> int:
-        return int(self.arch_key(Keys.Attention.HEAD_COUNT_KV, self.n_head))
+        return self.arch_key(Keys.Attention.HEAD_COUNT_KV, self.n_head)
 
     @property
     def head_dim(self) -> int:
         """Per-head size of K and V; Qwen3 states it, older models derive it from the width."""
         explicit = self.arch_key(Keys.Attention.KEY_LENGTH)
         if explicit:
-            return int(explicit)
+            return explicit
         return self.n_embd // self.n_head if self.n_head else 0
 
     @property
     def context_length(self) -> int:
-        return int(self.arch_key(Keys.LLM.CONTEXT_LENGTH, 0))
+        return self.arch_key(Keys.LLM.CONTEXT_LENGTH, 0)
 
     @property
     def vocab_size(self) -> int:
-        return int(self.metadata.get(TOKEN_COUNT_KEY) or self.arch_key(Keys.LLM.VOCAB_SIZE) or 0)
+        counted = self.metadata.get(TOKEN_COUNT_KEY)
+        listed = self._count(TOKEN_COUNT_KEY, counted) if counted is not None else 0
+        return listed or self.arch_key(Keys.LLM.VOCAB_SIZE) or 0
 
     @property
     def chat_template(self) -> str | None:
-        return self.metadata.get(Keys.Tokenizer.CHAT_TEMPLATE)
+        template = self.metadata.get(Keys.Tokenizer.CHAT_TEMPLATE)
+        if template is not None and not isinstance(template, str):
+            raise CorruptFileError(f"{self.path}: {Keys.Tokenizer.CHAT_TEMPLATE} must be a string, "
+                                   f"found {type(template).__name__} {excerpt(template)}")
+        return template
 
     def special_tokens(self) -> dict[str, int]:
         """bos/eos/unk/pad/… ids as llama.cpp will use them."""
         prefix, suffix = "tokenizer.ggml.", "_token_id"
         return {
-            key[len(prefix):-len(suffix)]: int(value)
+            key[len(prefix):-len(suffix)]: self._count(key, value)
             for key, value in self.metadata.items()
             if key.startswith(prefix) and key.endswith(suffix)
         }
@@ -141,31 +415,37 @@ def _field_value(reader_field: Any) -> Any:
     return reader_field.parts[reader_field.data[0]].tolist()[0]
 
 
+def _text_key(path: Path, metadata: dict[str, Any], key: str, default: str | None) -> str | None:
+    """A `general.*` string, or the error naming the key when the file holds something else there."""
+    value = metadata.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise CorruptFileError(f"{path}: {key} must be a string, found {type(value).__name__} {excerpt(value)}")
+    return value
+
+
 def read_gguf_info(path: Path | str) -> GGUFInfo:
-    """Summarise a GGUF file, or raise one clear error if it is missing, not GGUF or truncated."""
+    """Summarise a GGUF file, or raise one clear error if it is missing, not GGUF, truncated or hostile."""
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"no such GGUF file: {path}")
     with path.open("rb") as fh:
         if fh.read(4) != b"GGUF":
             raise CorruptFileError(f"{path} is not a GGUF file (bad magic)")
+    spans = check_gguf(path, count_only=_SKIP_ARRAYS)
     try:
-        reader = summary_reader_class(_SKIP_ARRAYS)(path)
-    except Exception as exc:  # gguf-py raises ValueError/IndexError/OSError on damaged files alike
-        raise CorruptFileError(f"{path} is damaged or truncated: {exc}") from exc
-    file_size = path.stat().st_size
+        reader = summary_reader_class()(path, {key: span.end for key, span in spans.items()})
+    except (ValueError, IndexError, KeyError, OSError) as exc:  # what the check above cannot see, e.g. I/O
+        raise CorruptFileError(f"{path} is damaged: {excerpt(str(exc))}") from exc
     metadata: dict[str, Any] = {}
     for key, reader_field in reader.fields.items():
         if not key.startswith("GGUF."):
             metadata[key] = _field_value(reader_field)
+    if Keys.Tokenizer.LIST in spans:
+        metadata[TOKEN_COUNT_KEY] = spans[Keys.Tokenizer.LIST].count
     types: dict[str, TypeCount] = {}
     tensor_types: dict[str, str] = {}
     n_params = tensor_bytes = 0
-    if Keys.Tokenizer.LIST in reader.array_lengths:
-        metadata[TOKEN_COUNT_KEY] = reader.array_lengths[Keys.Tokenizer.LIST]
     for tensor in reader.tensors:
-        if tensor.data_offset + tensor.n_bytes > file_size:
-            raise CorruptFileError(f"{path} is truncated: tensor {tensor.name} ends past the end of the file")
         type_name = tensor.tensor_type.name
         entry = types.setdefault(type_name, TypeCount())
         entry.tensors += 1
@@ -174,12 +454,11 @@ def read_gguf_info(path: Path | str) -> GGUFInfo:
         tensor_types[tensor.name] = type_name
         n_params += int(tensor.n_elements)
         tensor_bytes += int(tensor.n_bytes)
-    architecture = str(metadata.get(Keys.General.ARCHITECTURE, "unknown"))
     return GGUFInfo(
         path=path,
-        file_size=file_size,
-        architecture=architecture,
-        name=metadata.get(Keys.General.NAME),
+        file_size=path.stat().st_size,
+        architecture=_text_key(path, metadata, Keys.General.ARCHITECTURE, "unknown"),
+        name=_text_key(path, metadata, Keys.General.NAME, None),
         n_params=n_params,
         tensor_bytes=tensor_bytes,
         types=types,

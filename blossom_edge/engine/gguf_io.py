@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import struct
-import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,51 +59,27 @@ def fast_writer(arch: str) -> gguf.GGUFWriter:
 
 
 @functools.cache
-def summary_reader_class(skip_arrays: frozenset[str]) -> type:
-    """GGUFReader that records only the element count of the `skip_arrays` fields.
+def summary_reader_class() -> type:
+    """GGUFReader that steps over the fields named in `skip_to`, straight to where each ends.
 
     gguf-py builds numpy views for every one of 150k token strings and merges, which took
     seconds per read on a Qwen-sized vocabulary, and a summary only needs their count.
-    Skipped arrays are absent from `fields`; their lengths are in `array_lengths`.
+    The caller walks the header first (`gguf_info.check_gguf`), which checks every length
+    and learns where each skipped value ends, so this reader never walks them again.
+    Skipped fields are absent from `fields`.
     Public replacement: a lazy-fields option on `GGUFReader`. Built on first use so that
     importing this module does not import gguf-py (and numpy).
     """
     import numpy as np
-    from gguf import GGUFReader, GGUFValueType
+    from gguf import GGUFReader
     from gguf.gguf_reader import ReaderField
 
     class SummaryReader(GGUFReader):
-        def __init__(self, path: Path) -> None:
-            self.array_lengths: dict[str, int] = {}
+        def __init__(self, path: Path, skip_to: Mapping[str, int]) -> None:
+            self.skip_to = skip_to
             super().__init__(path)
 
-        def _skip_value(self, buf: memoryview, offs: int, value_type: int) -> int:
-            """Offset just past one value of `value_type` at `offs`, reading lengths only."""
-            order = "<" if (sys.byteorder == "little") == (self.byte_order == "I") else ">"
-            gtype = GGUFValueType(value_type)
-            if gtype == GGUFValueType.STRING:
-                return offs + 8 + struct.unpack_from(order + "Q", buf, offs)[0]
-            scalar = self.gguf_scalar_to_np.get(gtype)
-            if scalar is not None:
-                return offs + scalar().itemsize
-            if gtype != GGUFValueType.ARRAY:
-                raise ValueError(f"Unknown/unhandled field type {gtype}")
-            item_type, count = struct.unpack_from(order + "IQ", buf, offs)
-            offs += 12
-            item_scalar = self.gguf_scalar_to_np.get(GGUFValueType(item_type))
-            if item_scalar is not None:
-                return offs + count * item_scalar().itemsize
-            if item_type == GGUFValueType.STRING:  # the common big case, kept to one tight loop
-                length = struct.Struct(order + "Q").unpack_from
-                for _ in range(count):
-                    offs += 8 + length(buf, offs)[0]
-                return offs
-            for _ in range(count):
-                offs = self._skip_value(buf, offs, item_type)
-            return offs
-
         def _build_fields(self, offs: int, count: int) -> int:
-            buf = memoryview(self.data)
             for _ in range(count):
                 orig_offs = offs
                 kv_klen, kv_kdata = self._get_str(offs)
@@ -111,13 +87,8 @@ def summary_reader_class(skip_arrays: frozenset[str]) -> type:
                 raw_kv_type = self._get(offs, np.uint32)
                 offs += int(raw_kv_type.nbytes)
                 key = str(bytes(kv_kdata), encoding="utf-8")
-                if key in skip_arrays:
-                    if key in self.array_lengths:
-                        raise KeyError(f"Duplicate {key} already in list")
-                    end = self._skip_value(buf, offs, int(raw_kv_type[0]))
-                    is_array = raw_kv_type[0] == GGUFValueType.ARRAY
-                    self.array_lengths[key] = int(self._get(offs + 4, np.uint64)[0]) if is_array else 1
-                    offs = end
+                if key in self.skip_to:
+                    offs = self.skip_to[key]
                     continue
                 parts: list[Any] = [kv_klen, kv_kdata, raw_kv_type]
                 size, field_parts, field_idxs, field_types = self._get_field_parts(offs, raw_kv_type[0])
