@@ -4,7 +4,11 @@ Everything comes from /proc, /sys and Android's `getprop`, read through a `Tree`
 captured copy of those files (`device --capture DIR`) can stand in for the live system
 (`device --root DIR`). psutil is not used: on Android 8+ /proc/stat is closed to apps, and
 psutil's answers on phones are partial. Every probe is optional; a file we cannot read is
-a field we leave empty, never an error.
+a field we leave empty, never an error. A capture is input anyone can hand us, so reading
+is bounded too: at most MAX_FILE_BYTES of a regular file (a FIFO, a device or a symlink loop
+reads as missing), integers only in ASCII digits and within what the field can physically
+be (a 10^30 kB meminfo line or a -10^20 °C zone is unknown, not a number), and CPU lists
+capped at MAX_CPUS ids.
 """
 
 from __future__ import annotations
@@ -13,14 +17,35 @@ import os
 import platform
 import re
 import shutil
+import stat
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from blossom_edge import cpu_parts
+from blossom_edge.errors import NotFoundError
 
 GETPROP_FILE = "getprop.txt"
+# The most of any one file a probe reads: the largest real /proc/cpuinfo (hundreds of cores)
+# is well under this, and a capture's 1 GB "cpuinfo" must not be read whole.
+MAX_FILE_BYTES = 1 << 20
+# CPU ids from here on are dropped: arm64 kernels top out at 4096 CPUs, and a list such as
+# `0-99999999` must not become 10^8 cores to probe one by one.
+MAX_CPUS = 4096
+# An integer as the kernel writes one (ASCII, at most what a signed 64-bit value has);
+# `str.isdigit` would also pass "٣" and "²", and int() then accepts the first and raises on the second.
+_INT = re.compile(r"[+-]?[0-9]{1,19}")
+_CPU_RANGE = re.compile(r"([0-9]{1,19})(?:-([0-9]{1,19}))?")
+_HEX = re.compile(r"(?:0[xX])?([0-9a-fA-F]{1,16})")
+# Physical bounds of the readings, in the units the kernel writes them.
+MAX_MEMORY_BYTES = 1 << 50  # 1 PiB
+KHZ_RANGE = (1, 100_000_000)  # up to 100 GHz
+ZONE_TEMP_RANGE = (-273_150, 1_000_000)  # millidegrees (or whole degrees) Celsius
+BATTERY_TEMP_RANGE = (-2_731, 10_000)  # tenths of a degree Celsius
+BATTERY_UA_RANGE = (-100_000_000, 100_000_000)  # ±100 A
+BATTERY_UV_RANGE = (0, 100_000_000)  # 100 V
+PERCENT_RANGE = (0, 100)
 
 # Qualcomm board-platform code names → marketing names, for phones without ro.soc.model.
 _QCOM_PLATFORMS = {
@@ -53,12 +78,16 @@ class Tree:
 
     The live system is root "/" plus the `getprop` command; a capture is a directory with
     the same layout plus getprop.txt. Capturing is probing the live system and copying
-    exactly the files that were read.
+    exactly the files that were read. A capture root that is not a directory is a
+    NotFoundError rather than an empty device: nothing under it can be read, and a mistyped
+    `--device-root` should not quietly plan for a device with no RAM.
     """
 
     def __init__(self, root: Path | str = "/", live: bool | None = None) -> None:
         self.root = Path(root)
         self.live = str(self.root) == "/" if live is None else live
+        if not self.live and not self.root.is_dir():
+            raise NotFoundError(f"no such capture directory: {self.root}")
         self.read_paths: dict[str, bytes] = {}
         self._getprop_text: str | None = None
 
@@ -66,11 +95,10 @@ class Tree:
         return self.root / rel.lstrip("/")
 
     def read_bytes(self, rel: str) -> bytes | None:
-        try:
-            data = self._path(rel).read_bytes()
-        except (OSError, ValueError):
-            return None
-        self.read_paths[rel] = data
+        """The first MAX_FILE_BYTES of a regular file, or None."""
+        data = _read_prefix(self._path(rel))
+        if data is not None:
+            self.read_paths[rel] = data
         return data
 
     def read(self, rel: str) -> str | None:
@@ -80,17 +108,19 @@ class Tree:
             return None
         return data.decode("utf-8", "replace").replace("\x00", "\n").strip()
 
-    def read_int(self, rel: str) -> int | None:
-        text = self.read(rel)
-        try:
-            return int(text.split()[0]) if text else None
-        except ValueError:
-            return None
+    def read_int(self, rel: str, bounds: tuple[int, int]) -> int | None:
+        """The file's first word as an integer within `bounds`, or None: a value the field
+        cannot physically have is as unknown as one we could not read."""
+        words = (self.read(rel) or "").split(maxsplit=1)
+        value = _ascii_int(words[0]) if words else None
+        return value if value is not None and bounds[0] <= value <= bounds[1] else None
 
     def listdir(self, rel: str) -> list[str]:
+        """Entry names, without those no kernel makes (undecodable bytes, control characters):
+        they would end up in the output, which must stay printable UTF-8."""
         try:
-            return sorted(os.listdir(self._path(rel)))
-        except OSError:
+            return sorted(name for name in os.listdir(self._path(rel)) if name.isprintable())
+        except (OSError, ValueError):
             return []
 
     def getprop_text(self) -> str | None:
@@ -102,34 +132,72 @@ class Tree:
             if exe is None:
                 return None
             try:
-                text = subprocess.run([exe], capture_output=True, text=True, timeout=10, check=False).stdout
+                text = subprocess.run([exe], capture_output=True, text=True, errors="replace", timeout=10,
+                                      check=False).stdout[:MAX_FILE_BYTES]
             except (OSError, subprocess.SubprocessError):
                 return None
         else:
-            try:
-                text = (self.root / GETPROP_FILE).read_text("utf-8", "replace")
-            except OSError:
+            data = _read_prefix(self.root / GETPROP_FILE)
+            if data is None:
                 return None
+            text = data.decode("utf-8", "replace")
         self._getprop_text = text
         return text
+
+
+def _read_prefix(path: Path) -> bytes | None:
+    """At most MAX_FILE_BYTES of a regular file, or None for anything else.
+
+    Opened non-blocking so that a FIFO in a capture cannot hang the probe before we see what
+    it is; /proc and /sys files are regular files, so the live system reads as before.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(MAX_FILE_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _ascii_int(word: str) -> int | None:
+    """`word` as an integer if the kernel could have written it, else None (never a ValueError)."""
+    return int(word) if _INT.fullmatch(word) else None
+
+
+# One `[key]: [value]` line; matched line by line so no pattern can span the whole file.
+_GETPROP_LINE = re.compile(r"\[([^\]]+)\]:\s*\[(.*)\]\s*")
 
 
 def parse_getprop(text: str | None) -> dict[str, str]:
     """`[key]: [value]` lines → dict; anything else is ignored."""
     props: dict[str, str] = {}
-    for match in re.finditer(r"^\[([^\]]+)\]:\s*\[(.*)\]\s*$", text or "", re.MULTILINE):
-        props[match.group(1)] = match.group(2)
+    for line in (text or "").split("\n"):
+        match = _GETPROP_LINE.fullmatch(line)
+        if match:
+            props[match.group(1)] = match.group(2)
     return props
 
 
 def parse_meminfo(text: str | None) -> dict[str, int]:
-    """/proc/meminfo → bytes per key (the kernel writes kB)."""
+    """/proc/meminfo → bytes per key (the kernel writes kB); an amount past MAX_MEMORY_BYTES is left out."""
     out: dict[str, int] = {}
     for line in (text or "").splitlines():
         key, _, rest = line.partition(":")
         parts = rest.split()
-        if parts and parts[0].isdigit():
-            out[key.strip()] = int(parts[0]) * (1024 if len(parts) > 1 and parts[1] == "kB" else 1)
+        amount = _ascii_int(parts[0]) if parts else None
+        if amount is None:
+            continue
+        amount *= 1024 if len(parts) > 1 and parts[1] == "kB" else 1
+        if 0 <= amount <= MAX_MEMORY_BYTES:
+            out[key.strip()] = amount
     return out
 
 
@@ -143,31 +211,41 @@ def parse_cpuinfo(text: str | None) -> tuple[list[dict[str, str]], dict[str, str
             key, sep, value = line.partition(":")
             if sep:
                 entry[key.strip()] = value.strip()
-        if "processor" in entry and entry["processor"].isdigit():
+        if _cpu_id(entry.get("processor", "")) is not None:
             blocks.append(entry)
         elif entry:
             common.update(entry)
     return blocks, common
 
 
+def _cpu_id(text: str) -> int | None:
+    """A `processor` number from /proc/cpuinfo, if it is one a kernel could write."""
+    value = _ascii_int(text)
+    return value if value is not None and 0 <= value < MAX_CPUS else None
+
+
 def parse_cpu_list(text: str | None) -> list[int]:
-    """Kernel CPU lists such as `0-3,6` → [0, 1, 2, 3, 6]."""
-    cpus: list[int] = []
+    """Kernel CPU lists such as `0-3,6` → [0, 1, 2, 3, 6], each id once, in order.
+
+    Parts that are not `N` or `N-M` in ASCII digits with N ≤ M are skipped, and ids from
+    MAX_CPUS on are dropped: `0-99999999` reads as CPUs 0 to 4095, and a list repeating
+    `0-4095` a million times costs one pass over it.
+    """
+    present = bytearray(MAX_CPUS)
     for part in (text or "").replace("\n", ",").split(","):
-        part = part.strip()
-        if not part:
+        match = _CPU_RANGE.fullmatch(part.strip())
+        if not match:
             continue
-        lo, _, hi = part.partition("-")
-        if lo.isdigit() and (not hi or hi.isdigit()):
-            cpus.extend(range(int(lo), int(hi or lo) + 1))
-    return cpus
+        lo, hi = int(match.group(1)), int(match.group(2) or match.group(1))
+        if lo <= hi and lo < MAX_CPUS:
+            hi = min(hi, MAX_CPUS - 1)
+            present[lo:hi + 1] = b"\x01" * (hi + 1 - lo)
+    return [cpu for cpu, on in enumerate(present) if on]
 
 
 def _hex(value: str | None) -> int | None:
-    try:
-        return int(value, 16) if value else None
-    except ValueError:
-        return None
+    match = _HEX.fullmatch((value or "").strip())
+    return int(match.group(1), 16) if match else None
 
 
 @dataclass
@@ -272,7 +350,7 @@ def _cores(tree: Tree, blocks: list[dict[str, str]]) -> list[Core]:
     for cpu in ids:
         block = by_id.get(cpu, blocks[-1] if blocks else {})
         part = cpu_parts.lookup(_hex(block.get("CPU implementer")), _hex(block.get("CPU part")))
-        max_khz = tree.read_int(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/cpuinfo_max_freq")
+        max_khz = tree.read_int(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/cpuinfo_max_freq", KHZ_RANGE)
         cores.append(Core(cpu, max_khz, part.name if part else None, part.little if part else None))
     return cores
 
@@ -297,8 +375,9 @@ def _clusters(cores: list[Core]) -> list[Cluster]:
 def _physical_count(blocks: list[dict[str, str]], cpus: list[int]) -> int:
     """Hyper-threads share a core's units; llama.cpp runs best with one thread per physical core."""
     seen = set()
+    wanted = set(cpus)
     for block in blocks:
-        if int(block["processor"]) in cpus:
+        if int(block["processor"]) in wanted:
             seen.add((block.get("physical id"), block.get("core id"), None if "core id" in block else block["processor"]))
     return len(seen) or len(cpus)
 
@@ -325,7 +404,7 @@ def read_thermal(tree: Tree) -> list[dict[str, Any]]:
         if not entry.startswith("thermal_zone"):
             continue
         base = f"/sys/class/thermal/{entry}"
-        temp = tree.read_int(f"{base}/temp")
+        temp = tree.read_int(f"{base}/temp", ZONE_TEMP_RANGE)
         if temp is None:
             continue
         zone_type = tree.read(f"{base}/type") or entry
@@ -346,13 +425,13 @@ def read_battery(tree: Tree) -> Battery | None:
         base = f"/sys/class/power_supply/{entry}"
         if (tree.read(f"{base}/type") or "").lower() != "battery":
             continue
-        temp = tree.read_int(f"{base}/temp")
+        temp = tree.read_int(f"{base}/temp", BATTERY_TEMP_RANGE)
         return Battery(
             name=entry,
             status=tree.read(f"{base}/status"),
-            capacity_pct=tree.read_int(f"{base}/capacity"),
-            current_ua=tree.read_int(f"{base}/current_now"),
-            voltage_uv=tree.read_int(f"{base}/voltage_now"),
+            capacity_pct=tree.read_int(f"{base}/capacity", PERCENT_RANGE),
+            current_ua=tree.read_int(f"{base}/current_now", BATTERY_UA_RANGE),
+            voltage_uv=tree.read_int(f"{base}/voltage_now", BATTERY_UV_RANGE),
             temp_c=temp / 10 if temp is not None else None,
         )
     return None
@@ -374,7 +453,8 @@ def read_memory(tree: Tree) -> dict[str, int | None]:
 
 def read_freq_caps(tree: Tree, cpus: list[int]) -> dict[int, int | None]:
     """The current frequency ceiling per core; thermal throttling lowers it below cpuinfo_max_freq."""
-    return {cpu: tree.read_int(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_max_freq") for cpu in cpus}
+    return {cpu: tree.read_int(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_max_freq", KHZ_RANGE)
+            for cpu in cpus}
 
 
 def _arch(blocks: list[dict[str, str]], common: dict[str, str], live: bool) -> str | None:

@@ -9,6 +9,7 @@ files written by `bench --json` or `bench --csv`.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,20 @@ from typing import Any
 
 from blossom_edge.atomic import atomic_output
 from blossom_edge.bench.row import BenchRow
+from blossom_edge.bounded_read import read_small_file
 from blossom_edge.errors import CorruptFileError, UsageError
+
+# The largest results file `report` reads: bench --json takes about 1.5 kB a row, so this is
+# some ten thousand rows. Parsed JSON can take 25 times its size in memory (`[{},{},…]`),
+# so this, not 64 MiB, is what keeps a hostile file within a phone's RAM; a 2 GB file or
+# /dev/zero stops here.
+MAX_RESULTS_BYTES = 16 << 20
+# The most rows `report` reads from all its files together: each costs memory, and a row
+# holds one device × model × thread count × test, so real collections are thousands.
+MAX_REPORT_ROWS = 100_000
+# The fastest rate a row may claim: no device decodes a billion tokens a second, and the chart's
+# axes overflow on rates near float's limit, so a rate past this is not a measurement.
+MAX_TOKENS_PER_S = 1e9
 
 
 @dataclass
@@ -34,7 +48,7 @@ class Point:
 
     @property
     def ram_share(self) -> float | None:
-        if not self.model_size or not self.ram_total:
+        if (self.model_size or 0) <= 0 or (self.ram_total or 0) <= 0:
             return None
         return self.model_size / self.ram_total
 
@@ -43,43 +57,62 @@ class Point:
 
 
 def load_files(paths: list[Path]) -> list[BenchRow]:
-    """Rows from files that `bench --json` or `bench --csv` wrote."""
+    """Rows from files that `bench --json` or `bench --csv` wrote.
+
+    Each file must be a regular file of at most MAX_RESULTS_BYTES of UTF-8, and all of them
+    together at most MAX_REPORT_ROWS rows; anything else is one error naming the file.
+    Values of the wrong type inside a row are BenchRow's to handle (they read as unknown).
+    """
     rows: list[BenchRow] = []
     for path in paths:
-        try:
-            text = path.read_text("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CorruptFileError(f"{path} is not bench --json or --csv output (not UTF-8 text)") from exc
-        if path.suffix.lower() == ".csv":
-            for row in csv.DictReader(text.splitlines()):
-                rows.append(BenchRow.from_dict({k: _number(v) for k, v in row.items()}))
-            continue
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CorruptFileError(f"{path} is not bench --json output: {exc}") from exc
-        if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-            raise UsageError(f"{path} is not the JSON array of result objects bench --json writes")
-        rows.extend(BenchRow.from_dict(row) for row in data)
+        text = _read_text(path)
+        rows.extend(_csv_rows(path, text) if path.suffix.lower() == ".csv" else _json_rows(path, text))
+        if len(rows) > MAX_REPORT_ROWS:
+            raise UsageError(f"{path}: more than {MAX_REPORT_ROWS} result rows in all; report fewer files at once")
     return rows
 
 
-def _number(value: str | None) -> Any:
-    if value in (None, ""):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return value
+def _read_text(path: Path) -> str:
+    """The file as text, refusing what cannot be bench output before reading much of it."""
+    data = read_small_file(path, MAX_RESULTS_BYTES, what="bench --json or --csv output")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorruptFileError(f"{path} is not bench --json or --csv output (not UTF-8 text)") from exc
+
+
+def _csv_rows(path: Path, text: str) -> list[BenchRow]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = []
+    try:
+        for record in reader:
+            rows.append(BenchRow.from_csv_record(record))
+            if len(rows) > MAX_REPORT_ROWS:
+                break
+    except csv.Error as exc:
+        raise CorruptFileError(f"{path} line {reader.line_num} is not bench --csv output: {exc}") from exc
+    return rows
+
+
+def _json_rows(path: Path, text: str) -> list[BenchRow]:
+    try:
+        data = json.loads(text)
+    except RecursionError as exc:
+        raise CorruptFileError(f"{path} is not bench --json output: JSON nested too deeply") from exc
+    except ValueError as exc:  # JSONDecodeError, and numbers past Python's digit limit
+        raise CorruptFileError(f"{path} is not bench --json output: {exc}") from exc
+    if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+        raise UsageError(f"{path} is not the JSON array of result objects bench --json writes")
+    if len(data) > MAX_REPORT_ROWS:
+        raise UsageError(f"{path} holds more than {MAX_REPORT_ROWS} result rows, more than report reads")
+    return [BenchRow.from_dict(row) for row in data]
 
 
 def points(rows: list[BenchRow]) -> list[Point]:
     """Merge prompt and generation rows into one point per device × model × threads (best of each)."""
     merged: dict[tuple[Any, ...], Point] = {}
     for row in rows:
-        if row.avg_ts is None:
+        if row.avg_ts is None or not 0 < row.avg_ts <= MAX_TOKENS_PER_S:
             continue
         model = Path(str(row.model_filename or "?")).name
         key = (row.device_id or row.device, model, row.n_threads)

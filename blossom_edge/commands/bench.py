@@ -50,8 +50,8 @@ def bench(
     from blossom_edge.bench import llama as b
     from blossom_edge.bench.bandwidth import bandwidth_for
     from blossom_edge.bench.store import ResultsStore
-    from blossom_edge.errors import UsageError
-    from blossom_edge.output import note, print_json
+    from blossom_edge.errors import BlossomError, UsageError
+    from blossom_edge.output import note, print_json, progress
 
     if json_output and csv_output:
         raise UsageError("--json and --csv cannot be used together")
@@ -65,13 +65,13 @@ def bench(
     cfg = b.BenchConfig(n_prompt=n_prompt, n_gen=n_gen, reps=reps, threads=counts, force=force)
     if n_prompt == 0 and n_gen == 0:
         raise UsageError("--pp and --tg are both 0: nothing to measure")
-    ceiling = bandwidth_for(info, given_gbs=bandwidth_gbs, this_machine=device_root is None, note=note)
+    ceiling = bandwidth_for(info, given_gbs=bandwidth_gbs, this_machine=device_root is None, note=progress)
     if ollama:
         from blossom_edge.bench.ollama import run_ollama
 
-        rows = run_ollama(ollama, cfg, info, tree, bandwidth=ceiling, progress=note)
+        rows = run_ollama(ollama, cfg, info, tree, bandwidth=ceiling, progress=progress)
     else:
-        rows = b.run(list(models or []), cfg, info, tree, bandwidth=ceiling, progress=note)
+        rows = b.run(list(models or []), cfg, info, tree, bandwidth=ceiling, progress=progress)
     if json_output:
         print_json([row.to_dict() for row in rows])
     elif csv_output:
@@ -82,8 +82,10 @@ def bench(
     try:
         with ResultsStore() as store:
             store.append(rows)
-    except (sqlite3.Error, OSError) as exc:
-        note(f"[yellow]not saved to the results store: {exc}[/yellow]")
+    except (sqlite3.Error, OSError, BlossomError) as exc:
+        from rich.markup import escape
+
+        note(f"[yellow]not saved to the results store:[/yellow] {escape(str(exc))}")
 
 
 def write_csv(rows) -> None:
@@ -99,6 +101,7 @@ def write_csv(rows) -> None:
 
 def render(rows, best: dict | None) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     from blossom_edge.output import human_bytes, out_console
 
@@ -108,7 +111,7 @@ def render(rows, best: dict | None) -> None:
     first = rows[0] if rows else None
     title = (f"{first.device or '?'}: {human_bytes(first.device_ram_total or 0)} RAM" if first
              else "?: 0 B RAM")
-    table = Table(title=title)
+    table = Table(title=Text(title))
     for col in ("model", "thr", "test", "t/s", "peak RSS", "free RAM", "°C", "J/tok", "BW"):
         table.add_column(col, justify="left" if col in ("model", "test") else "right", overflow="fold")
     winners = {id(r) for r in (best or {}).values()}

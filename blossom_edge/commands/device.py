@@ -32,8 +32,10 @@ def device(
 
     Example: blossom-edge device --json
     """
+    from rich.markup import escape
+
     from blossom_edge import device as dev
-    from blossom_edge.errors import NotFoundError, UsageError
+    from blossom_edge.errors import UsageError
     from blossom_edge.output import note, print_json
 
     if root is not None and capture is not None:
@@ -43,10 +45,8 @@ def device(
         if json_output:
             print_json({"capture": str(capture), "files": written})
         else:
-            note(f"captured {len(written)} files into {capture}")
+            note(escape(f"captured {len(written)} files into {capture}"))
         return
-    if root is not None and not root.is_dir():
-        raise NotFoundError(f"no such capture directory: {root}")
     info = dev.probe(dev.Tree(root) if root is not None else None)
     if json_output:
         print_json(info.to_dict())
@@ -55,38 +55,45 @@ def device(
 
 
 def render(info) -> None:
+    """The probe as a table; every value is plain text, since a capture's file can hold `[/]`,
+    which rich would otherwise read as markup and fail on."""
     from rich.table import Table
+    from rich.text import Text
 
     from blossom_edge.output import human_bytes, out_console
 
     def size(value: int | None) -> str:
         return human_bytes(value) if value is not None else "?"
 
-    table = Table(title=f"{info.name}", show_header=False)
+    table = Table(title=Text(info.name), show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
-    table.add_row("SoC / board", " / ".join(x for x in (info.soc, info.board) if x) or "?")
-    table.add_row("OS, kernel", f"{info.os or '?'}, {info.kernel or '?'} ({info.arch or '?'})")
+
+    def add_row(field: str, value: str) -> None:
+        table.add_row(field, Text(value))
+
+    add_row("SoC / board", " / ".join(x for x in (info.soc, info.board) if x) or "?")
+    add_row("OS, kernel", f"{info.os or '?'}, {info.kernel or '?'} ({info.arch or '?'})")
     if info.android:
-        table.add_row("Android", f"{info.android['manufacturer']} {info.android['model']}, "
-                      f"Android {info.android['version']} (SDK {info.android['sdk']})")
-    table.add_row("RAM", f"{size(info.ram_available)} available of {size(info.ram_total)}")
-    table.add_row("swap", f"{size(info.swap_free)} free of {size(info.swap_total)}")
-    table.add_row("CPU", f"{info.cpu_model or '?'} ({info.n_cores} cores)")
+        add_row("Android", f"{info.android['manufacturer']} {info.android['model']}, "
+                f"Android {info.android['version']} (SDK {info.android['sdk']})")
+    add_row("RAM", f"{size(info.ram_available)} available of {size(info.ram_total)}")
+    add_row("swap", f"{size(info.swap_free)} free of {size(info.swap_total)}")
+    add_row("CPU", f"{info.cpu_model or '?'} ({info.n_cores} cores)")
     for cluster in info.clusters:
         mhz = f"{cluster.max_mhz} MHz" if cluster.max_mhz else "max clock unknown"
         kind = "little" if cluster.little else "big"
-        table.add_row(f"  cluster ({kind})", f"cpu {','.join(map(str, cluster.cores))}: "
-                      f"{cluster.core or 'core'} @ {mhz}")
-    table.add_row("default threads", f"{info.default_threads} (performance cores {','.join(map(str, info.perf_cores))})")
+        add_row(f"  cluster ({kind})", f"cpu {','.join(map(str, cluster.cores))}: "
+                f"{cluster.core or 'core'} @ {mhz}")
+    add_row("default threads", f"{info.default_threads} (performance cores {','.join(map(str, info.perf_cores))})")
     derived = f" (from the part number: {', '.join(info.features_derived)})" if info.features_derived else ""
-    table.add_row("CPU features", (", ".join(info.features) or "none detected") + derived)
+    add_row("CPU features", (", ".join(info.features) or "none detected") + derived)
     if info.cpu_temp_c is not None:
-        table.add_row("CPU temperature", f"{info.cpu_temp_c:.1f} °C ({len(info.thermal)} thermal zones)")
+        add_row("CPU temperature", f"{info.cpu_temp_c:.1f} °C ({len(info.thermal)} thermal zones)")
     if info.battery is not None:
         b = info.battery
         power = f", {b.power_w:.2f} W" if b.power_w is not None else ""
-        table.add_row("battery", f"{b.capacity_pct if b.capacity_pct is not None else '?'}% {b.status or ''}{power}")
+        add_row("battery", f"{b.capacity_pct if b.capacity_pct is not None else '?'}% {b.status or ''}{power}")
     out_console().print(table)
 
 

@@ -39,7 +39,7 @@ def fit(
     from blossom_edge import fit as f
     from blossom_edge.bench.bandwidth import bandwidth_for
     from blossom_edge.bench.store import ResultsStore
-    from blossom_edge.output import note, print_json
+    from blossom_edge.output import print_json, progress
 
     info = dev.probe(dev.Tree(device_root) if device_root is not None else None)
     total, budget, basis = f.budget(ram, info)
@@ -47,7 +47,7 @@ def fit(
         stored = store.rows(info.device_id)
         cached = store.bandwidth(info.device_id)
     bandwidth = bandwidth_for(info, given_gbs=bandwidth_gbs, cached=cached, this_machine=device_root is None,
-                              note=note)
+                              note=progress)
     rows = f.table(budget, ctx, bandwidth, info.features, info.arch, stored)
     pick = f.recommend(rows, f.arm_repack(info.features, info.arch))
     if json_output:
@@ -63,10 +63,11 @@ def fit(
 
 def render(rows, pick, name: str, budget: int, basis: str, ctx: int, bandwidth: float | None) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     from blossom_edge.output import human_bytes, out_console
 
-    table = Table(title=f"{name}: {human_bytes(budget)} for the model ({basis}), context {ctx}")
+    table = Table(title=Text(f"{name}: {human_bytes(budget)} for the model ({basis}), context {ctx}"))
     for col in ("model", "quant", "weights", "KV cache", "needs", "headroom", "gen t/s", ""):
         table.add_column(col, justify="left" if col in ("model", "quant", "") else "right")
     for r in rows:

@@ -52,13 +52,15 @@ def _check(path: Path, json_output: bool) -> None:
 
 
 def _write_all(directory: Path, qtype: str, json_output: bool) -> None:
+    from rich.markup import escape
+
     from blossom_edge.ollama.modelfile import write_published_set
     from blossom_edge.output import note, print_json
     from blossom_edge.quantize.types import parse_qtype
 
     written, stale = write_published_set(directory, parse_qtype(qtype).name)
     for name in stale:
-        note(f"not part of the published set (remove it by hand): {directory / name}")
+        note(escape(f"not part of the published set (remove it by hand): {directory / name}"))
     if json_output:
         print_json({"directory": str(directory), "written": written, "stale": stale})
     else:
@@ -112,8 +114,9 @@ def modelfile(
     if output is None:
         typer.echo(rendered.text, nl=False)
         return
-    from blossom_edge.atomic import atomic_write_text
+    from blossom_edge.atomic import atomic_write_text, refuse_overwriting
 
+    refuse_overwriting(output, [Path(source)])
     atomic_write_text(output, rendered.text)
     if json_output:
         from blossom_edge.output import print_json

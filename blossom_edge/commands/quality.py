@@ -36,10 +36,11 @@ def quality(
         print_json([r.to_dict() for r in rows])
         return
     from rich.table import Table
+    from rich.text import Text
 
     from blossom_edge.output import human_bytes, out_console
 
-    table = Table(title="quality against " + reference.name)
+    table = Table(title=Text("quality against " + reference.name))
     for col in ("file", "size", "bpw", "perplexity", "Δppl", "KL mean", "KL p99", "same top-1"):
         table.add_column(col, justify="left" if col == "file" else "right")
     ref_ppl = rows[0].perplexity

@@ -29,6 +29,8 @@ def report(
 
     Example: blossom-edge report runs.json --png speed.png
     """
+    from rich.markup import escape
+
     from blossom_edge import report as r
     from blossom_edge.bench.store import ResultsStore
     from blossom_edge.errors import NotFoundError
@@ -43,8 +45,11 @@ def report(
     if not pts:
         raise NotFoundError("no bench results to report: run `blossom-edge bench MODEL.gguf` first")
     if png is not None:
+        from blossom_edge.atomic import refuse_overwriting
+
+        refuse_overwriting(png, results or [])
         r.png_chart(pts, png)
-        note(f"chart written to {png}")
+        note(escape(f"chart written to {png}"))
     if json_output:
         print_json([p.to_dict() for p in pts])
         return
@@ -57,7 +62,10 @@ def report(
 
 
 def render(pts) -> None:
+    """The points as a table. Names are plain Text: they come from files anyone can write, and
+    rich would read a device called `[/]` as markup and fail on it."""
     from rich.table import Table
+    from rich.text import Text
 
     from blossom_edge.output import human_bytes, out_console
 
@@ -66,9 +74,9 @@ def render(pts) -> None:
         table.add_column(col, justify="left" if col in ("device", "model", "engine") else "right",
                          overflow="fold")
     for p in pts:
-        table.add_row(p.device, p.model, human_bytes(p.model_size) if p.model_size else "?",
+        table.add_row(Text(p.device), Text(p.model), human_bytes(p.model_size) if p.model_size else "?",
                       f"{100 * p.ram_share:.1f}" if p.ram_share is not None else "?", str(p.n_threads or "?"),
-                      f"{p.pp_ts:.1f}" if p.pp_ts else "–", f"{p.tg_ts:.1f}" if p.tg_ts else "–", p.engine)
+                      f"{p.pp_ts:.1f}" if p.pp_ts else "–", f"{p.tg_ts:.1f}" if p.tg_ts else "–", Text(p.engine))
     out_console().print(table)
 
 

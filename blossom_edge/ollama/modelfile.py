@@ -57,6 +57,10 @@ ERR_INVALID_ROLE = 'message role must be one of "system", "user", or "assistant"
 ERR_MISSING_FROM = "no FROM line"
 ERR_EOF = "unexpected EOF"
 
+# The largest file `read` accepts: Ollama's Modelfiles are a few kB, so anything bigger is some
+# other file, and /dev/zero or a FIFO would otherwise be read forever.
+MAX_MODELFILE_BYTES = 4 << 20
+
 _KEYWORD = {"model": "FROM", "license": "LICENSE", "template": "TEMPLATE", "system": "SYSTEM",
             "adapter": "ADAPTER", "draft": "DRAFT", "renderer": "RENDERER", "parser": "PARSER",
             "requires": "REQUIRES", "message": "MESSAGE"}
@@ -113,8 +117,10 @@ def decode(data: bytes) -> str:
 
 
 def read(path: Path) -> list[Command]:
-    """Parse a Modelfile on disk."""
-    return parse(decode(Path(path).read_bytes()))
+    """Parse a Modelfile on disk: a regular file of at most MAX_MODELFILE_BYTES."""
+    from blossom_edge.bounded_read import read_small_file
+
+    return parse(decode(read_small_file(Path(path), MAX_MODELFILE_BYTES, what="a Modelfile")))
 
 
 def _printable(ch: str) -> bool:
@@ -139,6 +145,26 @@ def _unquote(text: str) -> tuple[str, bool]:
     return text, True
 
 
+_TRIPLE = ['"', '"', '"']
+
+
+def _closed(buf: list[str], first: int, last: int) -> bool:
+    """`_unquote(text)[1]` for text = the stripped value, told by where its ends are in `buf`.
+
+    `first` and `last` index the first and last character that `strip` keeps (-1 when none
+    is), so deciding at every line break costs constant time instead of re-joining the
+    whole value, which made a value of many lines quadratic.
+    """
+    if first < 0:
+        return True
+    length = last - first + 1
+    if buf[first:first + 3] == _TRIPLE:
+        return length >= 6 and buf[last - 2:last + 1] == _TRIPLE
+    if buf[first] == '"':
+        return length >= 2 and buf[last] == '"'
+    return True
+
+
 # Parser states, named after what is being read.
 _IDLE, _KEYWORD_STATE, _VALUE, _PARAM_NAME, _ROLE, _COMMENT = range(6)
 _SPACE = " \t"
@@ -153,6 +179,7 @@ def parse(text: str) -> list[Command]:
     closed (`"..."` or `\"\"\"...\"\"\"`), so nothing may follow a closing quote on its line;
     characters that are not printable are dropped outside the whitespace Ollama keeps; `\\r`
     and `\\n` each count as a line, so CRLF files report doubled line numbers, as Ollama does.
+    Time is linear in the text: each character is looked at once, and a value is joined once.
     """
     commands: list[Command] = []
     state = _IDLE
@@ -160,6 +187,8 @@ def parse(text: str) -> list[Command]:
     line = 1
     start = 1
     name = role = ""
+    # Where the value's stripped text begins and ends in `buf` (-1: only whitespace so far).
+    first = last = -1
 
     def finish_value() -> None:
         value, _ = _unquote("".join(buf).strip(_SPACE + _NEWLINE))
@@ -210,16 +239,18 @@ def parse(text: str) -> list[Command]:
         elif ch in _SPACE:
             buf.append(ch)
         elif ch in _NEWLINE:
-            if _unquote("".join(buf).strip(_SPACE + _NEWLINE))[1]:
+            if _closed(buf, first, last):
                 finish_value()
-                buf, state = [], _IDLE
+                buf, state, first, last = [], _IDLE, -1, -1
             else:
                 buf.append(ch)
         elif _printable(ch):
+            first = len(buf) if first < 0 else first
+            last = len(buf)
             buf.append(ch)
 
     if state == _VALUE:
-        if not _unquote("".join(buf).strip(_SPACE + _NEWLINE))[1]:
+        if not _closed(buf, first, last):
             raise ModelfileError(0, ERR_EOF, start)
         finish_value()
     elif state in (_KEYWORD_STATE, _PARAM_NAME, _ROLE):
@@ -251,8 +282,13 @@ def _go_float32(text: str) -> float:
     if _GO_DEC_FLOAT.match(text):
         value = float(text.replace("_", ""))
     elif _GO_HEX_FLOAT.match(text):
-        value = float.fromhex(text)
+        try:
+            value = float.fromhex(text)
+        except OverflowError:
+            value = math.inf
     else:
+        raise ValueError(text)
+    if math.isinf(value):  # a finite spelling past float64 ("1e999"): Go's ErrRange
         raise ValueError(text)
     try:
         return struct.unpack("<f", struct.pack("<f", value))[0]
@@ -260,13 +296,29 @@ def _go_float32(text: str) -> float:
         raise ValueError(text) from None
 
 
+def _go_int64(text: str) -> int | None:
+    """strconv.ParseInt(text, 10, 64), or None where Go returns an error.
+
+    Leading zeros go before int() sees the digits: Go accepts any number of them, and int()
+    refuses strings past Python's 4300-digit limit with an error of its own.
+    """
+    if not _GO_INT.match(text):
+        return None
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 19:
+        return None
+    value = -int(digits) if text.startswith("-") else int(digits)
+    return value if -(2**63) <= value < 2**63 else None
+
+
 def parameter_value(name: str, raw: str) -> Any:
     """The typed value `ollama create` sends for `PARAMETER name raw`, or ValueError with
     Ollama's message."""
     if name in INT_PARAMETERS:
-        if not _GO_INT.match(raw) or not -(2**63) <= int(raw) < 2**63:
+        value = _go_int64(raw)
+        if value is None:
             raise ValueError(f"invalid int value [{raw}]")
-        return int(raw)
+        return value
     if name in FLOAT_PARAMETERS:
         try:
             return _go_float32(raw)
