@@ -1,34 +1,42 @@
-"""Lazy, validated reading of safetensors checkpoints with numpy alone (no torch).
+"""Validated safetensors headers, read with the standard library and numpy alone (no torch).
 
-Each shard is memory-mapped; a tensor is a view into the map, read only when converted,
-and the pages it touched are handed back to the kernel afterwards (`release`), so the
-resident set stays at a chunk or two however large the model is. Every header is checked
-before anything is converted, so a damaged download fails in one line naming the file,
-not halfway through writing a GGUF.
+A `TensorRef` says where a tensor's bytes are (shard, offset, length, dtype, shape); the
+converter reads or copies them from there itself, chunk by chunk (`convert/stream.py`), so
+nothing here holds tensor data. Every header is checked before anything is converted, so a
+damaged download fails in one line naming the file, not halfway through writing a GGUF.
 """
 
 from __future__ import annotations
 
 import json
-import mmap
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from blossom_edge.errors import CorruptFileError, NotFoundError, UnsupportedError
+from blossom_edge.errors import CorruptFileError, NotFoundError, UnsupportedError, excerpt
 
 INDEX_NAME = "model.safetensors.index.json"
 SINGLE_NAME = "model.safetensors"
-# The 8-byte header length is followed by JSON; real headers are kilobytes, so anything
-# past this is a damaged or hostile file rather than a checkpoint.
-MAX_HEADER_BYTES = 100 * 1024 * 1024
+# The 8-byte header length is followed by JSON; real headers are kilobytes (a hundred-odd
+# bytes per tensor, a few thousand tensors per shard), so anything past these is a damaged or
+# hostile file. The byte cap is checked before json.loads, which turns the worst 16 MiB of
+# JSON into about 200 MB of objects in about a second.
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+MAX_TENSORS = 1 << 16
+MAX_RANK = 8
+# config.json and the shard index: kilobytes, a few megabytes for the largest models' indexes.
+MAX_JSON_BYTES = 32 * 1024 * 1024
+MAX_INDEX_ENTRIES = 1 << 20
 
 DTYPE_SIZES = {"BF16": 2, "F16": 2, "F32": 4}
 # bf16 has no numpy dtype; it is carried as its raw 16-bit pattern.
 NUMPY_DTYPES = {"BF16": np.dtype("<u2"), "F16": np.dtype("<f2"), "F32": np.dtype("<f4")}
+# The rest of safetensors' dtypes: well formed, but not what a checkpoint for us is made of.
+OTHER_DTYPES = frozenset({"BOOL", "U8", "I8", "I16", "U16", "I32", "U32", "I64", "U64", "F64", "C64",
+                          "F8_E4M3", "F8_E5M2", "F8_E8M0", "E8M0", "F4", "F6_E2M3", "F6_E3M2"})
 
 
 @dataclass(frozen=True)
@@ -46,22 +54,12 @@ class TensorRef:
     def n_elements(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
 
-    def raw(self, start: int = 0, count: int | None = None) -> np.ndarray:
-        """A flat zero-copy view of `count` elements from `start`, in the stored dtype."""
-        itemsize = DTYPE_SIZES[self.dtype]
-        count = self.n_elements - start if count is None else count
-        return np.frombuffer(
-            self.shard.map(), dtype=NUMPY_DTYPES[self.dtype], count=count, offset=self.offset + start * itemsize
-        )
-
 
 class Shard:
-    """One safetensors file: its parsed header and a lazily created read-only memory map."""
+    """One safetensors file: its parsed, validated header."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file = None
-        self._map: mmap.mmap | None = None
         self.tensors: dict[str, TensorRef] = {}
         self.metadata: dict[str, str] = {}
         self._parse()
@@ -73,69 +71,50 @@ class Shard:
             raise CorruptFileError(f"{name}: truncated safetensors file ({size} bytes, no header)")
         with self.path.open("rb") as fh:
             (header_len,) = struct.unpack("<Q", fh.read(8))
-            if header_len > MAX_HEADER_BYTES or 8 + header_len > size:
+            if 8 + header_len > size:
                 raise CorruptFileError(
                     f"{name}: header length {header_len} points past the end of the file ({size} bytes); "
                     "the file is truncated or not safetensors"
                 )
+            if header_len > MAX_HEADER_BYTES:
+                raise CorruptFileError(f"{name}: header of {header_len} bytes, more than the {MAX_HEADER_BYTES} "
+                                       "a safetensors checkpoint needs")
             raw_header = fh.read(header_len)
-        try:
-            header = json.loads(raw_header)
-            if not isinstance(header, dict):
-                raise ValueError("header is not a JSON object")
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise CorruptFileError(f"{name}: malformed safetensors header JSON ({exc})") from exc
+        header = _load_json(raw_header, f"{name}: malformed safetensors header JSON")
+        if not isinstance(header, dict):
+            raise CorruptFileError(f"{name}: malformed safetensors header JSON (not an object)")
+        self.metadata = _metadata(name, header.pop("__metadata__", None))
+        if len(header) > MAX_TENSORS:
+            raise CorruptFileError(f"{name}: header lists {len(header)} tensors, more than the limit of {MAX_TENSORS}")
         data_start = 8 + header_len
-        self.metadata = header.pop("__metadata__", None) or {}
         for tensor_name, info in header.items():
+            if _utf8_length(tensor_name) is None:
+                raise CorruptFileError(f"{name}: tensor name {excerpt(tensor_name)} is not valid Unicode")
             self.tensors[tensor_name] = self._tensor(tensor_name, info, data_start, size)
+        _check_disjoint(name, self.tensors.values())
 
     def _tensor(self, tensor_name: str, info: object, data_start: int, size: int) -> TensorRef:
-        name = self.path.name
-        try:
-            dtype = info["dtype"]  # type: ignore[index]
-            shape = tuple(int(d) for d in info["shape"])  # type: ignore[index]
-            begin, end = (int(x) for x in info["data_offsets"])  # type: ignore[index]
-        except (TypeError, KeyError, ValueError) as exc:
-            raise CorruptFileError(f"{name}: malformed header entry for tensor {tensor_name}") from exc
-        if dtype not in DTYPE_SIZES:
+        name, quoted = self.path.name, excerpt(tensor_name)
+        dtype, shape, (begin, end) = _entry(name, quoted, info)
+        if dtype in OTHER_DTYPES:
             raise UnsupportedError(
-                f"{name}: tensor {tensor_name} has dtype {dtype}; only BF16, F16 and F32 checkpoints are supported"
+                f"{name}: tensor {quoted} has dtype {dtype}; only BF16, F16 and F32 checkpoints are supported"
             )
-        if begin < 0 or end < begin or data_start + end > size:
+        if dtype not in DTYPE_SIZES:
+            raise CorruptFileError(f"{name}: tensor {quoted} has dtype {excerpt(dtype)}, which is not a safetensors dtype")
+        if end < begin:
+            raise CorruptFileError(f"{name}: tensor {quoted} data_offsets [{begin}, {end}) are reversed")
+        if data_start + end > size:
             raise CorruptFileError(
-                f"{name}: tensor {tensor_name} data [{begin}, {end}) lies outside the file; the file is truncated"
+                f"{name}: tensor {quoted} data [{begin}, {end}) lies outside the file; the file is truncated"
             )
-        expected = int(np.prod(shape, dtype=np.int64)) * DTYPE_SIZES[dtype]
+        expected = _element_count(shape, size) * DTYPE_SIZES[dtype]
         if end - begin != expected:
             raise CorruptFileError(
-                f"{name}: tensor {tensor_name} has {end - begin} bytes but shape {list(shape)} × {dtype} "
-                f"needs {expected}"
+                f"{name}: tensor {quoted} has {end - begin} bytes but shape {excerpt(list(shape))} × {dtype} "
+                f"needs {expected if expected <= size else 'more than the file holds'}"
             )
         return TensorRef(tensor_name, dtype, shape, self, data_start + begin, end - begin)
-
-    def map(self) -> mmap.mmap:
-        if self._map is None:
-            self._file = self.path.open("rb")
-            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
-        return self._map
-
-    def release(self, offset: int, nbytes: int) -> None:
-        if self._map is None or not hasattr(mmap, "MADV_DONTNEED"):
-            return
-        page = mmap.PAGESIZE
-        start = offset - offset % page
-        end = min(offset + nbytes, len(self._map))
-        if end > start:
-            self._map.madvise(mmap.MADV_DONTNEED, start, end - start)
-
-    def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 class Checkpoint:
@@ -155,10 +134,9 @@ class Checkpoint:
         config_path = directory / "config.json"
         if not config_path.is_file():
             raise NotFoundError(f"{directory} has no config.json; is it a Hugging Face checkpoint?")
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise CorruptFileError(f"{config_path}: malformed JSON ({exc})") from exc
+        config = _load_json(_read_small(config_path), f"{config_path}: malformed JSON", unique_keys=False)
+        if not isinstance(config, dict):
+            raise CorruptFileError(f"{config_path}: malformed JSON (not an object)")
         return cls(directory, config, _open_shards(directory))
 
     def tensors(self) -> Iterator[TensorRef]:
@@ -166,24 +144,11 @@ class Checkpoint:
         for shard in self.shards:
             yield from sorted(shard.tensors.values(), key=lambda t: t.offset)
 
-    def close(self) -> None:
-        for shard in self.shards:
-            shard.close()
-
-    def __enter__(self) -> Checkpoint:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def _open_shards(directory: Path) -> list[Shard]:
     index_path = directory / INDEX_NAME
     if index_path.is_file():
-        try:
-            weight_map: dict[str, str] = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-            raise CorruptFileError(f"{index_path.name}: malformed index ({exc})") from exc
+        weight_map = _weight_map(index_path)
         shards: list[Shard] = []
         for file_name in sorted(set(weight_map.values())):
             shard_path = directory / file_name
@@ -194,7 +159,8 @@ def _open_shards(directory: Path) -> list[Shard]:
         for tensor_name, file_name in weight_map.items():
             if present.get(tensor_name) != file_name:
                 raise CorruptFileError(
-                    f"tensor {tensor_name} is listed in {INDEX_NAME} under {file_name} but is not in that shard"
+                    f"tensor {excerpt(tensor_name)} is listed in {INDEX_NAME} under {file_name} "
+                    "but is not in that shard"
                 )
         return shards
     single = directory / SINGLE_NAME
@@ -210,6 +176,118 @@ def _open_shards(directory: Path) -> list[Shard]:
             "transformers: AutoModelForCausalLM.from_pretrained(dir).save_pretrained(out, safe_serialization=True)"
         )
     raise NotFoundError(f"{directory} has no *.safetensors weights")
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """object_pairs_hook: a key given twice would silently describe one tensor two ways."""
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {excerpt(key)} appears twice")
+        out[key] = value
+    return out
+
+
+def _load_json(raw: bytes, context: str, *, unique_keys: bool = True) -> object:
+    """JSON from UTF-8 bytes; any failure, deep nesting included, is one CorruptFileError starting
+    with `context`. Duplicate keys are refused unless `unique_keys` is off (config.json, which
+    transformers reads leniently)."""
+    hook = _no_duplicates if unique_keys else None
+    try:
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=hook)
+    except RecursionError as exc:
+        raise CorruptFileError(f"{context} (nested too deeply)") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CorruptFileError(f"{context} ({excerpt(str(exc))})") from exc
+
+
+def _read_small(path: Path) -> bytes:
+    """A side file (config.json, the shard index) read whole, once its size is known to be sane."""
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise CorruptFileError(f"{path}: {size} bytes, more than the {MAX_JSON_BYTES} such a file can need")
+    return path.read_bytes()
+
+
+def _is_uint(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _utf8_length(text: str) -> int | None:
+    """Bytes of `text` in UTF-8, or None: JSON escapes can spell lone surrogates, which no file
+    name or GGUF tensor name can hold."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None
+
+
+def _metadata(name: str, value: object) -> dict[str, str]:
+    """`__metadata__` is a flat object of strings in the safetensors format, or absent."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise CorruptFileError(f"{name}: __metadata__ must be an object of strings, found {excerpt(value)}")
+    return value
+
+
+def _entry(name: str, quoted: str, info: object) -> tuple[str, tuple[int, ...], tuple[int, int]]:
+    """dtype, shape and data_offsets of one header entry, each of the type the format requires."""
+    if not isinstance(info, dict):
+        raise CorruptFileError(f"{name}: malformed header entry for tensor {quoted} (not an object)")
+    dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if not isinstance(dtype, str):
+        raise CorruptFileError(f"{name}: malformed header entry for tensor {quoted}: dtype {excerpt(dtype)}")
+    if not isinstance(shape, list) or len(shape) > MAX_RANK or not all(_is_uint(d) for d in shape):
+        raise CorruptFileError(f"{name}: malformed header entry for tensor {quoted}: shape {excerpt(shape)} "
+                               f"is not a list of at most {MAX_RANK} non-negative integers")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_uint(x) for x in offsets):
+        raise CorruptFileError(f"{name}: malformed header entry for tensor {quoted}: data_offsets "
+                               f"{excerpt(offsets)} is not two non-negative integers")
+    return dtype, tuple(shape), (offsets[0], offsets[1])
+
+
+def _element_count(shape: tuple[int, ...], limit: int) -> int:
+    """The product of `shape`, or `limit + 1` once its non-zero dimensions multiply past `limit`:
+    no tensor, not even an empty one, has more elements along its other axes than its file has
+    bytes, and a hostile shape cannot make this a thousand-digit integer."""
+    count = 1
+    for dim in shape:
+        if dim:
+            count *= dim
+            if count > limit:
+                return limit + 1
+    return 0 if 0 in shape else count
+
+
+def _check_disjoint(name: str, tensors: Iterable[TensorRef]) -> None:
+    """Two tensors sharing bytes is a damaged or crafted header, never something a writer produces."""
+    end, previous = 0, ""
+    for ref in sorted(tensors, key=lambda t: (t.offset, t.nbytes)):
+        if ref.offset < end:
+            raise CorruptFileError(f"{name}: tensors {excerpt(previous)} and {excerpt(ref.name)} overlap")
+        end, previous = ref.offset + ref.nbytes, ref.name
+
+
+def _shard_name(file_name: object) -> str:
+    """A shard named in the index: a plain file name in the checkpoint directory, nothing that escapes it."""
+    if (not isinstance(file_name, str) or file_name in (".", "..") or not 0 < (_utf8_length(file_name) or 0) <= 255
+            or "/" in file_name or "\\" in file_name or "\0" in file_name):
+        raise CorruptFileError(f"{INDEX_NAME}: shard name {excerpt(file_name)} is not a file name "
+                               "in the checkpoint directory")
+    return file_name
+
+
+def _weight_map(index_path: Path) -> dict[str, str]:
+    """The index's tensor → shard map, every entry checked before any shard is opened."""
+    index = _load_json(_read_small(index_path), f"{index_path.name}: malformed index")
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise CorruptFileError(f"{index_path.name}: malformed index (no weight_map object with entries)")
+    if len(weight_map) > MAX_INDEX_ENTRIES:
+        raise CorruptFileError(f"{index_path.name}: {len(weight_map)} entries, more than the limit of "
+                               f"{MAX_INDEX_ENTRIES}")
+    return {tensor_name: _shard_name(file_name) for tensor_name, file_name in weight_map.items()}
 
 
 def bf16_to_f32(raw: np.ndarray) -> np.ndarray:

@@ -72,8 +72,9 @@ def _show_plan(conversion, json_output: bool) -> None:
                     "n_params": plan.n_params, "tensor_bytes": plan.tensor_bytes, "tensors": rows})
         return
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{conversion.output} ({plan.arch.arch_name}, {plan.outtype}) — dry run, nothing written")
+    table = Table(title=Text(f"{conversion.output} ({plan.arch.arch_name}, {plan.outtype}) — dry run, nothing written"))
     for col in ("gguf tensor", "shape", "from", "to", "size"):
         table.add_column(col, justify="right" if col == "size" else "left")
     for row in rows:

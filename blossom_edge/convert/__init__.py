@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from blossom_edge.atomic import check_writable_dir
+from blossom_edge.atomic import check_writable_dir, refuse_overwriting
 from blossom_edge.checkpoint import Checkpoint
 from blossom_edge.convert.arch import write_common_hparams
 from blossom_edge.convert.archs import architecture_for
@@ -87,13 +87,14 @@ def plan_conversion(source: LocalSource | Path, output: Path | None, outtype: st
     here and prints the plan; disk-space checks read `plan.tensor_bytes`.
     """
     source = source if isinstance(source, LocalSource) else LocalSource(path=Path(source))
-    with Checkpoint.open(source.path) as checkpoint:
-        arch = architecture_for(checkpoint.config)
-        plan = build_plan(checkpoint, arch, outtype)
-        vocab = load_vocab(source.path, checkpoint.config.get("vocab_size"), space_prefix_key=arch.space_prefix_key,
-                           arch_name=arch.arch_name)
-        output = output or Path(default_output_name(source, plan.outtype))
-        yield Conversion(checkpoint, plan, vocab, output, source)
+    checkpoint = Checkpoint.open(source.path)
+    arch = architecture_for(checkpoint.config)
+    plan = build_plan(checkpoint, arch, outtype)
+    vocab = load_vocab(source.path, checkpoint.config.get("vocab_size"), space_prefix_key=arch.space_prefix_key,
+                       arch_name=arch.arch_name)
+    output = output or Path(default_output_name(source, plan.outtype))
+    refuse_overwriting(output, [p for p in source.path.iterdir() if p.is_file()])
+    yield Conversion(checkpoint, plan, vocab, output, source)
 
 
 def convert_checkpoint(
@@ -116,7 +117,9 @@ class _progress:
         self._bar = None
 
     def __enter__(self) -> Callable[[int], None]:
-        if not self.enabled:
+        from blossom_edge.output import on_terminal
+
+        if not self.enabled or not on_terminal():
             return lambda n: None
         from rich.progress import (
             BarColumn,

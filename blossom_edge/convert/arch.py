@@ -10,14 +10,22 @@ gguf-py's TensorNameMap, which already knows every Hugging Face spelling.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from blossom_edge.errors import CorruptFileError, excerpt
 
 if TYPE_CHECKING:
     import gguf
 
 HparamWriter = Callable[[dict, "gguf.GGUFWriter"], None]
+
+# The tensors llama.cpp's graph needs in every block of a dense decoder (gguf.MODEL_TENSOR names).
+DENSE_BLOCK = ("ATTN_NORM", "ATTN_Q", "ATTN_K", "ATTN_V", "ATTN_OUT", "FFN_NORM", "FFN_GATE", "FFN_UP", "FFN_DOWN")
+# And outside the blocks; the output projection may be tied to the embedding.
+GLOBAL_TENSORS = ("TOKEN_EMBD", "OUTPUT_NORM")
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,8 @@ class Architecture:
     # llama.cpp's converter class for it (LlamaModel) copies tokenizer_config.json's
     # add_prefix_space into tokenizer.ggml.add_space_prefix; Qwen's classes do not.
     space_prefix_key: bool = False
+    # What every block must hold, checked before writing: llama.cpp refuses a file without it.
+    block_tensors: tuple[str, ...] = DENSE_BLOCK
     extra_hparams: tuple[HparamWriter, ...] = field(default=())
 
     @property
@@ -45,6 +55,55 @@ class Architecture:
         import gguf
 
         return gguf.MODEL_ARCH_NAMES[self.model_arch]
+
+
+# config.json numbers the converter reads: required ones, then those a model may leave out.
+REQUIRED_INTS = ("num_hidden_layers", "hidden_size", "num_attention_heads")
+OPTIONAL_INTS = ("num_key_value_heads", "intermediate_size", "max_position_embeddings", "n_ctx", "n_positions",
+                 "vocab_size", "head_dim")
+# Far beyond any real model, and small enough that no product of them overflows what we allocate.
+MAX_CONFIG_INT = 1 << 31
+
+
+def _positive_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def check_config(config: dict) -> None:
+    """Every config.json value the converter will use has the type it needs, or one line names it.
+
+    A hand-edited or hostile config ("num_hidden_layers": "abc", a list of lists for
+    architectures) would otherwise surface as a ValueError deep in the converter.
+    """
+    names = config.get("architectures")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise CorruptFileError(f"config.json: architectures must be a list of class names, not {excerpt(names)}")
+    for key in REQUIRED_INTS:
+        if config.get(key) is None:
+            raise CorruptFileError(f"config.json has no {key}")
+    for key in (*REQUIRED_INTS, *OPTIONAL_INTS):
+        value = config.get(key)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
+                                      and 1 <= value <= MAX_CONFIG_INT):
+            raise CorruptFileError(f"config.json: {key} must be a whole number from 1 to {MAX_CONFIG_INT}, "
+                                   f"not {excerpt(value)}")
+    for key in ("rope_parameters", "rope_scaling"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            raise CorruptFileError(f"config.json: {key} must be an object, not {excerpt(config[key])}")
+    values = {"rms_norm_eps": config.get("rms_norm_eps")}
+    values.update({f"rope {k}": v for k, v in rope_parameters(config).items()
+                   if k in ("factor", "rope_theta", "original_max_position_embeddings")})
+    for key, value in values.items():
+        if value is not None and not _positive_number(value):
+            raise CorruptFileError(f"config.json: {key} must be a positive number, not {excerpt(value)}")
+    rope = rope_parameters(config)
+    if rope.get("rope_type") == "yarn" and rope.get("factor") is not None \
+            and rope.get("original_max_position_embeddings") is None:
+        raise CorruptFileError("config.json: yarn rope scaling needs original_max_position_embeddings")
+    heads, kv_heads = config["num_attention_heads"], config.get("num_key_value_heads") or config["num_attention_heads"]
+    if heads % kv_heads:
+        raise CorruptFileError(f"config.json: num_attention_heads ({heads}) must be a multiple of "
+                               f"num_key_value_heads ({kv_heads})")
 
 
 def _find(config: dict, *keys: str) -> object | None:

@@ -8,11 +8,12 @@ stay F32; `q8_0` falls back to F16 for rows that are not a whole number of 32-bl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from blossom_edge.checkpoint import Checkpoint, TensorRef
-from blossom_edge.convert.arch import Architecture
+from blossom_edge.convert.arch import GLOBAL_TENSORS, Architecture
 from blossom_edge.errors import UnsupportedError, UsageError
 
 if TYPE_CHECKING:
@@ -127,4 +128,37 @@ def build_plan(checkpoint: Checkpoint, arch: Architecture, outtype: str) -> Plan
             permute = n_head_kv
         qtype = _qtype_for(name, ref, outtype)
         planned.append(PlannedTensor(ref, name, qtype, _nbytes(ref.shape, qtype), permute))
+    check_complete(planned, arch, n_blocks)
     return Plan(arch, outtype, int(_file_type(outtype)), planned)
+
+
+_BLOCK = re.compile(r"^blk\.(\d+)\.(.+)$")
+
+
+def check_complete(planned: list[PlannedTensor], arch: Architecture, n_blocks: int) -> None:
+    """Every tensor llama.cpp will ask for is there, or one line names the first one missing.
+
+    A checkpoint that lost one layer's projection (a shard re-saved by hand, no index to
+    notice) otherwise converts into a GGUF that llama.cpp refuses to load. Besides the
+    architecture's own list, a tensor kind that any block has must be in every block.
+    """
+    import gguf
+
+    have = {t.name for t in planned}
+    # One example per block tensor kind ("ffn_down.weight"), to show the checkpoint's own name for it.
+    example: dict[str, PlannedTensor] = {}
+    for t in planned:
+        if m := _BLOCK.match(t.name):
+            example.setdefault(m.group(2), t)
+    kinds = set(example) | {gguf.TENSOR_NAMES[gguf.MODEL_TENSOR[k]].split(".", 2)[2] + ".weight"
+                            for k in arch.block_tensors}
+    wanted = [gguf.TENSOR_NAMES[gguf.MODEL_TENSOR[k]] + ".weight" for k in GLOBAL_TENSORS]
+    wanted += [f"blk.{bid}.{kind}" for bid in range(n_blocks) for kind in sorted(kinds)]
+    missing = next((name for name in wanted if name not in have), None)
+    if missing is None:
+        return
+    m = _BLOCK.match(missing)
+    like = example.get(m.group(2)) if m else None
+    hint = f" (block {_BLOCK.match(like.name).group(1)} has it as {like.source.name})" if like else ""
+    raise UnsupportedError(f"the checkpoint has no tensor for {missing}{hint}: llama.cpp could not load the "
+                           "result; the download is incomplete or a shard is missing")

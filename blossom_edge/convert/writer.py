@@ -45,5 +45,6 @@ def write_gguf(
             for planned in plan.tensors:
                 writer.write_tensor_data(StreamedTensor(planned, pool, on_bytes))  # type: ignore[arg-type]
         finally:
-            writer.close()
+            # Workers write at the file's descriptor: they stop before it is closed.
             pool.shutdown(cancel_futures=True)
+            writer.close()

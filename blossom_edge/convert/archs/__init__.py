@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blossom_edge.convert.arch import Architecture
+from blossom_edge.convert.arch import Architecture, check_config
 from blossom_edge.convert.archs.llama import LLAMA
 from blossom_edge.convert.archs.qwen2 import QWEN2
 from blossom_edge.convert.archs.qwen3 import QWEN3
@@ -18,6 +18,7 @@ def supported_names() -> list[str]:
 
 def architecture_for(config: dict) -> Architecture:
     """The architecture for a config.json, or one line naming the ones we support."""
+    check_config(config)
     names = config.get("architectures") or []
     for name in names:
         if name in _BY_HF_NAME:
