@@ -34,17 +34,17 @@ class DemoResult:
 def run_demo(workdir: Path, *, progress: bool = True, bench: bool = True) -> DemoResult:
     """Build, convert, quantize and verify the demo model, write its Modelfile, and benchmark it."""
     from blossom_edge.demo_model import DEMO_NAME, build_demo_checkpoint
-    from blossom_edge.output import note
+    from blossom_edge.output import progress as step
     from blossom_edge.quantize.manifest import manifest_path
     from blossom_edge.quantize.pipeline import quantize_pipeline
 
     workdir = workdir.expanduser().resolve()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    note(f"building a tiny Blossom-shaped checkpoint in {workdir / 'checkpoint'}")
+    step(f"building a tiny Blossom-shaped checkpoint in {workdir / 'checkpoint'}")
     checkpoint = build_demo_checkpoint(workdir / "checkpoint" / DEMO_NAME)
     timings["build"] = time.perf_counter() - t0
-    note(f"converting and quantizing to {DEMO_QTYPE}")
+    step(f"converting and quantizing to {DEMO_QTYPE}")
     report = quantize_pipeline(str(checkpoint), DEMO_QTYPE, workdir, progress=progress)
     timings.update({k: v for k, v in report.timings.items() if k != "total"})
     result = DemoResult(workdir, checkpoint, report.path, manifest_path(report.path), report, timings=timings)
@@ -52,7 +52,7 @@ def run_demo(workdir: Path, *, progress: bool = True, bench: bool = True) -> Dem
     result.modelfile = _write_modelfile(report.path)
     timings["modelfile"] = time.perf_counter() - t0
     if bench:
-        note("benchmarking prompt processing and generation")
+        step("benchmarking prompt processing and generation")
         t0 = time.perf_counter()
         result.bench_rows = _bench(report.path)
         timings["bench"] = time.perf_counter() - t0

@@ -55,13 +55,15 @@ def _log_softmax(logits: Any) -> Any:
 def _load(path: Path, n_ctx: int, threads: int | None) -> Any:
     from llama_cpp import Llama
 
+    from blossom_edge.engine.llama_log import captured, with_reason
     from blossom_edge.errors import ExternalToolError
 
-    try:
-        return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads, logits_all=True,
-                     verbose=False)
-    except (ValueError, RuntimeError) as exc:
-        raise ExternalToolError(f"llama.cpp cannot load {path}: {exc}") from exc
+    with captured() as log:
+        try:
+            return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads, logits_all=True,
+                         verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise ExternalToolError(with_reason(f"llama.cpp cannot load {path}", log)) from exc
 
 
 def _chunk_logprobs(llm: Any, tokens: list[int]) -> Any:

@@ -57,10 +57,10 @@ def create(
     Example: blossom-edge ollama create 4b --gpu
     """
     from blossom_edge.ollama.create import create_in_ollama
-    from blossom_edge.output import note, print_json
+    from blossom_edge.output import note, print_json, progress
 
     result = create_in_ollama(source, qtype, gpu=gpu, name=name, push=push, num_ctx=ctx, system=system,
-                              alias=model, host=host, output_dir=output_dir, progress=note)
+                              alias=model, host=host, output_dir=output_dir, progress=progress)
     created = result.created
     if json_output:
         print_json({"name": created.name, "gguf": str(result.gguf), "modelfile": str(result.modelfile),

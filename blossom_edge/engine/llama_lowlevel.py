@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from blossom_edge.engine.llama_log import captured, with_reason
 from blossom_edge.engine.threadpool import ThreadPools
 from blossom_edge.errors import ExternalToolError
 
@@ -35,9 +36,10 @@ class LlamaEngine:
     def load(self, path: Path) -> Any:
         params = self.lib.llama_model_default_params()
         params.n_gpu_layers = 0
-        model = self.lib.llama_model_load_from_file(str(path).encode(), params)
+        with captured() as log:
+            model = self.lib.llama_model_load_from_file(str(path).encode(), params)
         if not model:
-            raise ExternalToolError(f"llama.cpp could not load {path}")
+            raise ExternalToolError(with_reason(f"llama.cpp could not load {path}", log))
         return model
 
     def free_model(self, model: Any) -> None:
@@ -53,9 +55,10 @@ class LlamaEngine:
         params.n_threads = threads
         params.n_threads_batch = threads
         params.no_perf = True
-        ctx = self.lib.llama_init_from_model(model, params)
+        with captured() as log:
+            ctx = self.lib.llama_init_from_model(model, params)
         if not ctx:
-            raise ExternalToolError(f"llama.cpp could not create a context of {n_ctx} tokens")
+            raise ExternalToolError(with_reason(f"llama.cpp could not create a context of {n_ctx} tokens", log))
         pool = self._pools.new(threads) if self._pools is not None else None
         try:
             if pool:

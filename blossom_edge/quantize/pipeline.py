@@ -14,19 +14,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blossom_edge.atomic import refuse_overwriting
 from blossom_edge.errors import UsageError
 from blossom_edge.quantize import child
 from blossom_edge.quantize.types import QuantType, parse_qtype, require_imatrix
+from blossom_edge.signals import signals_as_interrupts
 from blossom_edge.threads import all_cores
 
 if TYPE_CHECKING:
@@ -96,7 +95,7 @@ def quantize_pipeline(
     require_imatrix(qt, imatrix)
     run = Run(source, qt, _prepared_output_dir(output_dir), threads or all_cores(), imatrix, keep_intermediate,
               progress)
-    with _sigterm_as_interrupt():
+    with signals_as_interrupts():
         try:
             if is_gguf_source(source):
                 _from_gguf(run)
@@ -154,6 +153,7 @@ def _from_gguf(run: Run) -> None:
     run.final = run.output_dir / gguf_name(src.stem, run.qtype.name)
     if run.final.resolve() == src.resolve():
         raise UsageError(f"{src} already has the name the {run.qtype.name} output would get; choose another -o")
+    refuse_overwriting(run.final, [src, *([run.imatrix] if run.imatrix else [])])
     check_free_space([DiskNeed("output", run.output_dir, int(info.n_params * run.qtype.bpw / 8))])
     low = {t for t in info.types if t not in LOSSLESS_TYPES}
     if low:
@@ -178,6 +178,8 @@ def _from_checkpoint(run: Run) -> None:
     run.chat = local.model.chat if local.model else None
     stem = output_stem(local)
     run.final = run.output_dir / gguf_name(stem, run.qtype.name)
+    refuse_overwriting(run.final, [p for p in local.path.iterdir() if p.is_file()]
+                       + ([run.imatrix] if run.imatrix else []))
     weights, per_param = _checkpoint_bytes(local.path)
     intermediate_bytes = weights // per_param * 2
     placement = place_intermediate(intermediate_bytes, run.output_dir, keep=run.keep_intermediate)
@@ -320,23 +322,3 @@ def _source_revision(local: Any) -> str | None:
     if local.revision:
         return local.revision
     return local.path.name if local.path.parent.name == "snapshots" else None
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Let SIGTERM unwind like Ctrl-C, so `finally` removes an intermediate that would otherwise hold RAM.
-
-    Only the main thread may set handlers; elsewhere (a test runner's worker) nothing changes.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -59,16 +59,18 @@ def verify_gguf(path: Path, *, chat: ChatFormat | None = None, n_tokens: int = 8
     import numpy as np
     from llama_cpp import Llama
 
+    from blossom_edge.engine.llama_log import captured, with_reason
     from blossom_edge.engine.logits import last_logits
 
     info = info or read_gguf_info(path)
     prompt = chat_format_for(info, chat).prompt(VERIFY_PROMPT)
     start = time.perf_counter()
-    try:
-        llm = Llama(model_path=str(path), n_ctx=_VERIFY_CTX, n_batch=_VERIFY_CTX, n_threads=threads,
-                    use_mmap=True, logits_all=False, verbose=False)
-    except (ValueError, RuntimeError) as exc:
-        raise ExternalToolError(f"llama.cpp cannot load {path}: {exc}") from exc
+    with captured() as log:
+        try:
+            llm = Llama(model_path=str(path), n_ctx=_VERIFY_CTX, n_batch=_VERIFY_CTX, n_threads=threads,
+                        use_mmap=True, logits_all=False, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise ExternalToolError(with_reason(f"llama.cpp cannot load {path}", log)) from exc
     try:
         n_vocab = llm.n_vocab()
         tokens = llm.tokenize(prompt.encode(), add_bos=True, special=True)[: _VERIFY_CTX - n_tokens]
