@@ -1,7 +1,8 @@
 """Reading a small input file a user names, without trusting it to be small or even a file.
 
-Modelfiles and bench results are kilobytes; `/dev/zero`, a FIFO or a 2 GB file given in
-their place must be refused at once rather than read forever into memory.
+Modelfiles, bench results and the files of a device capture are kilobytes; `/dev/zero`, a
+FIFO or a 2 GB file given in their place must be refused at once (or, for a capture, read
+as missing) rather than read forever into memory.
 """
 
 from __future__ import annotations
@@ -14,11 +15,19 @@ from pathlib import Path
 from blossom_edge.errors import CorruptFileError, UsageError
 
 
-def read_small_file(path: Path, limit: int, *, what: str) -> bytes:
-    """At most `limit` bytes of a regular file, or one clear error naming what `what` should be.
+class NotRegularFile(Exception):
+    """The path is a FIFO, a device or a socket; `kind` says which, for a message."""
 
-    Opened non-blocking, so a FIFO is refused instead of waited on; read one byte past the
-    limit, so a file that grows or lies about its size still stops there.
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def read_prefix(path: Path, limit: int) -> bytes:
+    """At most `limit` bytes of a regular file.
+
+    Opened non-blocking, so a FIFO is refused (NotRegularFile) instead of waited on; a
+    directory raises IsADirectoryError, a missing file FileNotFoundError.
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
@@ -26,13 +35,23 @@ def read_small_file(path: Path, limit: int, *, what: str) -> bytes:
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         if not stat.S_ISREG(mode):
-            kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device or socket"
-            raise UsageError(f"{path} is {kind}, not a regular file: give {what} itself")
+            raise NotRegularFile("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device or socket")
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(limit + 1)
+            return fh.read(limit)
     finally:
         os.close(fd)
+
+
+def read_small_file(path: Path, limit: int, *, what: str) -> bytes:
+    """At most `limit` bytes of a regular file, or one clear error naming what `what` should be.
+
+    Reads one byte past the limit, so a file that grows or lies about its size still stops there.
+    """
+    try:
+        data = read_prefix(path, limit + 1)
+    except NotRegularFile as exc:
+        raise UsageError(f"{path} is {exc.kind}, not a regular file: give {what} itself") from None
     if len(data) > limit:
         raise CorruptFileError(f"{path} is larger than {limit >> 20} MiB, more than {what} can be")
     return data

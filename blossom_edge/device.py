@@ -17,13 +17,13 @@ import os
 import platform
 import re
 import shutil
-import stat
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from blossom_edge import cpu_parts
+from blossom_edge.bounded_read import NotRegularFile, read_prefix
 from blossom_edge.errors import NotFoundError
 
 GETPROP_FILE = "getprop.txt"
@@ -146,25 +146,12 @@ class Tree:
 
 
 def _read_prefix(path: Path) -> bytes | None:
-    """At most MAX_FILE_BYTES of a regular file, or None for anything else.
-
-    Opened non-blocking so that a FIFO in a capture cannot hang the probe before we see what
-    it is; /proc and /sys files are regular files, so the live system reads as before.
-    """
+    """At most MAX_FILE_BYTES of a regular file, or None for anything else (a FIFO cannot hang
+    the probe); /proc and /sys files are regular files, so the live system reads as before."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except (OSError, ValueError):
+        return read_prefix(path, MAX_FILE_BYTES)
+    except (OSError, ValueError, NotRegularFile):
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(MAX_FILE_BYTES)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def _ascii_int(word: str) -> int | None:

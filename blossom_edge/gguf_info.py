@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, Keys
+import numpy as np
+from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGUFReader, GGUFValueType, Keys
 
 from blossom_edge.engine.gguf_io import summary_reader_class
 from blossom_edge.errors import CorruptFileError, NotFoundError, excerpt
@@ -52,8 +53,9 @@ _MIN_KV_BYTES = 8 + 1 + 4 + 1
 _MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 8 + 4 + 8
 _SUPPORTED_VERSIONS = (2, 3)
 _RESERVED_KEYS = frozenset({"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count"})  # gguf-py's own fields
-_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-_UINT32, _STRING, _ARRAY = 4, 8, 9
+# Value types and their sizes as gguf-py reads them, so the check and the reader cannot disagree.
+_SCALAR_SIZES = {int(t): np.dtype(d).itemsize for t, d in GGUFReader.gguf_scalar_to_np.items()}
+_UINT32, _STRING, _ARRAY = int(GGUFValueType.UINT32), int(GGUFValueType.STRING), int(GGUFValueType.ARRAY)
 _TYPE_SIZES = {int(t): sizes for t, sizes in GGML_QUANT_SIZES.items()}  # ggml type → (block, bytes per block)
 # Architecture keys that hold a count; `GGUFInfo.arch_key` returns them checked.
 _COUNT_KEYS = frozenset({
@@ -61,6 +63,8 @@ _COUNT_KEYS = frozenset({
     Keys.LLM.FEED_FORWARD_LENGTH, Keys.Attention.HEAD_COUNT, Keys.Attention.HEAD_COUNT_KV,
     Keys.Attention.KEY_LENGTH, Keys.Attention.VALUE_LENGTH,
 })
+
+
 @dataclass(frozen=True)
 class KeySpan:
     """Where a key's value ends and how many items it holds (1 unless it is an array)."""

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from blossom_edge.threads import ALL_CORES_HELP, PERFORMANCE_CORES_HELP
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout, nothing else.")]
 OutputFileOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Output file (default: named after the model).")
@@ -20,10 +22,10 @@ OutputDirOpt = Annotated[
 ]
 # One option per meaning of the default (see threads.py), so the help says what really happens.
 InferenceThreadsOpt = Annotated[
-    int | None, typer.Option("--threads", "-t", min=1, help="CPU threads (default: the performance cores).")
+    int | None, typer.Option("--threads", "-t", min=1, help=f"CPU threads (default: {PERFORMANCE_CORES_HELP}).")
 ]
 QuantizeThreadsOpt = Annotated[
-    int | None, typer.Option("--threads", "-t", min=1, help="CPU threads (default: all cores).")
+    int | None, typer.Option("--threads", "-t", min=1, help=f"CPU threads (default: {ALL_CORES_HELP}).")
 ]
 SourceArg = Annotated[
     str,

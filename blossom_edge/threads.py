@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from blossom_edge.device import DeviceInfo
 
+# What `--threads` help says each default is, beside the function that decides it.
 ALL_CORES_HELP = "all cores"
 PERFORMANCE_CORES_HELP = "the performance cores"
 

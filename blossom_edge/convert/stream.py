@@ -17,7 +17,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import IO
 
 import numpy as np
@@ -119,11 +119,10 @@ class StreamedTensor:
             while pending:
                 pending.popleft().result()
         finally:
+            # After a failure: chunks already running read `src`, so they end before it is closed.
             for future in pending:
                 future.cancel()
-            for future in pending:
-                if not future.cancelled():
-                    future.exception()
+            wait(pending)
             os.close(src)
         fout.seek(start + self.nbytes)
 

@@ -64,6 +64,8 @@ class Run:
     # What the manifest says of the source and the intermediate.
     record: dict[str, Any] = field(default_factory=dict)
     chat: ChatFormat | None = None
+    # The checkpoint's file-name stem, which names the intermediate and, if kept, its copy.
+    stem: str = ""
     described: str = ""
     final: Path | None = None
     quant_input: Path | None = None
@@ -176,7 +178,7 @@ def _from_checkpoint(run: Run) -> None:
     local = resolve_source(run.source)
     run.timed("download", t0)
     run.chat = local.model.chat if local.model else None
-    stem = output_stem(local)
+    run.stem = stem = output_stem(local)
     run.final = run.output_dir / gguf_name(stem, run.qtype.name)
     refuse_overwriting(run.final, [p for p in local.path.iterdir() if p.is_file()]
                        + ([run.imatrix] if run.imatrix else []))
@@ -236,12 +238,11 @@ def _verify(run: Run) -> None:
 
 def _keep_intermediate(run: Run) -> None:
     """With --keep-intermediate, the intermediate (already beside the output) takes its published name."""
-    from blossom_edge.naming import INTERMEDIATE_SUFFIX, gguf_name
+    from blossom_edge.naming import gguf_name
 
     if not run.keep_intermediate or run.intermediate is None:
         return
-    stem = run.intermediate.name.removesuffix(INTERMEDIATE_SUFFIX)
-    kept = run.intermediate.with_name(gguf_name(stem, run.record.get("intermediate_type") or "auto"))
+    kept = run.intermediate.with_name(gguf_name(run.stem, run.record.get("intermediate_type") or "auto"))
     if kept == run.final:
         run.kept = run.intermediate
         return
