@@ -14,6 +14,7 @@ from pathlib import Path
 # A type suffix an input name may already carry (`model-f16`, `model.Q8_0`): dropped, not doubled.
 _TYPE_SUFFIX = re.compile(r"[-.](I?Q\d\w*|TQ\d_0|MXFP4_MOE|BF16|F16|F32)$", re.IGNORECASE)
 INTERMEDIATE_SUFFIX = ".intermediate.gguf"
+IMATRIX_SUFFIX = ".imatrix.gguf"
 
 
 def base_stem(stem: str) -> str:
@@ -29,6 +30,11 @@ def gguf_name(stem: str, type_name: str) -> str:
 def intermediate_name(stem: str) -> str:
     """The 16-bit file made on the way to a quant, until it is kept under its `gguf_name`."""
     return f"{base_stem(stem)}{INTERMEDIATE_SUFFIX}"
+
+
+def imatrix_name(stem: str) -> str:
+    """`blossom-v5-4b.imatrix.gguf`: one importance matrix per model, whatever type it is used for."""
+    return f"{base_stem(stem)}{IMATRIX_SUFFIX}"
 
 
 def stem_of(path: Path, stems: Iterable[str]) -> str | None:

@@ -22,7 +22,7 @@ from blossom_edge.checkpoint import MAX_HEADER_BYTES, MAX_JSON_BYTES, NUMPY_DTYP
 from blossom_edge.cli import main
 from blossom_edge.errors import MAX_MESSAGE, BlossomError, CorruptFileError, NotFoundError, UnsupportedError, excerpt
 from blossom_edge.gguf_info import MAX_DECODED_ITEMS, GGUFInfo, inspect_report, read_gguf_info
-from blossom_edge.quantize.imatrix import load_imatrix
+from blossom_edge.imatrix.reader import load_imatrix
 from tests.test_quantize_tiny import write_tiny_gguf
 
 # What one refusal may take; they are microseconds, the margin is for slow CI machines.
@@ -696,7 +696,7 @@ resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 from blossom_edge.checkpoint import Shard
 from blossom_edge.errors import CorruptFileError
 from blossom_edge.gguf_info import read_gguf_info
-from blossom_edge.quantize.imatrix import load_imatrix
+from blossom_edge.imatrix.reader import load_imatrix
 readers = {"gguf": read_gguf_info, "imatrix": load_imatrix, "safetensors": Shard}
 start = time.perf_counter()
 for kind, path in zip(sys.argv[1::2], sys.argv[2::2]):

@@ -65,9 +65,10 @@ def test_unknown_qtype_lists_and_suggests(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_imatrix_type_without_imatrix(capsys, tiny_bf16, tmp_path):
-    err = _one_line_error(capsys, main(["quantize", str(tiny_bf16), "iq2_xxs", "-o", str(tmp_path)]), 2)
-    assert "needs an importance matrix" in err and "--imatrix" in err
+def test_imatrix_type_refused_without_any_imatrix(capsys, tiny_bf16, tmp_path):
+    err = _one_line_error(capsys, main(["quantize", str(tiny_bf16), "iq2_xxs", "--imatrix", "none", "-o",
+                                        str(tmp_path)]), 2)
+    assert "needs an importance matrix" in err and "--imatrix auto" in err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -13,7 +13,7 @@ import typer
 COMMAND_MODULES = (
     # In the order a user meets them: try it, pick a model, make a GGUF, ship it, measure it.
     "demo", "models",
-    "convert", "quantize", "inspect", "quality",
+    "convert", "quantize", "imatrix", "inspect", "quality",
     "modelfile", "ollama",
     "device", "bench", "fit", "report",
     "termux",

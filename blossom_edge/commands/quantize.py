@@ -4,7 +4,9 @@ Examples:
     blossom-edge quantize 4b q4_k_m
     blossom-edge quantize ./my-checkpoint q8_0 -o out/
     blossom-edge quantize blossom-v5-4b-BF16.gguf q5_k_m --json
-    blossom-edge quantize 4b iq2_xs --imatrix blossom-4b.imatrix
+    blossom-edge quantize 4b iq2_xs                      # computes its importance matrix first
+    blossom-edge quantize 4b iq2_xs --imatrix blossom-v5-4b.imatrix.gguf
+    blossom-edge quantize 4b q4_k_m --imatrix auto       # optional for k-quants: calibrated too
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def _list_types(value: bool) -> None:
     from blossom_edge.quantize.types import QUANT_TYPES
 
     for q in QUANT_TYPES:
-        extra = f"alias of {q.alias_of.lower()}" if q.alias_of else ("needs --imatrix" if q.needs_imatrix else "")
+        extra = f"alias of {q.alias_of.lower()}" if q.alias_of else ("needs an importance matrix (made if not given)"
+                                                                   if q.needs_imatrix else "")
         out_console().print(f"{q.name.lower():10} {q.bpw:6.2f} bpw  {extra}")
     raise typer.Exit()
 
@@ -49,7 +52,11 @@ def quantize(
     output_dir: OutputDirOpt = None,
     threads: QuantizeThreadsOpt = None,
     imatrix: Annotated[
-        Path | None, typer.Option("--imatrix", help="Importance matrix from llama-imatrix (GGUF or .dat).")
+        str | None,
+        typer.Option("--imatrix", metavar="FILE|auto|none",
+                     help="Importance matrix: a file (GGUF or legacy .dat, ours or llama-imatrix's), `auto` to "
+                          "compute one on the shipped Chinese/English text (the default for types that need one), "
+                          "or `none`."),
     ] = None,
     keep_intermediate: Annotated[
         bool, typer.Option("--keep-intermediate", help="Keep the lossless GGUF made on the way.")
@@ -84,6 +91,7 @@ def quantize(
             "bits_per_weight": round(info.bits_per_weight, 4),
             "tensor_types": info.type_histogram(),
             "generated": report.verification.text,
+            "imatrix": report.imatrix,
             "timings_seconds": {k: round(v, 3) for k, v in report.timings.items()},
         })
         return
@@ -110,6 +118,8 @@ def _render(report) -> None:
     console.print(f"stages: {stages}")
     console.print(f"verified: greedy reply to a Blossom prompt began {report.verification.text!r}")
     console.print(f"manifest: {manifest_path(report.path)}")
+    if report.imatrix:
+        console.print(f"importance matrix ({report.imatrix['made']}): {report.imatrix['file']}")
     if report.intermediate:
         console.print(f"intermediate kept: {report.intermediate}")
 

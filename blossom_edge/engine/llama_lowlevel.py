@@ -1,9 +1,10 @@
-"""The handful of llama.cpp calls a llama-bench-style measurement needs, through llama-cpp-python.
+"""The handful of llama.cpp calls that llama-bench- and llama-imatrix-style runs need, through llama-cpp-python.
 
-The high-level `Llama` class cannot time what llama-bench times (a context per test, random
-tokens decoded in batches, a synchronise after each generated token), so the benchmark talks
-to llama.h's functions as llama-cpp-python binds them, with ctypes buffers for their
-arguments, and attaches a persistent thread pool (`threadpool.py`) to every context.
+The high-level `Llama` class cannot do what those tools do (a context per test, random
+tokens decoded in batches, a synchronise after each generated token; several sequences per
+batch with an eval callback and logits at every position), so they talk to llama.h's
+functions as llama-cpp-python binds them, with ctypes buffers for their arguments, and
+attach a persistent thread pool (`threadpool.py`) to every context.
 Public replacement: none in llama-cpp-python 0.3.36; a `Llama.bench()` or context-level
 API with thread pools would replace this module.
 """
@@ -46,8 +47,13 @@ class LlamaEngine:
         self.lib.llama_model_free(model)
 
     @contextmanager
-    def context(self, model: Any, n_ctx: int, n_batch: int, n_ubatch: int, threads: int) -> Iterator[Any]:
-        """A context with its own persistent thread pool, as llama-bench sets one up."""
+    def context(self, model: Any, n_ctx: int, n_batch: int, n_ubatch: int, threads: int,
+                cb_eval: Any = None, n_seq_max: int = 1) -> Iterator[Any]:
+        """A context with its own persistent thread pool, as llama-bench sets one up.
+
+        `cb_eval` is a `ggml_backend_sched_eval_callback` (see eval_callback.py); the caller
+        keeps it alive for the context's lifetime.
+        """
         params = self.lib.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = n_batch
@@ -55,6 +61,10 @@ class LlamaEngine:
         params.n_threads = threads
         params.n_threads_batch = threads
         params.no_perf = True
+        params.n_seq_max = n_seq_max
+        if cb_eval is not None:
+            params.cb_eval = cb_eval
+            params.cb_eval_user_data = None
         with captured() as log:
             ctx = self.lib.llama_init_from_model(model, params)
         if not ctx:
@@ -88,6 +98,45 @@ class LlamaEngine:
         array = (self.lib.llama_token * len(tokens))(*tokens)
         if self.lib.llama_decode(ctx, self.lib.llama_batch_get_one(array, len(tokens))) != 0:
             raise ExternalToolError("llama_decode failed during the benchmark")
+
+    def decode_scored(self, ctx: Any, tokens: list[int], positions: list[int], seqs: list[int]) -> None:
+        """Decode tokens of one or more sequences, asking for logits at every position.
+
+        With logits only for the last token, llama.cpp drops the other rows before the last
+        layer's feed-forward, which an activation statistic must not miss.
+        """
+        batch = self.lib.llama_batch_init(len(tokens), 0, 1)
+        try:
+            for i, (token, pos, seq) in enumerate(zip(tokens, positions, seqs)):
+                batch.token[i] = token
+                batch.pos[i] = pos
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = seq
+                batch.logits[i] = True
+            batch.n_tokens = len(tokens)
+            if self.lib.llama_decode(ctx, batch) != 0:
+                raise ExternalToolError(f"llama_decode failed on a batch of {len(tokens)} tokens")
+        finally:
+            self.lib.llama_batch_free(batch)
+
+    def logits(self, ctx: Any, rows: int, n_vocab: int) -> Any:
+        """The last decode's logits as a (rows, n_vocab) float32 view of llama.cpp's buffer, valid until the next decode."""
+        import numpy as np
+
+        return np.ctypeslib.as_array(self.lib.llama_get_logits(ctx), shape=(rows, n_vocab))
+
+    def tokenize(self, model: Any, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        """llama.cpp's tokenizer on `text`, sized in one retry as common_tokenize does."""
+        vocab = self.lib.llama_model_get_vocab(model)
+        raw = text.encode("utf-8")
+        capacity = len(raw) + 2 * int(add_special) + 1
+        for _ in range(2):
+            out = (self.lib.llama_token * capacity)()
+            n = self.lib.llama_tokenize(vocab, raw, len(raw), out, capacity, add_special, parse_special)
+            if n >= 0:
+                return list(out[:n])
+            capacity = -n
+        raise ExternalToolError("llama.cpp could not tokenize the calibration text")
 
     def synchronize(self, ctx: Any) -> None:
         self.lib.llama_synchronize(ctx)

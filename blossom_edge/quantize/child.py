@@ -28,6 +28,9 @@ _TENSOR_LINE = re.compile(
     r"\[\s*(\d+)/\s*(\d+)\]\s+(\S+)\s+- \[[^\]]*\], type =\s*(\w+),\s*(?:converting to (\w+))?"
 )
 _FAIL_LINE = re.compile(r"failed to quantize:\s*(.+)")
+# With an importance matrix, a note ("====== did not find weights for …") can split a tensor's
+# line; its "converting to" then starts a later line and belongs to the tensor announced last.
+_CONVERTING = re.compile(r"^converting to (\w+)")
 
 
 @dataclass
@@ -86,6 +89,10 @@ def _run_child(spec: dict[str, Any], *, label: str, progress: bool) -> tuple[dic
                     index, total, name, old_type, new_type = match.groups()
                     chosen[name] = (new_type or old_type).upper()
                     bar.update(task, completed=int(index), total=int(total))
+                    continue
+                resumed = _CONVERTING.match(line)
+                if resumed and chosen:
+                    chosen[next(reversed(chosen))] = resumed.group(1).upper()
         code = proc.wait()
     finally:
         if proc.poll() is None:
@@ -115,7 +122,7 @@ def failure_line(src: str, code: int, log: list[str]) -> str:
 def _child_main(spec: dict[str, Any]) -> int:
     """Inside the child: the importance matrix read, then llama.cpp's quantizer with its log on stdout."""
     from blossom_edge.engine.quantizer import quantize
-    from blossom_edge.quantize.imatrix import load_imatrix, provenance_keys
+    from blossom_edge.imatrix.reader import load_imatrix, provenance_keys
 
     imatrix = kv = None
     if spec.get("imatrix"):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from blossom_edge.atomic import refuse_overwriting
 from blossom_edge.errors import UsageError
 from blossom_edge.quantize import child
-from blossom_edge.quantize.types import QuantType, parse_qtype, require_imatrix
+from blossom_edge.quantize.types import AUTO, QuantType, imatrix_choice, parse_qtype
 from blossom_edge.signals import signals_as_interrupts
 from blossom_edge.threads import all_cores
 
@@ -46,6 +46,7 @@ class QuantizeReport:
     verification: Any = None
     intermediate: Path | None = None
     intermediate_record: dict[str, Any] | None = None
+    imatrix: dict[str, Any] | None = None
 
 
 @dataclass
@@ -59,6 +60,9 @@ class Run:
     imatrix: Path | None
     keep_intermediate: bool
     progress: bool
+    # --imatrix auto: computed from the 16-bit input (or reused) by `_importance_matrix`.
+    imatrix_auto: bool = False
+    imatrix_record: dict[str, Any] | None = None
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
     # What the manifest says of the source and the intermediate.
@@ -86,31 +90,35 @@ def quantize_pipeline(
     output_dir: Path,
     *,
     threads: int | None = None,
-    imatrix: Path | None = None,
+    imatrix: Path | str | None = None,
     keep_intermediate: bool = False,
     progress: bool = True,
 ) -> QuantizeReport:
-    """Resolve, convert to a lossless intermediate, quantize, verify and write the manifest."""
+    """Resolve, convert to a lossless intermediate, quantize, verify and write the manifest.
+
+    `imatrix`: a file, "auto" (compute one, the default for types that need one) or "none".
+    """
     from blossom_edge.source import is_gguf_source
 
     qt = parse_qtype(qtype)
-    require_imatrix(qt, imatrix)
-    run = Run(source, qt, _prepared_output_dir(output_dir), threads or all_cores(), imatrix, keep_intermediate,
-              progress)
+    choice = imatrix_choice(qt, imatrix)
+    run = Run(source, qt, _prepared_output_dir(output_dir), threads or all_cores(),
+              choice if isinstance(choice, Path) else None, keep_intermediate, progress, imatrix_auto=choice == AUTO)
     with signals_as_interrupts():
         try:
             if is_gguf_source(source):
                 _from_gguf(run)
             else:
                 _from_checkpoint(run)
+            _importance_matrix(run)
             _quantize(run)
             _verify(run)
             _keep_intermediate(run)
         finally:
             _clean_up(run)
-    _write_manifest(run)
+    manifest = _write_manifest(run)
     return QuantizeReport(run.final, qt, run.described, run.timings, run.verification, run.kept,
-                          intermediate_record=run.record.get("intermediate"))
+                          intermediate_record=run.record.get("intermediate"), imatrix=manifest["imatrix"])
 
 
 def quantize_source(
@@ -119,7 +127,7 @@ def quantize_source(
     output_dir: Path,
     *,
     threads: int | None = None,
-    imatrix: Path | None = None,
+    imatrix: Path | str | None = None,
     keep_intermediate: bool = False,
 ) -> Path:
     """One call from a model name, HF directory or GGUF to a verified quantized GGUF; returns its path."""
@@ -162,7 +170,8 @@ def _from_gguf(run: Run) -> None:
         note(f"[yellow]note:[/] {src.name} is already quantized ({', '.join(sorted(low))}); "
              "re-quantizing loses more quality than starting from the 16-bit checkpoint")
     run.quant_input, run.described = src, str(src.resolve())
-    run.record["source"] = {"gguf": run.described, "types": info.type_histogram()}
+    run.stem = src.stem
+    run.record["source"] = {"gguf": run.described, "bytes": info.file_size, "types": info.type_histogram()}
 
 
 def _from_checkpoint(run: Run) -> None:
@@ -201,6 +210,52 @@ def _from_checkpoint(run: Run) -> None:
     run.record["intermediate"] = {"location": placement.location, "directory": str(placement.directory),
                                   "bytes": run.intermediate.stat().st_size}
     run.quant_input = run.intermediate
+
+
+def _importance_matrix(run: Run) -> None:
+    """With --imatrix auto: the model's matrix beside the output, reused if made from this same input."""
+    from blossom_edge.atomic import refuse_overwriting
+    from blossom_edge.imatrix.compute import make_imatrix
+    from blossom_edge.imatrix.text import default_text
+    from blossom_edge.imatrix.writer import read_provenance
+    from blossom_edge.naming import imatrix_name
+    from blossom_edge.output import note
+
+    if not run.imatrix_auto:
+        if run.imatrix is not None:
+            run.imatrix_record = {"made": "given"}
+        return
+    path = run.output_dir / imatrix_name(run.stem)
+    text = default_text()
+    wanted = {"source": _imatrix_source(run), "text_sha256": text.sha256}
+    if path.exists():
+        found = read_provenance(path)
+        if all(found.get(k) == v for k, v in wanted.items()):
+            note(f"reusing the importance matrix {path.name}, made from this model and text")
+            run.imatrix, run.imatrix_record = path, {"made": "reused"}
+            return
+        raise UsageError(f"{path} exists but was not made from {run.described} on the shipped text: pass "
+                         f"--imatrix {path} to use it anyway, or remove it to compute a new one")
+    refuse_overwriting(path, [run.quant_input])
+    note(f"{run.qtype.name.lower()} needs an importance matrix: computing one from the 16-bit model on the "
+         f"shipped Chinese/English text into {path.name} (--imatrix FILE uses your own)")
+    t0 = time.perf_counter()
+    result = make_imatrix(run.quant_input, path, text, threads=run.threads, provenance=wanted,
+                          progress=run.progress)
+    run.timed("imatrix", t0)
+    run.imatrix = path
+    run.imatrix_record = {"made": "computed", "chunks": result.chunks, "chunk_size": result.chunk_size,
+                          "perplexity": round(result.perplexity, 4)}
+
+
+def _imatrix_source(run: Run) -> str:
+    """What a computed matrix was made from: the checkpoint's repo and revision, or the input's path and size."""
+    source = run.record.get("source", {})
+    if source.get("repo_id"):
+        return f"{source['repo_id']}@{source.get('revision') or 'unknown'}"
+    if "gguf" in source:
+        return f"{source['gguf']} ({source['bytes']} bytes)"
+    return str(source.get("path") or run.described)
 
 
 def _quantize(run: Run) -> None:
@@ -257,18 +312,17 @@ def _clean_up(run: Run) -> None:
         shutil.rmtree(run.ram_dir, ignore_errors=True)
 
 
-def _write_manifest(run: Run) -> None:
-    from blossom_edge.digest import sha256_file
+def _write_manifest(run: Run) -> dict[str, Any]:
     from blossom_edge.quantize.manifest import tool_versions, write_manifest
 
     if run.kept is not None:
         run.record["intermediate"]["kept"] = str(run.kept)
     t0 = time.perf_counter()
     info = run.verification.info
-    write_manifest(run.final, run.sha256, {
+    record = {
         **run.record,
         "qtype": run.qtype.name,
-        "imatrix": {"file": str(run.imatrix), "sha256": sha256_file(run.imatrix)} if run.imatrix else None,
+        "imatrix": _imatrix_manifest(run),
         "tools": tool_versions(),
         "threads": run.threads,
         "tensor_types": info.type_histogram(),
@@ -277,12 +331,26 @@ def _write_manifest(run: Run) -> None:
                          "text": run.verification.text},
         "timings_seconds": {k: round(v, 3) for k, v in
                             {**run.timings, "total": time.perf_counter() - run.started}.items()},
-    })
+    }
+    write_manifest(run.final, run.sha256, record)
     run.timed("manifest", t0)
     run.timings["total"] = time.perf_counter() - run.started
+    return record
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _imatrix_manifest(run: Run) -> dict[str, Any] | None:
+    """The matrix used, with what llama-quantize recorded of it in the file (dataset, chunks, entries)."""
+    from blossom_edge.digest import sha256_file
+    from blossom_edge.imatrix.reader import load_imatrix
+
+    if run.imatrix is None:
+        return None
+    meta = load_imatrix(run.imatrix)
+    return {"file": str(run.imatrix), "sha256": sha256_file(run.imatrix), "dataset": meta["dataset"],
+            "chunks": meta["chunks"], "entries": len(meta["entries"]), **(run.imatrix_record or {})}
 
 
 def _checkpoint_bytes(model_dir: Path) -> tuple[int, int]:

@@ -97,17 +97,45 @@ def parse_qtype(text: str) -> QuantType:
     raise UsageError(f"unknown quant type '{text}'{hint}; valid types with typical bits per weight: {valid}")
 
 
+# Types whose quantizer takes no importance matrix: an `--imatrix auto` for them is a mistake.
+_IGNORES_IMATRIX = frozenset({"Q8_0", "BF16", "F16", "F32"})
+AUTO, NONE = "auto", "none"
+
+
+def imatrix_choice(qtype: QuantType, given: str | Path | None) -> Path | str | None:
+    """What `--imatrix` means for this type: a file, AUTO (compute one), or None (quantize without).
+
+    Not given: AUTO for the types llama.cpp refuses without one, None for the rest (their
+    output stays what plain llama-quantize makes).
+    """
+    text = str(given).strip().lower() if given is not None else None
+    if text is None:
+        return AUTO if qtype.needs_imatrix else None
+    if text == NONE:
+        if qtype.needs_imatrix:
+            raise UsageError(f"{qtype.name.lower()} needs an importance matrix: use --imatrix auto (the default) "
+                             "or --imatrix FILE, or pick a type such as q2_k, iq3_s or iq4_xs")
+        return None
+    if text == AUTO:
+        if qtype.name in _IGNORES_IMATRIX:
+            raise UsageError(f"{qtype.name.lower()} does not use an importance matrix; drop --imatrix")
+        return AUTO
+    path = Path(str(given)).expanduser()
+    require_imatrix(qtype, path)
+    return path
+
+
 def require_imatrix(qtype: QuantType, imatrix: Path | None) -> None:
     """llama.cpp refuses these without an importance matrix; say so before any work starts."""
     if imatrix is None and qtype.needs_imatrix:
         raise UsageError(
-            f"{qtype.name.lower()} needs an importance matrix: pass --imatrix FILE "
-            "(made by llama.cpp's llama-imatrix), or pick a type such as q2_k, iq3_s or iq4_xs"
+            f"{qtype.name.lower()} needs an importance matrix: pass --imatrix FILE or --imatrix auto "
+            "(computed by `blossom-edge imatrix`), or pick a type such as q2_k, iq3_s or iq4_xs"
         )
     if imatrix is not None and not imatrix.is_file():
         raise NotFoundError(f"no such importance matrix file: {imatrix}")
     if imatrix is not None:
-        from blossom_edge.quantize.imatrix import load_imatrix
+        from blossom_edge.imatrix.reader import load_imatrix
 
         # Read it here too: in the quantizer child a damaged file would surface as a traceback.
         load_imatrix(imatrix)

@@ -166,9 +166,14 @@ def _load_legacy(path: Path) -> dict[str, Any]:
 
 
 def provenance_keys(meta: dict[str, Any]) -> dict[str, str | int]:
-    """The keys llama-quantize writes into its output to say which importance matrix it used."""
-    return {
-        "quantize.imatrix.file": Path(meta["file"]).name,
-        "quantize.imatrix.entries_count": len(meta["entries"]),
-        "quantize.imatrix.chunks_count": int(meta["chunks"]),
-    }
+    """The keys llama-quantize writes into its output to say which importance matrix it used.
+
+    The file is named without its directory (llama-quantize writes the path as typed), so a
+    published GGUF does not carry the publisher's local paths.
+    """
+    keys: dict[str, str | int] = {"quantize.imatrix.file": Path(meta["file"]).name}
+    if meta["dataset"]:
+        keys["quantize.imatrix.dataset"] = meta["dataset"]
+    keys["quantize.imatrix.entries_count"] = len(meta["entries"])
+    keys["quantize.imatrix.chunks_count"] = int(meta["chunks"])
+    return keys
