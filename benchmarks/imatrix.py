@@ -60,7 +60,7 @@ def main() -> int:
     tool = llama_tool("llama-imatrix")
     model = args.workdir / f"bench-{args.size_gb:g}gb-F16.gguf"
     if not model.is_file():
-        ckpt = _convert_benchmark().make_checkpoint(args.workdir / f"ckpt-{args.size_gb:g}", args.size_gb * 2)
+        ckpt = _convert_benchmark().make_checkpoint(args.workdir / f"ckpt-{args.size_gb:g}", args.size_gb)
         subprocess.run([sys.executable, "-m", "blossom_edge", "convert", str(ckpt), "--outtype", "f16", "-o",
                         str(model)], check=True, cwd=ROOT)
     text = args.workdir / "calibration.txt"

@@ -4,8 +4,8 @@ For every weight a matrix multiplication reads, the sum over all tokens of each 
 column's squared activation (`in_sum2`) and how many tokens were summed (`counts`):
 llama-quantize divides one by the other and weighs each column's rounding error by it.
 A dense weight has one count; a stacked expert tensor has one sum row and one count per
-expert, counting only the tokens routed to it. Sums are kept in float64 (llama-imatrix uses
-float32), so long calibration runs do not lose the small columns.
+expert, counting only the tokens routed to it. Running sums are kept in float64 (llama-imatrix
+uses float32), so long calibration runs do not lose the small columns.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ class Collector:
         for i3 in range(ne3):
             for i2 in range(ne2):
                 block = x[i3, i2]
-                entry.sums[(i3 % w3) * w2 + (i2 % w2)] += np.einsum("ij,ij->j", block, block, dtype=np.float64)
+                # One call's partial sums in float32 (fast); the running total in float64.
+                entry.sums[(i3 % w3) * w2 + (i2 % w2)] += np.einsum("ij,ij->j", block, block)
         self._check_finite(mm.weight, entry.sums)
         entry.counts += ne3 * ne2 * rows // (w2 * w3)
         self._note_chunks(entry.counts)

