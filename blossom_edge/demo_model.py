@@ -40,7 +40,7 @@ def demo_model_info() -> ModelInfo:
     """A catalog-style entry for the demo model, so Modelfile and prompts use Blossom v5's format."""
     base = resolve("v5-4b")
     return ModelInfo("demo", f"blossom-edge/{DEMO_NAME}", "demo", "none (random weights)", "Qwen2ForCausalLM",
-                     0.0, DemoShape().context, base.chat, published_tag="demo")
+                     0.0, DemoShape().context, base.chat)
 
 
 def _tokenizer_dir() -> Any:

@@ -63,6 +63,14 @@ def shape_for(model: ModelInfo, quant: str) -> ModelShape:
     return model.shape.with_weights(int(model.params_b * 1e9 * QUANTS[quant] / 8))
 
 
+def estimated_tg(shape: ModelShape, context_tokens: float, bandwidth: float, *, repacked_q4_0: bool = False) -> float:
+    """Generation tokens/s from memory bandwidth alone: decoding reads every weight and the KV cache
+    so far once per token, at DECODE_EFFICIENCY of copy bandwidth. `fit` and benchmarks/fit.py,
+    which checks it against a bench run, both call this, so the check is of this very figure."""
+    factor = ARM_Q4_0_BONUS if repacked_q4_0 else 1.0
+    return DECODE_EFFICIENCY * factor * bandwidth / bytes_per_token(shape, context_tokens)
+
+
 def arm_repack(features: list[str], arch: str | None) -> bool:
     return (arch or "").startswith("aarch64") and bool({"dotprod", "i8mm"} & set(features))
 
@@ -98,7 +106,7 @@ def table(budget: int, n_ctx: int, bandwidth: float | None, features: list[str],
           stored: list[BenchRow]) -> list[FitRow]:
     repack = arm_repack(features, arch)
     rows = []
-    for model in MODELS:
+    for model in (m for m in MODELS if m.shape is not None):
         ctx = min(n_ctx, model.context_length)
         for quant in QUANTS:
             shape = shape_for(model, quant)
@@ -106,10 +114,11 @@ def table(budget: int, n_ctx: int, bandwidth: float | None, features: list[str],
             file_name = gguf_name(model.name, quant)
             speed, source, note = measured_speed(stored, file_name), "measured", ""
             if speed is None and bandwidth:
-                factor = ARM_Q4_0_BONUS if quant == "Q4_0" and repack else 1.0
-                speed = DECODE_EFFICIENCY * factor * bandwidth / bytes_per_token(shape, ctx / 2)
+                repacked = quant == "Q4_0" and repack
+                # A chat fills the context over time: on average half of it is in the KV cache.
+                speed = estimated_tg(shape, ctx / 2, bandwidth, repacked_q4_0=repacked)
                 source = "estimate"
-                if factor > 1:
+                if repacked:
                     note = "repacked Q4_0 (dotprod/i8mm)"
             elif speed is None:
                 source = "unknown"
@@ -119,6 +128,22 @@ def table(budget: int, n_ctx: int, bandwidth: float | None, features: list[str],
                                est.kv_cache, est.compute, est.total, budget - est.total, est.total <= budget,
                                speed, source, note))
     return rows
+
+
+def best_per_model(rows: list[FitRow]) -> list[tuple[str, FitRow | None]]:
+    """One answer per model, in catalog order: its highest-precision quant that fits (F16 only when
+    nothing smaller is listed), or None when none does."""
+    out = []
+    for alias in dict.fromkeys(r.model for r in rows):
+        fitting = [r for r in rows if r.model == alias and r.fits]
+        quantized = [r for r in fitting if r.quant != "F16"] or fitting
+        out.append((alias, max(quantized, key=lambda r: QUANTS[r.quant]) if quantized else None))
+    return out
+
+
+def without_shape() -> list[str]:
+    """Aliases `fit` cannot estimate: no dimensions are recorded for their base model."""
+    return [m.alias for m in MODELS if m.shape is None]
 
 
 def recommend(rows: list[FitRow], repack: bool) -> FitRow | None:

@@ -38,8 +38,9 @@ def test_models_json_lists_every_release(capsys):
     assert by_alias["34b"]["repo_id"] == "Azure99/blossom-v5.1-34b"
     assert by_alias["14b"]["repo_id"] == "Azure99/blossom-v5-14b"
     for r in rows:
-        assert r["architecture"] in {"Qwen2ForCausalLM", "LlamaForCausalLM", "MistralForCausalLM", "Qwen3ForCausalLM"}
-        assert r["context_length"] > 0 and r["eos_token"]
+        assert r["architecture"].endswith(("ForCausalLM", "ForConditionalGeneration"))
+        assert r["context_length"] > 0 and (r["eos_token"] or "eos_token" in r["unverified"])
+        assert r["sources"] and set(r["sources"]) | set(r["unverified"]) >= {"repo_id", "base_model", "ollama"}
 
 
 def test_catalog_covers_required_bases():
@@ -49,7 +50,7 @@ def test_catalog_covers_required_bases():
         assert required in bases
     assert any(m.architecture == "Qwen3ForCausalLM" for m in MODELS)
     assert any(m.base_model.startswith("Qwen/Qwen2.5") for m in MODELS)
-    assert [resolve(s).published_tag for s in PUBLISHED_SIZES] == list(PUBLISHED_SIZES)
+    assert [resolve(s).published for s in PUBLISHED_SIZES] == [f"azure99/blossom:{s}" for s in PUBLISHED_SIZES]
 
 
 def test_lookup_by_repo_id_and_revision():

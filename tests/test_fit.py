@@ -28,17 +28,20 @@ def _fit(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_every_catalog_model_has_a_shape() -> None:
+def test_models_without_a_shape_are_named_not_estimated() -> None:
     from blossom_edge.catalog import BASE_SHAPES
 
-    assert {m.base_model for m in MODELS} <= set(BASE_SHAPES)
+    assert {m.alias for m in MODELS if m.base_model not in BASE_SHAPES} == set(f.without_shape())
+    assert "v6.3-36b" in f.without_shape() and "v5-4b" not in f.without_shape()
 
 
 def test_8g_phone(capsys: pytest.CaptureFixture[str]) -> None:
     data = _fit(capsys, "--ram", "8G", "--ctx", "4096", "--bandwidth", "50",
                 "--device-root", str(DEVICES / "galaxy-s23-snapdragon-8-gen-2"))
     rows = data["rows"]
-    assert len(rows) == len(MODELS) * len(f.QUANTS)
+    assert len(rows) == (len(MODELS) - len(f.without_shape())) * len(f.QUANTS)
+    best = {m["model"]: m["best"] for m in data["models"]}
+    assert best["v5-4b"]["quant"] == "Q8_0" and best["v5.1-34b"] is None
     assert data["budget"] == int(8 * GiB * f.USABLE_SHARE)
     by = {(r["model"], r["quant"]): r for r in rows}
     small, big = by[("v5-4b", "Q4_K_M")], by[("v5.1-34b", "Q4_K_M")]
@@ -85,9 +88,14 @@ def test_nothing_fits_says_so(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_table_recommends(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["fit", "--ram", "16G", "--bandwidth", "30", "--device-root", str(DEVICES / "orange-pi-5-rk3588s")]) == 0
+    args = ["fit", "--ram", "16G", "--bandwidth", "30", "--device-root", str(DEVICES / "orange-pi-5-rk3588s")]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "Recommended:" in out and "≈" in out
+    # One line per model by default; --all lists every quant of every model.
+    assert out.count("v5-4b ") == 1 and "Not estimated" in out
+    assert main([*args, "--all"]) == 0
+    assert capsys.readouterr().out.count("v5-4b ") == len(f.QUANTS)
 
 
 def test_parse_size() -> None:
@@ -95,3 +103,14 @@ def test_parse_size() -> None:
     assert parse_size("7.5GiB") == int(7.5 * GiB)
     assert parse_size("512m") == 512 * 2**20
     assert main(["fit", "--ram", "lots"]) == 2
+
+
+def test_the_table_speed_is_estimated_tg_the_benchmark_checks() -> None:
+    """benchmarks/fit.py measures `estimated_tg` against bench; the table must report that very figure."""
+    model = next(m for m in MODELS if m.alias == "v5-4b")
+    rows = {r.quant: r for r in f.table(8 * GiB, 4096, 20e9, ["dotprod"], "aarch64", []) if r.model == "v5-4b"}
+    for quant, repacked in (("Q8_0", False), ("Q4_0", True)):
+        expected = f.estimated_tg(f.shape_for(model, quant), 2048, 20e9, repacked_q4_0=repacked)
+        assert rows[quant].tg_ts == pytest.approx(expected)
+    assert rows["Q4_0"].tg_ts / f.estimated_tg(f.shape_for(model, "Q4_0"), 2048, 20e9) == pytest.approx(
+        f.ARM_Q4_0_BONUS)

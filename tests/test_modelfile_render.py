@@ -14,6 +14,7 @@ from blossom_edge.cli import main
 from blossom_edge.errors import UnsupportedError
 from blossom_edge.ollama import modelfile as mf
 from blossom_edge.ollama.names import is_gpu_tag
+from tests.builders.tiny_gguf import build_metadata_gguf
 
 REPO_MODELFILES = Path(__file__).resolve().parent.parent / "modelfiles"
 
@@ -51,7 +52,7 @@ UNWRITABLE = [
 ]
 
 
-@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.alias)
+@pytest.mark.parametrize("model", [m for m in MODELS if m.chat], ids=lambda m: m.alias)
 @pytest.mark.parametrize("gpu", [False, True], ids=["cpu", "gpu"])
 def test_render_parse_render_is_identical_for_every_catalog_model(model, gpu):
     commands = mf.blossom_commands(model, f"./{model.gguf_filename(DEFAULT_QTYPE)}", gpu=gpu)
@@ -113,7 +114,7 @@ def test_message_and_parameter_names_are_checked_when_rendering():
 
 def test_published_set_is_every_size_cpu_and_gpu_plus_latest_and_gpu():
     files = mf.published_set("Q4_K_M")
-    tags = [m.published_tag for m in published()]
+    tags = [m.published.split(":", 1)[1] for m in published()]
     assert sorted(files) == sorted([f"{t}.Modelfile" for t in tags] + [f"{t}-gpu.Modelfile" for t in tags]
                                    + ["latest.Modelfile", "gpu.Modelfile"])
     for name, text in files.items():
@@ -149,7 +150,7 @@ def test_cli_renders_to_stdout_and_to_a_file(tmp_path, capsys, monkeypatch):
     assert params["num_ctx"] == 2048 and params["num_gpu"] == 999
     gguf_dir = tmp_path / "models"
     gguf_dir.mkdir()
-    (gguf_dir / "blossom-v5-mistral-7b-Q5_K_M.gguf").write_bytes(b"GGUF")
+    build_metadata_gguf(gguf_dir / "blossom-v5-mistral-7b-Q5_K_M.gguf")  # no chat template: the catalog's
     target = tmp_path / "out" / "mistral.Modelfile"
     target.parent.mkdir()
     monkeypatch.chdir(tmp_path)
@@ -157,7 +158,7 @@ def test_cli_renders_to_stdout_and_to_a_file(tmp_path, capsys, monkeypatch):
                  "--system", "你好\n", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
-    assert report == {"file": str(target), "tag": "v5-mistral-7b", "model": "v5-mistral-7b",
+    assert report == {"file": str(target), "tag": "q5_k_m", "model": "v5-mistral-7b",
                       "from": "../models/blossom-v5-mistral-7b-Q5_K_M.gguf"}
     fields = mf.create_fields(mf.read(target))
     assert fields["system"] == "你好\n" and fields["parameters"]["stop"] == ["</s>", "|Human|:"]

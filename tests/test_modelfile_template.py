@@ -1,216 +1,27 @@
 """The Blossom TEMPLATE, rendered the way Ollama renders it, must give the model card's dialogue.
 
-Ollama templates are Go text/template. `GoTemplate` below interprets the template text for the
-constructs Ollama chat templates use (text, actions with `{{-`/`-}}` trimming, if / else if /
-else / end, range with `$i, $m :=`, `:=` variables, fields, `$`, string and number literals, and
-the functions eq, ne, not, and, or, len, slice, index); it knows nothing about Blossom. `ollama_prompt`
-mirrors what Ollama does before executing a `.Messages` template: the Modelfile SYSTEM becomes a
-leading system message unless the chat brings its own, system messages are joined into `.System`,
-consecutive messages of one role are merged with a blank line, and `.Response` is empty.
+Templates are executed by `blossom_edge.ollama.gotemplate` (a subset of Go's text/template, checked
+here against Go's semantics) after `server_rules` applies what Ollama's server does first: roles
+lower-cased, the Modelfile SYSTEM prepended unless the chat brings its own, consecutive messages of
+one role merged with a blank line, system messages joined into `.System`, and for the qwen3 family
+earlier assistant turns stripped of their think blocks.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from blossom_edge.catalog import BLOSSOM_V5_SYSTEM, BLOSSOM_V6_SYSTEM, resolve
+from blossom_edge.catalog import BLOSSOM_V5_SYSTEM, resolve
+from blossom_edge.errors import UnsupportedError
 from blossom_edge.ollama import modelfile as mf
-
-# ------------------------------------------------------------------------------------- evaluator
-
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
-_TOKEN = re.compile(r'\s*(\(|\)|:=|,|"(?:[^"\\]|\\.)*"|-?\d+|\$[A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*'
-                    r"|(?:\.[A-Za-z0-9_]+)+|\.|[A-Za-z_][A-Za-z0-9_]*)")
+from blossom_edge.ollama.gotemplate import GoTemplate
+from blossom_edge.ollama.server_rules import chat_prompt, request_messages, template_path
 
 
-def _truth(value: Any) -> bool:
-    return value not in (None, False, 0, "") and not (isinstance(value, (list, dict)) and not value)
-
-
-_FUNCS = {
-    "eq": lambda a, *bs: any(a == b for b in bs),
-    "ne": lambda a, b: a != b,
-    "not": lambda a: not _truth(a),
-    "and": lambda *xs: next((x for x in xs if not _truth(x)), xs[-1]),
-    "or": lambda *xs: next((x for x in xs if _truth(x)), xs[-1]),
-    "len": len,
-    "slice": lambda x, i=0, j=None: x[i:j],
-    "index": lambda x, *keys: _index(x, keys),
-}
-
-
-def _index(value: Any, keys: tuple) -> Any:
-    for key in keys:
-        value = value[key]
-    return value
-
-
-class GoTemplate:
-    def __init__(self, text: str) -> None:
-        self.items: list[tuple[str, str]] = []
-        pos = 0
-        for match in _ACTION.finditer(text):
-            literal = text[pos:match.start()]
-            if match.group(1):
-                literal = literal.rstrip()
-            if self.items and self.items[-1][0] == "trim":
-                self.items.pop()
-                literal = literal.lstrip()
-            self.items.append(("text", literal))
-            self.items.append(("action", match.group(2).strip()))
-            if match.group(3):
-                self.items.append(("trim", ""))
-            pos = match.end()
-        tail = text[pos:]
-        if self.items and self.items[-1][0] == "trim":
-            self.items.pop()
-            tail = tail.lstrip()
-        self.items.append(("text", tail))
-        self.tree, end = self._parse(0)
-        assert end == len(self.items), "unbalanced {{ end }}"
-
-    def _parse(self, i: int, stop: tuple[str, ...] = ()) -> tuple[list, int]:
-        nodes: list = []
-        while i < len(self.items):
-            kind, body = self.items[i]
-            word = body.split(" ", 1)[0] if kind == "action" else ""
-            if kind == "action" and (word in stop or body.startswith("else")):
-                return nodes, i
-            if kind == "text":
-                nodes.append(("text", body))
-                i += 1
-            elif word == "if":
-                node, i = self._parse_if(body[2:].strip(), i + 1)
-                nodes.append(node)
-            elif word == "range":
-                header = body[5:].strip()
-                names: list[str] = []
-                if ":=" in header:
-                    left, header = header.split(":=", 1)
-                    names = [n.strip() for n in left.split(",")]
-                inner, i = self._parse(i + 1, ("end",))
-                other: list = []
-                if self.items[i][1] == "else":
-                    other, i = self._parse(i + 1, ("end",))
-                nodes.append(("range", names, header.strip(), inner, other))
-                i += 1
-            else:
-                nodes.append(("action", body))
-                i += 1
-        return nodes, i
-
-    def _parse_if(self, cond: str, i: int) -> tuple[tuple, int]:
-        branches = []
-        while True:
-            body, i = self._parse(i, ("end",))
-            branches.append((cond, body))
-            action = self.items[i][1]
-            if action.startswith("else if "):
-                cond, i = action[len("else if "):].strip(), i + 1
-                continue
-            if action == "else":
-                other, i = self._parse(i + 1, ("end",))
-                return ("if", branches, other), i + 1
-            return ("if", branches, []), i + 1
-
-    def execute(self, data: dict[str, Any]) -> str:
-        out: list[str] = []
-        self._run(self.tree, data, [{"$": data}], out)
-        return "".join(out)
-
-    def _run(self, nodes: list, dot: Any, scopes: list[dict], out: list[str]) -> None:
-        for node in nodes:
-            if node[0] == "text":
-                out.append(node[1])
-            elif node[0] == "action":
-                value = self._pipeline(node[1], dot, scopes)
-                if isinstance(value, bool):
-                    out.append("true" if value else "false")
-                elif value is not _DECLARED:
-                    out.append("" if value is None else str(value))
-            elif node[0] == "if":
-                for cond, body in node[1]:
-                    if _truth(self._pipeline(cond, dot, scopes)):
-                        self._run(body, dot, scopes + [{}], out)
-                        break
-                else:
-                    self._run(node[2], dot, scopes + [{}], out)
-            else:
-                _, names, header, body, other = node
-                items = self._pipeline(header, dot, scopes) or []
-                for index, item in enumerate(items):
-                    scope = dict(zip(names, [index, item] if len(names) == 2 else [item]))
-                    self._run(body, item, scopes + [scope], out)
-                if not items:
-                    self._run(other, dot, scopes + [{}], out)
-
-    def _pipeline(self, text: str, dot: Any, scopes: list[dict]) -> Any:
-        tokens = _TOKEN.findall(text)
-        assert "".join(tokens) == re.sub(r"\s+", "", text), f"cannot tokenize {text!r}"
-        if len(tokens) > 2 and tokens[1] == ":=":
-            scopes[-1][tokens[0]] = self._command(tokens[2:], dot, scopes)
-            return _DECLARED
-        return self._command(tokens, dot, scopes)
-
-    def _command(self, tokens: list[str], dot: Any, scopes: list[dict]) -> Any:
-        args, i = [], 0
-        while i < len(tokens):
-            if tokens[i] == "(":
-                depth, j = 1, i + 1
-                while depth:
-                    depth += {"(": 1, ")": -1}.get(tokens[j], 0)
-                    j += 1
-                args.append(self._command(tokens[i + 1:j - 1], dot, scopes))
-                i = j
-            else:
-                args.append(self._operand(tokens[i], dot, scopes))
-                i += 1
-        if isinstance(args[0], _Func):
-            return _FUNCS[args[0]](*args[1:])
-        assert len(args) == 1, f"not a function: {tokens[0]}"
-        return args[0]
-
-    def _operand(self, token: str, dot: Any, scopes: list[dict]) -> Any:
-        if token.startswith('"'):
-            return token[1:-1].encode().decode("unicode_escape")
-        if re.fullmatch(r"-?\d+", token):
-            return int(token)
-        if token in _FUNCS:
-            return _Func(token)
-        if token == ".":
-            return dot
-        if token.startswith("$"):
-            name, *fields = token.split(".")
-            value = next(s[name] for s in reversed(scopes) if name in s)
-        else:
-            value, fields = dot, token.split(".")[1:]
-        for key in fields:
-            value = value.get(key) if isinstance(value, dict) else getattr(value, key)
-        return value
-
-
-class _Func(str):
-    pass
-
-
-_DECLARED = object()
-
-
-def ollama_prompt(template: str, model_system: str, messages: list[dict[str, str]]) -> str:
-    if model_system and (not messages or messages[0]["role"] != "system"):
-        messages = [{"role": "system", "content": model_system}, *messages]
-    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    collated: list[dict[str, str]] = []
-    for m in messages:
-        if collated and collated[-1]["Role"] == m["role"]:
-            collated[-1]["Content"] += "\n\n" + m["content"]
-        else:
-            collated.append({"Role": m["role"], "Content": m["content"]})
-    return GoTemplate(template).execute({"System": system, "Messages": collated, "Tools": None, "Response": ""})
+def ollama_prompt(template: str, model_system: str, messages: list[dict[str, str]], family: str = "") -> str:
+    return chat_prompt(template, model_system, messages, family)
 
 
 # ------------------------------------------------------------------------------- the evaluator itself
@@ -271,14 +82,41 @@ def test_trailing_answer_is_left_open_and_repeated_users_merge():
     assert ollama_prompt(template, system, messages) == BLOSSOM_V5_SYSTEM + "\n|Human|: a\n\nb\n|Bot|: Sure, "
 
 
-def test_v6_chatml_dialogue():
-    template, system = blossom("v6-7b")
-    messages = [{"role": "user", "content": "u1"}, {"role": "assistant", "content": "a1"},
-                {"role": "user", "content": "u2"}]
-    assert ollama_prompt(template, system, messages) == (
-        f"<|im_start|>system\n{BLOSSOM_V6_SYSTEM}<|im_end|>\n<|im_start|>user\nu1<|im_end|>\n"
-        "<|im_start|>assistant\na1<|im_end|>\n<|im_start|>user\nu2<|im_end|>\n<|im_start|>assistant\n")
-    assert ollama_prompt(template, system, messages[:1]) == resolve("v6-7b").chat.prompt("u1")
+def test_a_release_without_a_sourced_format_gets_no_template():
+    with pytest.raises(UnsupportedError, match="no sourced chat format for v6-7b"):
+        mf.blossom_commands(resolve("v6-7b"), "./x.gguf")
+
+
+# ------------------------------------------------------------------------------- Ollama's server rules
+
+def test_roles_are_lower_cased_before_templating():
+    """api/types.go lower-cases roles as JSON is decoded: `User` is a user turn, not dropped."""
+    template, system = blossom("4b")
+    assert ollama_prompt(template, system, [{"role": "User", "content": "hi"}]) == (
+        BLOSSOM_V5_SYSTEM + "\n|Human|: hi\n|Bot|: ")
+
+
+def test_system_messages_join_and_stay_in_the_message_list():
+    joined = [m.role for m in request_messages([{"role": "user", "content": "u"}], "S")]
+    assert joined == ["system", "user"]
+    template = "{{ .System }}|{{ range .Messages }}{{ .Role }}:{{ .Content }};{{ end }}"
+    messages = [{"role": "system", "content": "a"}, {"role": "system", "content": "b"},
+                {"role": "user", "content": "u"}, {"role": "system", "content": "c"}]
+    assert ollama_prompt(template, "ignored", messages) == "a\n\nb\n\nc|system:a\n\nb;user:u;system:c;"
+
+
+def test_think_blocks_are_dropped_from_earlier_answers_for_qwen3_only():
+    template = "{{ range .Messages }}{{ .Role }}:{{ .Content }};{{ end }}"
+    messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "<think>hm</think>A"},
+                {"role": "user", "content": "q2"}]
+    assert ollama_prompt(template, "", messages, family="qwen3") == "user:q;assistant:A;user:q2;"
+    assert ollama_prompt(template, "", messages, family="qwen2") == "user:q;assistant:<think>hm</think>A;user:q2;"
+
+
+def test_which_template_ollama_renders_with():
+    assert "renders chats with this TEMPLATE" in template_path("{% for m in messages %}{% endfor %}")
+    assert "prefers the GGUF's own" in template_path("{% if tools %}{% endif %}")
+    assert "thinking" in template_path("<think></think>")
 
 
 def test_the_published_file_renders_the_dialogue():

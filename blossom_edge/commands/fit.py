@@ -3,6 +3,7 @@
 Examples:
     blossom-edge fit
     blossom-edge fit --ram 8G --ctx 4096
+    blossom-edge fit --all                 # every model × quant
     blossom-edge fit --json | jq .recommendation
 """
 
@@ -26,12 +27,13 @@ def fit(
         float | None,
         typer.Option("--bandwidth", min=0.01, help="Memory bandwidth in GB/s for speed estimates (default: measured)."),
     ] = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="Show every model × quant, not one line per model.")] = False,
     json_output: JsonOpt = False,
     device_root: Annotated[
         Path | None, typer.Option("--device-root", hidden=True, help="Read the device from a captured tree.")
     ] = None,
 ) -> None:
-    """Memory each Blossom model × quant needs against this device's RAM, expected speed, and one pick.
+    """Per Blossom model, its best quant that fits this device's RAM, what it needs, headroom and speed; one pick.
 
     Example: blossom-edge fit --ram 8G --ctx 4096
     """
@@ -56,12 +58,16 @@ def fit(
             "budget_basis": basis, "ctx": ctx, "bandwidth_bps": bandwidth,
             "speed_note": "tg_source 'estimate' = bandwidth-based estimate, not a measurement",
             "rows": [r.to_dict() for r in rows], "recommendation": pick.to_dict() if pick else None,
+            "models": [{"model": alias, "best": r.to_dict() if r else None} for alias, r in f.best_per_model(rows)],
+            "no_shape": f.without_shape(),
         })
         return
-    render(rows, pick, info.name, budget, basis, ctx, bandwidth)
+    shown = rows if all_rows else f.best_per_model(rows)
+    render(shown, pick, info.name, budget, basis, ctx, bandwidth, matrix=all_rows, skipped=f.without_shape())
 
 
-def render(rows, pick, name: str, budget: int, basis: str, ctx: int, bandwidth: float | None) -> None:
+def render(rows, pick, name: str, budget: int, basis: str, ctx: int, bandwidth: float | None, *,
+           matrix: bool = True, skipped: list[str] = ()) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -70,7 +76,14 @@ def render(rows, pick, name: str, budget: int, basis: str, ctx: int, bandwidth: 
     table = Table(title=Text(f"{name}: {human_bytes(budget)} for the model ({basis}), context {ctx}"))
     for col in ("model", "quant", "weights", "KV cache", "needs", "headroom", "gen t/s", ""):
         table.add_column(col, justify="left" if col in ("model", "quant", "") else "right")
-    for r in rows:
+    for item in rows:
+        if not matrix:
+            alias, r = item
+            if r is None:
+                table.add_row(alias, "—", "", "", "", "", "", "nothing fits", style="dim")
+                continue
+        else:
+            r = item
         speed = "?" if r.tg_ts is None else (f"{r.tg_ts:.1f}" if r.tg_source == "measured" else f"≈{r.tg_ts:.1f}*")
         style = None if r.fits else "dim"
         mark = "fits" if r.fits else "too big"
@@ -78,6 +91,8 @@ def render(rows, pick, name: str, budget: int, basis: str, ctx: int, bandwidth: 
                       human_bytes(r.headroom), speed, mark + (f" ({r.note})" if r.note else ""), style=style)
     console = out_console()
     console.print(table)
+    if skipped:
+        console.print(f"Not estimated (no dimensions recorded for their base model): {', '.join(skipped)}")
     if bandwidth:
         console.print(f"* estimate: {bandwidth / 1e9:.1f} GB/s copy bandwidth × decode efficiency ÷ bytes per "
                       "token; run `blossom-edge bench` for measured figures")

@@ -2,9 +2,11 @@
 
 Examples:
     blossom-edge modelfile 4b                                   # azure99/blossom:4b on stdout
-    blossom-edge modelfile blossom-v5-4b-Q4_K_M.gguf --gpu -o 4b-gpu.Modelfile
+    blossom-edge modelfile blossom-v5-4b-Q4_K_M.gguf --gpu -o 4b-gpu.Modelfile   # its tokenizer.chat_template, proved
     blossom-edge modelfile 9b --system "你是一个乐于助人的助手。" --ctx 8192
+    blossom-edge modelfile ./Blossom-V6.1-8B                     # from the checkpoint's own chat template, proved
     blossom-edge modelfile --check Modelfile                    # errors with line numbers, as Ollama reports them
+    blossom-edge modelfile --check Modelfile --against ./Blossom-V6.1-8B   # does its TEMPLATE prompt like the model?
     blossom-edge modelfile --all modelfiles/                    # regenerate the published set
 """
 
@@ -19,8 +21,9 @@ from blossom_edge.options import CtxOpt, GpuOpt, JsonOpt, ModelOpt, SystemOpt
 
 ModelfileSourceArg = Annotated[
     str | None,
-    typer.Argument(help="A GGUF file, or a catalog alias (4b, 9b, 14b, 34b, v6-7b, …) for the file "
-                        "`quantize` would name.", show_default=False),
+    typer.Argument(help="A GGUF file or checkpoint directory (its own chat template is used), or a catalog "
+                        "alias (4b, 9b, 14b, 34b, …) for the file `quantize` would name (the cached "
+                        "checkpoint's template when it was downloaded before).", show_default=False),
 ]
 TagOpt = Annotated[
     str | None,
@@ -28,15 +31,34 @@ TagOpt = Annotated[
 ]
 
 
-def _check(path: Path, json_output: bool) -> None:
+def _template_match(commands, against: Path) -> dict:
+    """Whether the Modelfile's TEMPLATE and SYSTEM prompt as the model's own chat template does."""
+    from blossom_edge.errors import NotFoundError, UnsupportedError
+    from blossom_edge.ollama import chat_template
+
+    if not against.exists():
+        raise NotFoundError(f"no such checkpoint directory or GGUF file: {against}")
+    template = chat_template.from_source(against)
+    if template is None:
+        raise UnsupportedError(f"{against} carries no chat template to compare the TEMPLATE with")
+    fields = {c.name: c.args for c in commands if c.name in ("template", "system")}
+    if "template" not in fields:
+        return {"against": template.origin, "matches": False, "difference": "the Modelfile has no TEMPLATE"}
+    difference = chat_template.first_difference(fields["template"], fields.get("system", ""), template)
+    return {"against": template.origin, "matches": difference is None,
+            "difference": None if difference is None else str(difference)}
+
+
+def _check(path: Path, json_output: bool, against: Path | None = None) -> None:
     from blossom_edge.errors import CorruptFileError
     from blossom_edge.ollama.modelfile import check_file
     from blossom_edge.output import print_json
 
     commands, problems, start = check_file(path)
     errors = [p for p in problems if not p.warning]
+    match = _template_match(commands, against) if against is not None and not errors else None
     if json_output:
-        print_json({"file": str(path), "ok": not errors,
+        print_json({"file": str(path), "ok": not errors and (match is None or match["matches"]), "template": match,
                     "problems": [{"line": p.line or start or None, "severity": "warning" if p.warning else "error",
                                   "message": p.message} for p in problems],
                     "commands": [{"line": c.line, "name": c.name, "args": c.args} for c in commands]})
@@ -47,8 +69,12 @@ def _check(path: Path, json_output: bool) -> None:
             typer.echo(f"{where}: {'warning' if p.warning else 'error'}: {p.message}{hint}")
         if not errors:
             typer.echo(f"{path}: ok, {len(commands)} commands, as Ollama reads it")
+        if match is not None and match["matches"]:
+            typer.echo(f"{path}: TEMPLATE prompts exactly as {match['against']} on every probe")
     if errors:
         raise CorruptFileError(f"{path}: Ollama would refuse this Modelfile: {errors[0].message}")
+    if match is not None and not match["matches"]:
+        raise CorruptFileError(f"{path}: TEMPLATE does not prompt as {match['against']}: {match['difference']}")
 
 
 def _write_all(directory: Path, qtype: str, json_output: bool) -> None:
@@ -82,15 +108,21 @@ def modelfile(
     check: Annotated[
         Path | None, typer.Option("--check", help="Check a Modelfile as Ollama parses it, report errors by line.")
     ] = None,
+    against: Annotated[
+        Path | None, typer.Option("--against", help="With --check: a checkpoint directory or GGUF whose own chat "
+                                                    "template the TEMPLATE must match.")
+    ] = None,
     all_dir: Annotated[
         Path | None, typer.Option("--all", help="Write the published azure99/blossom set into this directory.")
     ] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Render a Blossom Modelfile for a GGUF file or catalog alias, or check any Modelfile.
+    """Render a Blossom Modelfile for a GGUF file, checkpoint or catalog alias, or check any Modelfile.
 
-    Every value is written so Ollama reads it back unchanged, and the file is parsed back
-    before it is written; a system prompt Ollama cannot represent is refused.
+    The model's own chat template (a checkpoint's, a GGUF's tokenizer.chat_template, or the cached
+    checkpoint's for an alias) is turned into the TEMPLATE and proved equal on probe conversations,
+    or refused at the first that differs; without one the catalog's format is used. Every value is written so Ollama reads
+    it back unchanged, and the file is parsed back before it is written.
 
     Example: blossom-edge modelfile 4b --gpu -o 4b-gpu.Modelfile
     """
@@ -101,8 +133,10 @@ def modelfile(
     if len(modes) != 1:
         raise UsageError("give exactly one of SRC, --check FILE or --all DIR" +
                          (f" (got {' and '.join(modes)})" if modes else ""))
+    if against is not None and check is None:
+        raise UsageError("--against goes with --check FILE")
     if check is not None:
-        _check(check, json_output)
+        _check(check, json_output, against)
         return
     if all_dir is not None:
         _write_all(all_dir, qtype, json_output)

@@ -1,10 +1,12 @@
 """`blossom-edge ollama create`: a Blossom model in your running Ollama, from one command.
 
 Examples:
-    blossom-edge ollama create 4b                                  # quantize q4_k_m, create azure99/blossom:4b
-    blossom-edge ollama create 4b q5_k_m --gpu                     # azure99/blossom:4b-gpu, every layer on the GPU
+    blossom-edge ollama create 4b                                  # quantize q4_k_m, create blossom-v5-4b:q4_k_m
+    blossom-edge ollama create 4b q5_k_m --gpu                     # blossom-v5-4b:q5_k_m-gpu, every layer on the GPU
+    blossom-edge ollama create 4b --publish                        # the publisher's azure99/blossom:4b, said so
+    blossom-edge ollama create ./Blossom-V6.1-8B q4_k_m            # a checkpoint: its own chat template, proved
     blossom-edge ollama create ./blossom-v5-4b-Q4_K_M.gguf --name me/blossom:test
-    OLLAMA_HOST=192.168.1.20:11434 blossom-edge ollama create 9b --push
+    OLLAMA_HOST=192.168.1.20:11434 blossom-edge ollama create 9b --name me/blossom:9b --push
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from blossom_edge.options import CtxOpt, GpuOpt, JsonOpt, ModelOpt, OutputDirOpt
 
 ollama_app = typer.Typer(
     name="ollama",
-    help="Put Blossom models into a running Ollama server.",
+    help="Put Blossom models into a running Ollama server.\n\nExample: blossom-edge ollama create 4b q4_k_m",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -40,8 +42,11 @@ def create(
     gpu: GpuOpt = False,
     name: Annotated[
         str | None,
-        typer.Option("--name", help="Ollama model name (default: the published one, azure99/blossom:TAG)."),
+        typer.Option("--name", help="Ollama model name (default: a local one, e.g. blossom-v5-4b:q4_k_m)."),
     ] = None,
+    publish: Annotated[
+        bool, typer.Option("--publish", help="Create under the publisher's name (azure99/…), replacing a pulled one.")
+    ] = False,
     push: Annotated[bool, typer.Option("--push", help="Push the model to ollama.com when created.")] = False,
     ctx: CtxOpt = None,
     system: SystemOpt = None,
@@ -59,8 +64,9 @@ def create(
     from blossom_edge.ollama.create import create_in_ollama
     from blossom_edge.output import note, print_json, progress
 
-    result = create_in_ollama(source, qtype, gpu=gpu, name=name, push=push, num_ctx=ctx, system=system,
-                              alias=model, host=host, output_dir=output_dir, progress=progress)
+    result = create_in_ollama(source, qtype, gpu=gpu, name=name, publish=publish, push=push, num_ctx=ctx,
+                              system=system, alias=model, host=host, output_dir=output_dir, progress=progress,
+                              warn=note)
     created = result.created
     if json_output:
         print_json({"name": created.name, "gguf": str(result.gguf), "modelfile": str(result.modelfile),

@@ -34,9 +34,10 @@ class LlamaEngine:
         self.lib = llama_cpp
         self._pools = ThreadPools.load(Path(llama_cpp.__file__).parent / "lib")
 
-    def load(self, path: Path) -> Any:
+    def load(self, path: Path, *, vocab_only: bool = False) -> Any:
         params = self.lib.llama_model_default_params()
         params.n_gpu_layers = 0
+        params.vocab_only = vocab_only
         with captured() as log:
             model = self.lib.llama_model_load_from_file(str(path).encode(), params)
         if not model:
@@ -90,6 +91,13 @@ class LlamaEngine:
         vocab = self.lib.llama_model_get_vocab(model)
         bos = self.lib.llama_vocab_bos(vocab) if self.lib.llama_vocab_get_add_bos(vocab) else None
         return self.lib.llama_vocab_n_tokens(vocab), bos
+
+    def token_text(self, model: Any, token: int) -> str | None:
+        """A token's vocabulary string (special tokens as written), or None outside the vocabulary."""
+        vocab = self.lib.llama_model_get_vocab(model)
+        if not 0 <= token < self.lib.llama_vocab_n_tokens(vocab):
+            return None
+        return self.lib.llama_vocab_get_text(vocab, token).decode("utf-8", "replace")
 
     def clear(self, ctx: Any) -> None:
         self.lib.llama_memory_clear(self.lib.llama_get_memory(ctx), False)

@@ -17,7 +17,12 @@ from blossom_edge.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from blossom_edge.catalog import ModelInfo
+    from blossom_edge.ollama.chat_template import OllamaChat
     from blossom_edge.ollama.client import Created
+    from blossom_edge.ollama.names import ModelName
+
+# The publisher's Ollama namespace: writing there on a user's server is done only when asked.
+PUBLISHER_NAMESPACE = "azure99"
 
 
 def identify_gguf(path: Path, alias: str | None) -> ModelInfo:
@@ -43,7 +48,7 @@ def identify(source: str, alias: str | None) -> ModelInfo:
         return identify_gguf(Path(source).expanduser(), alias)
     if alias:
         return resolve(alias)
-    found = lookup(source) or lookup(Path(source).name)
+    found = lookup(source) or lookup(Path(source).expanduser().resolve().name)
     if found is None:
         raise UsageError(f"cannot tell which Blossom release '{source}' is; say it with --model ALIAS "
                          "(see `blossom-edge models`)")
@@ -55,6 +60,36 @@ def _existing_gguf(source: str) -> Path:
     if not gguf.is_file():
         raise NotFoundError(f"no such GGUF file: {gguf}")
     return gguf
+
+
+def own_chat(source: str, model: ModelInfo | None = None) -> OllamaChat | None:
+    """The proved prompt layout from the model's own chat template: a checkpoint directory's, a GGUF's
+    `tokenizer.chat_template`, or for an alias or repo id its checkpoint's when huggingface-hub's cache
+    holds it. None when no template is at hand; the catalog's format is the fallback then."""
+    from blossom_edge.hub import parse_repo_spec
+    from blossom_edge.ollama import chat_template
+    from blossom_edge.source import is_gguf_source
+
+    path = Path(source).expanduser()
+    template = None
+    if path.is_dir() or is_gguf_source(source):
+        template = chat_template.from_source(path)
+    elif model is not None:
+        cached = chat_template.cached_checkpoint(model.repo_id, parse_repo_spec(source)[1])
+        template = chat_template.from_checkpoint(cached) if cached else None
+    return chat_template.derive(template) if template else None
+
+
+def quant_of(gguf: Path, model: ModelInfo) -> str:
+    """The quant type a `quantize` output is named for (`q4_k_m` from `blossom-v5-4b-Q4_K_M.gguf`)."""
+    rest = gguf.name[len(model.name):].lstrip("-.")
+    return rest.removesuffix(".gguf").removesuffix(".GGUF").lower() or "latest"
+
+
+def modelfile_name(model: ModelInfo, tag: str) -> str:
+    """The Ollama name a Modelfile for `tag` is headed with: the publisher's line when it has one."""
+    base = model.published.split(":", 1)[0] if model.published else model.name
+    return f"{base}:{tag}"
 
 
 @dataclass(frozen=True)
@@ -70,8 +105,9 @@ class Rendered:
 def render_for_source(source: str, *, qtype: str, tag: str | None = None, gpu: bool = False,
                       num_ctx: int | None = None, system: str | None = None, alias: str | None = None,
                       modelfile_dir: Path) -> Rendered:
-    """The published-style Modelfile for a GGUF file, or for the file `quantize` would make from an alias."""
-    from blossom_edge.catalog import OLLAMA_NAMESPACE, resolve
+    """The Modelfile for a GGUF file, a checkpoint directory (its own chat template, proved) or the
+    file `quantize` would make from an alias."""
+    from blossom_edge.catalog import resolve
     from blossom_edge.naming import gguf_name
     from blossom_edge.ollama.modelfile import blossom_modelfile, from_path
     from blossom_edge.ollama.names import choose_tag
@@ -83,23 +119,27 @@ def render_for_source(source: str, *, qtype: str, tag: str | None = None, gpu: b
         gguf = _existing_gguf(source)
         model = identify_gguf(gguf, alias)
         from_value = from_path(gguf, modelfile_dir)
+        quant = quant_of(gguf, model)
     else:
-        model = resolve(source)
+        model = identify(source, alias) if Path(source).expanduser().is_dir() else resolve(source)
         from_value = f"./{gguf_name(model.name, quant)}"
+    chat = own_chat(source, model)
+    if tag is None and model.published is None:
+        tag = f"{quant.lower()}-gpu" if gpu else quant.lower()
     chosen = choose_tag(model, tag, gpu)
-    text = blossom_modelfile(model, from_value, name=f"{OLLAMA_NAMESPACE}:{chosen}", gpu=gpu, num_ctx=num_ctx,
-                             system=system)
+    text = blossom_modelfile(model, from_value, name=modelfile_name(model, chosen), gpu=gpu, num_ctx=num_ctx,
+                             system=system, chat=chat)
     return Rendered(text, chosen, model, from_value)
 
 
 def write_modelfile(model: ModelInfo, gguf: Path, path: Path, *, name: str, gpu: bool = False,
-                    num_ctx: int | None = None, system: str | None = None) -> str:
+                    num_ctx: int | None = None, system: str | None = None, chat: OllamaChat | None = None) -> str:
     """Write the Modelfile for `gguf` at `path`, FROM relative to it as Ollama resolves it; returns its text."""
     from blossom_edge.atomic import atomic_write_text
     from blossom_edge.ollama.modelfile import blossom_modelfile, from_path
 
     text = blossom_modelfile(model, from_path(gguf, path.parent), name=name, gpu=gpu, num_ctx=num_ctx,
-                             system=system)
+                             system=system, chat=chat)
     atomic_write_text(path, text)
     return text
 
@@ -114,15 +154,40 @@ class CreateResult:
     server: str
 
 
+def target_name(model: ModelInfo, quant: str, *, gpu: bool, name: str | None, publish: bool,
+                warn: Callable[[str], None]) -> ModelName:
+    """The Ollama name to create: `--name` as given, the publisher's with `--publish`, else a local
+    name outside any namespace (`blossom-v5-4b:q4_k_m`), so a pulled model is never replaced unasked."""
+    from blossom_edge.ollama.names import parse_model_name
+
+    if name is not None and publish:
+        raise UsageError("give --name or --publish, not both")
+    if publish:
+        if model.published is None:
+            raise UsageError(f"{model.alias} has no published Ollama name (see `blossom-edge models`); "
+                             "choose one with --name")
+        chosen = parse_model_name(model.ollama_name(gpu=gpu))
+    else:
+        chosen = parse_model_name(name or model.local_ollama_name(quant, gpu))
+    if chosen.namespace.lower() == PUBLISHER_NAMESPACE:
+        warn(f"note: writing into the publisher's namespace as {chosen}; a model of that name pulled "
+             "from ollama.com is replaced on this server")
+    return chosen
+
+
 def create_in_ollama(source: str, qtype: str | None = None, *, gpu: bool = False, name: str | None = None,
-                     push: bool = False, num_ctx: int | None = None, system: str | None = None,
-                     alias: str | None = None, host: str | None = None, output_dir: Path | None = None,
-                     progress: Callable[[str], None] = lambda _msg: None) -> CreateResult:
-    """Check everything cheap first (name, tag, file, server), then quantize if needed, write the
-    Modelfile, create the model and read it back."""
+                     publish: bool = False, push: bool = False, num_ctx: int | None = None,
+                     system: str | None = None, alias: str | None = None, host: str | None = None,
+                     output_dir: Path | None = None, progress: Callable[[str], None] = lambda _msg: None,
+                     warn: Callable[[str], None] = lambda _msg: None) -> CreateResult:
+    """Check everything cheap first (name, tag, template, file, server), then quantize if needed,
+    write the Modelfile, create the model and read it back. The TEMPLATE comes from the model's own
+    chat template (see `own_chat`; for a checkpoint not yet downloaded, from the GGUF quantize
+    writes) and from the catalog's format only when there is none."""
     from blossom_edge.catalog import DEFAULT_QTYPE
     from blossom_edge.ollama import client as oc
-    from blossom_edge.ollama.names import choose_tag, parse_model_name
+    from blossom_edge.ollama.modelfile import catalog_chat
+    from blossom_edge.ollama.names import choose_tag
     from blossom_edge.quantize import pipeline
     from blossom_edge.quantize.types import parse_qtype
     from blossom_edge.source import is_gguf_source
@@ -132,18 +197,25 @@ def create_in_ollama(source: str, qtype: str | None = None, *, gpu: bool = False
         raise UsageError("QTYPE applies when quantizing; a GGUF file is used as it is")
     quant = None if is_gguf else parse_qtype(qtype or DEFAULT_QTYPE).name.lower()
     model = identify(source, alias)
-    full_name = parse_model_name(name or model.ollama_name(gpu=gpu))
-    tag = choose_tag(model, full_name.tag, gpu)
     gguf = _existing_gguf(source) if is_gguf else None
+    full_name = target_name(model, quant_of(gguf, model) if gguf else quant, gpu=gpu, name=name,
+                            publish=publish, warn=warn)
+    tag = choose_tag(model, full_name.tag, gpu)
+    chat = own_chat(source, model)
+    if chat is None and is_gguf:
+        chat = catalog_chat(model)
     client = oc.connect(host)
     url = oc.server_url(client)
     oc.ping(client, url)
 
     if gguf is None:
         gguf = pipeline.quantize_source(source, quant, output_dir or Path.cwd())
+        # Downloaded only now: the template the converter copied into the GGUF is the checkpoint's own.
+        chat = chat or own_chat(str(gguf), model) or catalog_chat(model)
     modelfile_dir = output_dir or gguf.parent
-    modelfile_path = modelfile_dir / f"{tag}.Modelfile"
-    text = write_modelfile(model, gguf, modelfile_path, name=str(full_name), gpu=gpu, num_ctx=num_ctx, system=system)
+    modelfile_path = modelfile_dir / f"{full_name.model}-{tag}.Modelfile"
+    text = write_modelfile(model, gguf, modelfile_path, name=str(full_name), gpu=gpu, num_ctx=num_ctx,
+                           system=system, chat=chat)
     progress(f"wrote {modelfile_path}")
     created = oc.create_model(client, str(full_name), text, modelfile_dir, url, progress=progress, push=push)
     return CreateResult(created, gguf, modelfile_path, url)

@@ -102,3 +102,31 @@ def build_tiny_llama(
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def build_metadata_gguf(
+    path: Path,
+    *,
+    arch: str = "llama",
+    chat_template: str | None = None,
+    tokens: tuple[str, ...] = ("<unk>", "<s>", "</s>", "hello"),
+    bos_id: int = 1,
+    eos_id: int = 2,
+) -> Path:
+    """A GGUF with a tokenizer and optionally `tokenizer.chat_template`, and no tensors: what Modelfile
+    and `ollama create` tests read (name, template, special tokens), at a few hundred bytes."""
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), arch)
+    writer.add_name(path.stem)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(list(tokens))
+    writer.add_bos_token_id(bos_id)
+    writer.add_eos_token_id(eos_id)
+    if chat_template is not None:
+        writer.add_chat_template(chat_template)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

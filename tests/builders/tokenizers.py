@@ -255,3 +255,17 @@ def write_spm_tokenizer(model_dir: Path, kind: Kind = "small") -> None:
 
 def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def set_chat_template(model_dir: Path, template: str, *, as_file: bool = False, eos: str | None = None) -> None:
+    """Give a built checkpoint a chat template: in tokenizer_config.json, or as chat_template.jinja."""
+    config_path = model_dir / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    config.pop("chat_template", None)
+    if eos is not None:
+        config["eos_token"] = eos
+    if as_file:
+        (model_dir / "chat_template.jinja").write_text(template, encoding="utf-8")
+    else:
+        config["chat_template"] = template
+    _write_json(config_path, config)

@@ -1,0 +1,104 @@
+"""`fit`'s speed estimate against a real `blossom-edge bench` run on this machine.
+
+Builds a random-weight llama GGUF (~330 MB Q8_0 by default; speed depends only on shapes and
+types) unless given one, measures this machine's copy bandwidth with the function `fit` uses
+(`bench.bandwidth.measure`), runs `blossom-edge bench --json` on the file in its own process,
+and prints estimate / measured for generation (best of `--rounds` rounds of both):
+
+* "file": `fit.estimated_tg` on the file's own shape and tensor bytes, at the bench's context
+  (the tg test starts empty, so on average n_gen/2 tokens are in the KV cache);
+* "catalog": the same function on the weight bytes `fit` assumes for a catalog model of this
+  parameter count and quant type (parameters × the quantizer table's bits per weight).
+
+`fit` makes no prompt-processing estimate (prompt batches are compute-bound, and no compute
+figure is measured), so pp is reported as measured only.
+
+    python benchmarks/fit.py --workdir /tmp/blossom-fit
+    python benchmarks/fit.py --model some.gguf --qtype Q4_K_M --tg 128 --reps 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SHAPE = dict(n_embd=2048, n_layer=4, n_ff=5632, n_head=16, n_head_kv=4, weight_type="Q8_0")
+
+
+def run_bench(model: Path, args: argparse.Namespace, bandwidth: float) -> dict[str, dict]:
+    """bench's JSON rows for the file, keyed pp / tg."""
+    cmd = [sys.executable, "-m", "blossom_edge", "bench", str(model), "--pp", str(args.pp), "--tg", str(args.tg),
+           "--reps", str(args.reps), "--threads", str(args.threads), "--bandwidth", f"{bandwidth / 1e9:.3f}",
+           "--json", "--force"]
+    env = {**os.environ, "XDG_DATA_HOME": str(args.workdir / "data")}
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    return {("pp" if r["n_prompt"] else "tg"): r for r in json.loads(out.stdout)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/blossom-fit"))
+    parser.add_argument("--model", type=Path, default=None, help="GGUF to bench (default: build a Q8_0 one)")
+    parser.add_argument("--qtype", default=None, help="the file's quant type for the catalog-style figure "
+                                                     "(default: Q8_0 for the built file)")
+    parser.add_argument("--pp", type=int, default=256)
+    parser.add_argument("--tg", type=int, default=64)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="bandwidth + bench rounds; the best of each is kept")
+    args = parser.parse_args()
+
+    from blossom_edge import fit
+    from blossom_edge.bench.bandwidth import measure
+    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.shape import ModelShape
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    model, qtype = args.model, args.qtype
+    if model is None:
+        from tests.builders.tiny_gguf import build_tiny_llama
+
+        model, qtype = args.workdir / "fit-q8_0.gguf", qtype or SHAPE["weight_type"]
+        if not model.exists():
+            print(f"building {model}", file=sys.stderr)
+            build_tiny_llama(model, **SHAPE)
+    info = read_gguf_info(model)
+    shape = ModelShape.from_gguf(info)
+    # Another process on the machine slows one round more than another; like fit, which takes the best
+    # stored rate and the best copy pass, keep the best of the rounds.
+    rounds = []
+    for n in range(args.rounds):
+        bandwidth = measure(args.threads)
+        got = run_bench(model, args, bandwidth)
+        rounds.append((bandwidth, got))
+        print(f"round {n + 1}: bandwidth {bandwidth / 1e9:.2f} GB/s, pp {got['pp']['avg_ts']:.1f} t/s, "
+              f"tg {got['tg']['avg_ts']:.2f} t/s", file=sys.stderr)
+    bandwidth = max(b for b, _ in rounds)
+    rows = {test: max((got[test] for _, got in rounds), key=lambda r: r["avg_ts"]) for test in ("pp", "tg")}
+    context = args.tg / 2
+    estimates = {"file": fit.estimated_tg(shape, context, bandwidth)}
+    if qtype:
+        catalog_shape = shape.with_weights(int(info.n_params * fit.QUANTS[qtype.upper()] / 8))
+        estimates[f"catalog {qtype.upper()}"] = fit.estimated_tg(catalog_shape, context, bandwidth)
+
+    tg = rows["tg"]
+    print(f"model {model.name}: {info.file_size / 2**20:.0f} MiB, {info.n_params / 1e6:.0f} M parameters, "
+          f"{args.threads} threads, copy bandwidth {bandwidth / 1e9:.2f} GB/s (measured now, as fit measures it), "
+          f"best of {args.rounds} rounds")
+    print(f"pp{args.pp}: measured {rows['pp']['avg_ts']:.1f} t/s; fit gives no prompt estimate")
+    print(f"tg{args.tg}: measured {tg['avg_ts']:.2f} t/s ± {tg['stddev_ts']:.2f}, bandwidth share "
+          f"{tg['bandwidth_share']:.2f} (fit assumes {fit.DECODE_EFFICIENCY})")
+    for name, value in estimates.items():
+        print(f"  estimate ({name}) {value:.2f} t/s   estimate / measured {value / tg['avg_ts']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

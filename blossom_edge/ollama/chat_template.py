@@ -1,0 +1,375 @@
+"""A checkpoint's own chat template as the truth: rendered like transformers, turned into an Ollama
+TEMPLATE and SYSTEM, and proved equal on probe conversations before anything is written.
+
+The Jinja template is rendered the way `apply_chat_template` renders it (a sandboxed environment
+with trim_blocks and lstrip_blocks, loop controls, `raise_exception`, `strftime_now`, the
+tokenizer's special tokens, `add_generation_prompt`, and `continue_final_message` for a chat
+that ends in an assistant message). Its turn layout is read off renderings of marker
+conversations: what comes before and after a system, user and assistant message, the
+generation prompt, and the text that stands in when no system message is given. Those pieces
+make a `.Messages` TEMPLATE; `prove` then renders both on the probe conversations, the Ollama
+side through `server_rules.chat_prompt`, and refuses at the first probe that differs, so a
+Modelfile never prompts the model differently from its own template.
+
+Ollama merges consecutive messages of one role before any template sees them, which no TEMPLATE
+can undo, so the probes alternate roles.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blossom_edge.errors import CorruptFileError, UnsupportedError
+
+# Markers no real template produces on its own; each rendering must contain each exactly once.
+_U1, _U2, _A1, _S1 = "\u27e6u1\u27e7", "\u27e6u2\u27e7", "\u27e6a1\u27e7", "\u27e6s1\u27e7"
+
+Chat = list[dict[str, str]]
+
+
+def _u(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+def _a(text: str) -> dict[str, str]:
+    return {"role": "assistant", "content": text}
+
+
+def _s(text: str) -> dict[str, str]:
+    return {"role": "system", "content": text}
+
+
+# Name → conversation. A chat ending with the user asks for a reply (add_generation_prompt); one
+# ending with the assistant is a prefill the model continues (continue_final_message).
+PROBES: tuple[tuple[str, Chat], ...] = (
+    ("single turn", [_u("Hello!")]),
+    ("single turn with a system message", [_s("Be brief."), _u("Hi")]),
+    ("multi-turn", [_u("Hi"), _a("Hello! How can I help?"), _u("Write a haiku.")]),
+    ("multi-turn with a system message, Chinese",
+     [_s("你是一个乐于助人的助手。"), _u("你好"), _a("你好！有什么可以帮你？"), _u("介绍一下北京。")]),
+    ("template braces in a message", [_u("Explain {{ .System }}, {% raw %} and {{- x -}} please")]),
+    ("dialogue markers in a message", [_u("Print |Human|: and |Bot|: and <|im_end|> and <|im_start|>user"),
+                                      _a("|Human|: <|im_end|>"), _u("Again")]),
+    ("assistant message last", [_u("Count to three."), _a("One, two,")]),
+    ("empty content", [_u(""), _a(""), _u("Still there?")]),
+)
+
+
+@dataclass(frozen=True)
+class ChatTemplate:
+    """A Jinja chat template and what it is rendered with; `origin` says where it was read."""
+
+    text: str
+    origin: str
+    special_tokens: dict[str, str]
+    family: str = ""
+
+
+@dataclass(frozen=True)
+class OllamaChat:
+    """What a Modelfile needs to prompt a model: TEMPLATE, SYSTEM, stop sequences, and where they came
+    from. `ignores_system` is set when the model's own template drops system messages."""
+
+    template: str
+    system: str
+    stops: tuple[str, ...]
+    origin: str
+    ignores_system: bool = False
+    proved: int = 0
+    # The Jinja template it was derived from (None for a catalog format): Ollama may prefer it.
+    jinja: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a template
+
+
+def _token_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("content"), str):
+        return value["content"]
+    return None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptFileError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CorruptFileError(f"{path} does not hold a JSON object")
+    return data
+
+
+def _pick(template: Any, where: str) -> str | None:
+    """tokenizer_config's chat_template: a string, or a list of {name, template} (the `default` one)."""
+    if template is None or isinstance(template, str):
+        return template or None
+    if isinstance(template, list):
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        chosen = named.get("default")
+        if isinstance(chosen, str):
+            return chosen
+    raise CorruptFileError(f"{where}: chat_template is neither a string nor a list with a 'default' entry")
+
+
+def from_checkpoint(directory: Path) -> ChatTemplate | None:
+    """The checkpoint's chat template (`chat_template.jinja` first, as transformers reads it, then
+    tokenizer_config.json's `chat_template`), or None when it carries none."""
+    directory = Path(directory)
+    config = directory / "tokenizer_config.json"
+    tok = _read_json(config) if config.is_file() else {}
+    specials = {k: t for k in ("bos_token", "eos_token", "unk_token", "pad_token")
+                if (t := _token_text(tok.get(k))) is not None}
+    family = ""
+    if (directory / "config.json").is_file():
+        family = str(_read_json(directory / "config.json").get("model_type") or "")
+    jinja_file = directory / "chat_template.jinja"
+    if jinja_file.is_file():
+        try:
+            text = jinja_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptFileError(f"{jinja_file} is not UTF-8 text: {exc}") from None
+        return ChatTemplate(text, str(jinja_file), specials, family)
+    text = _pick(tok.get("chat_template"), str(config))
+    return ChatTemplate(text, f"{config} chat_template", specials, family) if text else None
+
+
+def from_gguf(path: Path) -> ChatTemplate | None:
+    """A GGUF's `tokenizer.chat_template` with the special tokens it may print (`bos_token`, …, read
+    from the file's vocabulary), or None when it has none."""
+    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.ollama.gguf_tokens import template_tokens
+
+    info = read_gguf_info(Path(path))
+    text = info.chat_template
+    if not text:
+        return None
+    specials = template_tokens(Path(path), info.special_tokens())
+    return ChatTemplate(text, f"{path} tokenizer.chat_template", specials, info.architecture or "")
+
+
+def from_source(source: Path) -> ChatTemplate | None:
+    """The template of a checkpoint directory or a GGUF file."""
+    return from_checkpoint(source) if Path(source).is_dir() else from_gguf(source)
+
+
+def cached_checkpoint(repo_id: str, revision: str | None = None) -> Path | None:
+    """The snapshot directory huggingface-hub's cache holds for `repo_id`, or None: an alias whose
+    checkpoint was downloaded before has its own template at hand without any network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    return Path(found).parent if isinstance(found, str) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering like transformers
+
+
+def _environment():
+    import jinja2
+    from jinja2 import ext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str) -> None:
+        raise jinja2.exceptions.TemplateError(message)
+
+    def tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None, separators=None,
+               sort_keys: bool = False) -> str:
+        return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    def strftime_now(fmt: str) -> str:
+        from datetime import datetime
+
+        return datetime.now().strftime(fmt)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[ext.loopcontrols])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = strftime_now
+    return env
+
+
+def render(template: ChatTemplate, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool | None = None,
+           continue_final_message: bool | None = None) -> str:
+    """`apply_chat_template(messages, tokenize=False)`: by default a chat ending with the user gets the
+    generation prompt and one ending with the assistant is continued from its last character."""
+    import jinja2
+
+    last_is_assistant = bool(messages) and messages[-1]["role"] == "assistant"
+    if add_generation_prompt is None:
+        add_generation_prompt = not last_is_assistant
+    if continue_final_message is None:
+        continue_final_message = last_is_assistant
+    try:
+        compiled = _environment().from_string(template.text)
+        text = compiled.render(messages=[dict(m) for m in messages], tools=None, documents=None,
+                               add_generation_prompt=add_generation_prompt, **template.special_tokens)
+    except jinja2.exceptions.TemplateError as exc:
+        raise UnsupportedError(f"the chat template in {template.origin} cannot be rendered: {exc}") from None
+    except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
+        # The template's own code failed (`1/0`, `'a' + 1`, endless recursion): its fault, not ours.
+        raise UnsupportedError(f"the chat template in {template.origin} cannot be rendered: "
+                               f"{type(exc).__name__}: {exc}") from None
+    if continue_final_message:
+        final = messages[-1]["content"]
+        if final.strip() not in text:
+            raise UnsupportedError(f"the chat template in {template.origin} does not render the last message")
+        at = text.rindex(final.strip())
+        if text[at:at + len(final.lstrip())] == final.lstrip():
+            text = text[:at + len(final.lstrip())]
+        else:
+            text = text[:at + len(final.strip())]
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Deriving the Ollama TEMPLATE
+
+
+class _Unlike(Exception):
+    """The template's output does not follow a turn layout; the message says where."""
+
+
+def _split(text: str, marker: str) -> tuple[str, str]:
+    if text.count(marker) != 1:
+        raise _Unlike("a message's text does not appear exactly once where it belongs")
+    before, _, after = text.partition(marker)
+    return before, after
+
+
+def _after(text: str, prefix: str, what: str) -> str:
+    if not text.startswith(prefix):
+        raise _Unlike(what)
+    return text[len(prefix):]
+
+
+def _literal(text: str) -> str:
+    """Text for a Go template: `{{` would open an action, so it is written as a string action."""
+    return text.replace("{{", '{{ "{{" }}')
+
+
+@dataclass(frozen=True)
+class _Layout:
+    preamble: str
+    system_prefix: str | None
+    system_suffix: str
+    default_system: str
+    user_prefix: str
+    user_suffix: str
+    generation: str
+    assistant_prefix: str
+    assistant_suffix: str
+
+    def go_template(self) -> str:
+        aware = self.system_prefix is not None
+        head = ("{{ if not .System }}" + _literal(self.preamble) + "{{ end }}") if aware else _literal(self.preamble)
+        system = ('{{ if eq $m.Role "system" }}' + _literal(self.system_prefix) + "{{ $m.Content }}"
+                  + _literal(self.system_suffix) + "{{ else if") if aware else "{{ if"
+        return (head + "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}" + system
+                + ' eq $m.Role "user" }}' + _literal(self.user_prefix) + "{{ $m.Content }}" + _literal(self.user_suffix)
+                + ("{{ if $last }}" + _literal(self.generation) + "{{ end }}" if self.generation else "")
+                + '{{ else if eq $m.Role "assistant" }}' + _literal(self.assistant_prefix) + "{{ $m.Content }}"
+                + "{{ if not $last }}" + _literal(self.assistant_suffix) + "{{ end }}{{ end }}{{ end }}")
+
+
+def _layout(template: ChatTemplate) -> _Layout:
+    def r(*msgs: dict[str, str], gen: bool) -> str:
+        return render(template, list(msgs), add_generation_prompt=gen, continue_final_message=False)
+
+    head, tail = _split(r(_u(_U1), gen=True), _U1)
+    closed = _after(r(_u(_U1), gen=False), head + _U1, "the user turn renders differently with and without a generation prompt")
+    generation = _after(tail, closed, "the generation prompt is not added after the user's turn")
+    user_suffix = closed
+    first, rest = _split(r(_u(_U1), _a(_A1), _u(_U2), gen=True), _A1)
+    mid1 = _after(first, head + _U1, "an earlier user turn renders differently from a single one")
+    assistant_prefix = _after(mid1, user_suffix, "the assistant's turn does not follow the user's turn")
+    mid2, end = _split(rest, _U2)
+    if end != tail:
+        raise _Unlike("the last user turn renders differently after history")
+    answered = _after(r(_u(_U1), _a(_A1), gen=False), first + _A1, "an answered chat renders differently")
+    assistant_suffix = answered
+    user_prefix = _after(mid2, assistant_suffix, "the next user turn does not follow a closed assistant turn")
+    if not head.endswith(user_prefix):
+        raise _Unlike("the first user turn starts differently from later ones")
+    preamble = head[:len(head) - len(user_prefix)]
+    with_system = r(_s(_S1), _u(_U1), gen=True)
+    if _S1 not in with_system:
+        if with_system != head + _U1 + tail:
+            raise _Unlike("a system message changes the prompt without appearing in it")
+        return _Layout(preamble, None, "", "", user_prefix, user_suffix, generation, assistant_prefix,
+                       assistant_suffix)
+    system_prefix, after = _split(with_system, _S1)
+    system_tail, end = _split(after, _U1)
+    if end != tail or not system_tail.endswith(user_prefix):
+        raise _Unlike("the user turn after a system message renders differently")
+    system_suffix = system_tail[:len(system_tail) - len(user_prefix)]
+    default = ""
+    if (preamble.startswith(system_prefix) and preamble.endswith(system_suffix)
+            and len(preamble) > len(system_prefix) + len(system_suffix)):
+        default = preamble[len(system_prefix):len(preamble) - len(system_suffix)]
+    return _Layout(preamble, system_prefix, system_suffix, default, user_prefix, user_suffix, generation,
+                   assistant_prefix, assistant_suffix)
+
+
+def derive(template: ChatTemplate) -> OllamaChat:
+    """The TEMPLATE, SYSTEM and stops that prompt as `template` does, proved on PROBES, or
+    UnsupportedError naming what cannot be expressed or the first probe that differs."""
+    try:
+        layout = _layout(template)
+    except _Unlike as exc:
+        raise UnsupportedError(f"the chat template in {template.origin} cannot be expressed as an Ollama "
+                               f"TEMPLATE: {exc}") from None
+    eos = template.special_tokens.get("eos_token", "")
+    stops = tuple(dict.fromkeys(s for s in (layout.assistant_suffix.strip(), eos, layout.user_prefix.strip()) if s))
+    go_template = layout.go_template()
+    return OllamaChat(go_template, layout.default_system, stops, template.origin,
+                      ignores_system=layout.system_prefix is None,
+                      proved=prove(go_template, layout.default_system, template), jinja=template.text)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The first probe on which Ollama's rendering and the checkpoint's differ, and where."""
+
+    probe: str
+    expected: str
+    got: str
+
+    def __str__(self) -> str:
+        at = next((i for i, (a, b) in enumerate(zip(self.expected, self.got)) if a != b),
+                  min(len(self.expected), len(self.got)))
+        start = max(0, at - 20)
+        return (f"probe '{self.probe}' differs at character {at}: the model's template gives "
+                f"{self.expected[start:at + 30]!r}, Ollama would send {self.got[start:at + 30]!r}")
+
+
+def first_difference(go_template: str, system: str, template: ChatTemplate) -> Difference | None:
+    """Render every probe both ways; the first that differs, or None when all agree."""
+    from blossom_edge.ollama.gotemplate import TemplateError
+    from blossom_edge.ollama.server_rules import chat_prompt
+
+    for name, messages in PROBES:
+        expected = render(template, messages)
+        try:
+            got = chat_prompt(go_template, system, messages, template.family)
+        except (TemplateError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            return Difference(name, expected, f"<TEMPLATE cannot be executed: {exc}>")
+        if got != expected:
+            return Difference(name, expected, got)
+    return None
+
+
+def prove(go_template: str, system: str, template: ChatTemplate) -> int:
+    """The number of probes proved, or UnsupportedError with the first that differs."""
+    difference = first_difference(go_template, system, template)
+    if difference is not None:
+        raise UnsupportedError(f"refusing to write a TEMPLATE that prompts differently from {template.origin}: "
+                               f"{difference}")
+    return len(PROBES)
