@@ -22,6 +22,9 @@ ALLOW_PATTERNS = [
     "tokenizer.json",
     "tokenizer.model",
     "tokenizer_config.json",
+    # Newer checkpoints keep the chat template beside tokenizer_config.json; gguf-py reads both.
+    "chat_template.jinja",
+    "chat_template.json",
     "special_tokens_map.json",
     "added_tokens.json",
     "vocab.json",
