@@ -62,7 +62,12 @@ _COUNT_KEYS = frozenset({
     Keys.LLM.BLOCK_COUNT, Keys.LLM.EMBEDDING_LENGTH, Keys.LLM.CONTEXT_LENGTH, Keys.LLM.VOCAB_SIZE,
     Keys.LLM.FEED_FORWARD_LENGTH, Keys.Attention.HEAD_COUNT, Keys.Attention.HEAD_COUNT_KV,
     Keys.Attention.KEY_LENGTH, Keys.Attention.VALUE_LENGTH,
+    Keys.LLM.EXPERT_COUNT, Keys.LLM.EXPERT_USED_COUNT, Keys.LLM.FULL_ATTENTION_INTERVAL,
+    Keys.SSM.CONV_KERNEL, Keys.SSM.INNER_SIZE, Keys.SSM.STATE_SIZE, Keys.SSM.GROUP_COUNT,
+    Keys.SSM.TIME_STEP_RANK,
 })
+# Routed experts are stacked into tensors named `blk.N.ffn_{gate,up,down,gate_up}_exps.weight`.
+EXPERT_TENSOR_MARK = "_exps."
 
 
 @dataclass(frozen=True)
@@ -307,6 +312,8 @@ class GGUFInfo:
     types: dict[str, TypeCount]
     metadata: dict[str, Any]
     tensor_types: dict[str, str] = field(repr=False)
+    # Bytes of the routed-expert tensors: all held in RAM, only the active ones read per token.
+    expert_bytes: int = 0
 
     def arch_key(self, key: str, default: Any = None) -> Any:
         """An architecture-scoped key, from its gguf.Keys template (`{arch}.block_count`) or its
@@ -448,7 +455,7 @@ def read_gguf_info(path: Path | str) -> GGUFInfo:
         metadata[TOKEN_COUNT_KEY] = spans[Keys.Tokenizer.LIST].count
     types: dict[str, TypeCount] = {}
     tensor_types: dict[str, str] = {}
-    n_params = tensor_bytes = 0
+    n_params = tensor_bytes = expert_bytes = 0
     for tensor in reader.tensors:
         type_name = tensor.tensor_type.name
         entry = types.setdefault(type_name, TypeCount())
@@ -458,6 +465,8 @@ def read_gguf_info(path: Path | str) -> GGUFInfo:
         tensor_types[tensor.name] = type_name
         n_params += int(tensor.n_elements)
         tensor_bytes += int(tensor.n_bytes)
+        if EXPERT_TENSOR_MARK in tensor.name:
+            expert_bytes += int(tensor.n_bytes)
     return GGUFInfo(
         path=path,
         file_size=path.stat().st_size,
@@ -468,6 +477,7 @@ def read_gguf_info(path: Path | str) -> GGUFInfo:
         types=types,
         metadata=metadata,
         tensor_types=tensor_types,
+        expert_bytes=expert_bytes,
     )
 
 
@@ -480,5 +490,10 @@ def inspect_report(path: Path, n_ctx: int) -> dict[str, Any]:
     data = info.to_dict()
     data["quantization_version"] = info.metadata.get(Keys.General.QUANTIZATION_VERSION)
     data["file_type"] = info.metadata.get(Keys.General.FILE_TYPE)
-    data["memory"] = {"n_ctx": n_ctx, **estimate(ModelShape.from_gguf(info), n_ctx).to_dict()}
+    shape = ModelShape.from_gguf(info)
+    data["memory"] = {"n_ctx": n_ctx, **estimate(shape, n_ctx).to_dict()}
+    data["experts"] = ({"count": shape.n_expert, "used": shape.n_expert_used, "bytes": info.expert_bytes}
+                       if shape.n_expert else None)
+    data["layer_kinds"] = {"full_attention": shape.n_layer - shape.n_recurrent_layers,
+                           "linear_attention": shape.n_recurrent_layers}
     return data

@@ -6,7 +6,9 @@ model, so both need the figure in advance. The parts follow llama.cpp's own buff
 
 * weights: every tensor byte; they are mmap-ed and a full forward pass touches them all, so
   they end up in the resident set;
-* KV cache: K and V in F16 for every layer and context slot (context padded to 256);
+* weights of a mixture of experts: all of them, though a token reads only the routed ones;
+* KV cache: K and V in F16 for every attention layer and context slot (context padded to
+  256), plus the fixed f32 state of each linear-attention layer, which has no KV cache;
 * compute buffer: llama.cpp reserves room for the logits of a whole micro-batch, but a
   chat or benchmark asks for the last token's logits only, so those pages are never
   touched; what becomes resident is the activations of one micro-batch (three of width
@@ -64,7 +66,7 @@ def estimate(
     compute = F32 * ubatch * (3 * n_ff + 4 * shape.n_embd) + ubatch * ctx * F16 // 4
     return MemoryEstimate(
         weights=shape.weight_bytes,
-        kv_cache=ctx * shape.kv_bytes_per_token(),
+        kv_cache=ctx * shape.kv_bytes_per_token() + shape.state_bytes(),
         compute=compute,
         output=F32 * shape.n_vocab,
         runtime=runtime,
@@ -72,13 +74,15 @@ def estimate(
 
 
 def bytes_per_token(shape: ModelShape, context_tokens: float) -> float:
-    """What generating one token reads from memory: the weights once, and the KV cache so far.
+    """What generating one token reads from memory: the weights it uses once, and the cache so far.
 
-    Decode is memory-bound, so tokens/s × this figure is the bandwidth the run achieved.
+    Decode is memory-bound, so tokens/s × this figure is the bandwidth the run achieved. A
+    mixture of experts reads only its routed experts' share; a linear-attention layer reads
+    (and writes) its fixed state instead of a growing KV cache.
     """
     embd_row = shape.embd_only_bytes / shape.n_vocab if shape.n_vocab and shape.embd_only_bytes else 0
-    weights = shape.weight_bytes - shape.embd_only_bytes + embd_row
-    return weights + context_tokens * shape.kv_bytes_per_token()
+    weights = shape.weight_bytes - shape.embd_only_bytes - shape.unread_expert_bytes() + embd_row
+    return weights + context_tokens * shape.kv_bytes_per_token() + shape.state_bytes()
 
 
 def current_rss() -> int | None:

@@ -2,6 +2,9 @@
 
 One class for both sources, so `fit` (before any download, from the base model's config.json
 figures in the catalog) and `bench`/`inspect` (from the file itself) feed the same formulas.
+Two kinds of model change those formulas: a mixture of experts must hold every expert in RAM
+but reads only the routed ones per token, and a linear-attention layer (Qwen3.5's gated delta
+net) keeps a fixed-size state per sequence instead of a KV cache that grows with the context.
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ class ModelShape:
     # Bytes of the token embedding when the output projection is a separate tensor: generation
     # reads one row of it per token, not all of it.
     embd_only_bytes: int = 0
+    # Mixture of experts: how many, how many a token is routed to, and the share of the weight
+    # bytes the routed experts make up.
+    n_expert: int = 0
+    n_expert_used: int = 0
+    expert_share: float = 0.0
+    # Linear-attention layers (no KV cache) and the f32 state each keeps per sequence.
+    n_recurrent_layers: int = 0
+    recurrent_state_bytes: int = 0
 
     def with_weights(self, weight_bytes: int) -> ModelShape:
         """The same dimensions at a given file size (a quant type's bits per weight × parameters)."""
@@ -36,8 +47,19 @@ class ModelShape:
 
     def dimensions(self) -> dict[str, int]:
         """The architecture figures alone, for `models --json`."""
-        return {"n_layer": self.n_layer, "n_embd": self.n_embd, "n_head_kv": self.n_head_kv,
+        dims = {"n_layer": self.n_layer, "n_embd": self.n_embd, "n_head_kv": self.n_head_kv,
                 "head_dim": self.head_dim, "n_vocab": self.n_vocab, "n_ff": self.n_ff}
+        if self.n_expert:
+            dims |= {"n_expert": self.n_expert, "n_expert_used": self.n_expert_used}
+        if self.n_recurrent_layers:
+            dims["n_recurrent_layers"] = self.n_recurrent_layers
+        return dims
+
+    def unread_expert_bytes(self) -> float:
+        """Weight bytes a token does not read: the experts it is not routed to (0 for a dense model)."""
+        if not self.n_expert or not self.n_expert_used:
+            return 0.0
+        return self.weight_bytes * self.expert_share * (1.0 - min(self.n_expert_used, self.n_expert) / self.n_expert)
 
     @classmethod
     def from_gguf(cls, info: GGUFInfo) -> ModelShape:
@@ -48,6 +70,7 @@ class ModelShape:
         if embd_type and "output.weight" in info.tensor_types:
             block, size = GGML_QUANT_SIZES[GGMLQuantizationType[embd_type]]
             embd_only = info.vocab_size * info.n_embd * size // block
+        recurrent, state = _recurrent_layers(info)
         return cls(
             n_layer=info.n_layer,
             n_embd=info.n_embd,
@@ -57,8 +80,45 @@ class ModelShape:
             n_ff=int(info.arch_key(Keys.LLM.FEED_FORWARD_LENGTH, 4 * info.n_embd) or 0),
             weight_bytes=info.tensor_bytes,
             embd_only_bytes=embd_only,
+            n_expert=int(info.arch_key(Keys.LLM.EXPERT_COUNT, 0) or 0),
+            n_expert_used=int(info.arch_key(Keys.LLM.EXPERT_USED_COUNT, 0) or 0),
+            expert_share=info.expert_bytes / info.tensor_bytes if info.tensor_bytes else 0.0,
+            n_recurrent_layers=recurrent,
+            recurrent_state_bytes=state,
         )
 
     def kv_bytes_per_token(self) -> int:
-        """K and V in F16 for every layer: what one context slot costs."""
-        return 2 * self.n_layer * self.n_head_kv * self.head_dim * F16_BYTES
+        """K and V in F16 for every attention layer with a cache: what one context slot costs."""
+        return 2 * (self.n_layer - self.n_recurrent_layers) * self.n_head_kv * self.head_dim * F16_BYTES
+
+    def state_bytes(self) -> int:
+        """The fixed recurrent state of all linear-attention layers for one sequence."""
+        return self.n_recurrent_layers * self.recurrent_state_bytes
+
+
+# llama.cpp's default when a linear-attention GGUF names no interval: every fourth layer is full attention.
+_DEFAULT_FULL_ATTENTION_INTERVAL = 4
+F32_BYTES = 4
+
+
+def _recurrent_layers(info: GGUFInfo) -> tuple[int, int]:
+    """(linear-attention layers, f32 state bytes each), as llama.cpp's qwen35 loader decides them.
+
+    Its conv state is (kernel - 1) × (inner + 2 × groups × state) and its delta-net state
+    state × inner, per layer and sequence (llama_hparams::n_embd_r / n_embd_s).
+    """
+    from gguf import Keys
+
+    inner = info.arch_key(Keys.SSM.INNER_SIZE, 0)
+    if not inner:
+        return 0, 0
+    flags = info.metadata.get(f"{info.architecture}.attention.recurrent_layers")
+    if isinstance(flags, list):
+        count = sum(bool(f) for f in flags[: info.n_layer])
+    else:
+        interval = info.arch_key(Keys.LLM.FULL_ATTENTION_INTERVAL, 0) or _DEFAULT_FULL_ATTENTION_INTERVAL
+        count = sum((i + 1) % interval != 0 for i in range(info.n_layer))
+    d_state, groups = info.arch_key(Keys.SSM.STATE_SIZE, 0), info.arch_key(Keys.SSM.GROUP_COUNT, 0)
+    kernel = info.arch_key(Keys.SSM.CONV_KERNEL, 0)
+    conv = max(kernel - 1, 0) * (inner + 2 * groups * d_state)
+    return count, F32_BYTES * (conv + d_state * inner)

@@ -61,6 +61,12 @@ def _render(data: dict[str, Any]) -> None:
         ("layers / width", f"{data['n_layer']} / {data['n_embd']}"),
         ("heads / kv heads", f"{data['n_head']} / {data['n_head_kv']}"),
         ("vocabulary", str(data["vocab_size"])),
+        *([("experts", f"{data['experts']['count']}, {data['experts']['used']} per token "
+                       f"({human_bytes(data['experts']['bytes'])} held, read only when routed)")]
+          if data["experts"] else []),
+        *([("layer kinds", f"{data['layer_kinds']['full_attention']} full attention (KV cache), "
+                           f"{data['layer_kinds']['linear_attention']} linear attention (fixed state)")]
+          if data["layer_kinds"]["linear_attention"] else []),
         ("special tokens", ", ".join(f"{k}={v}" for k, v in data["special_tokens"].items()) or "-"),
     ]
     for key, value in rows:
