@@ -43,3 +43,46 @@ def signals_as_interrupts() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Within this block SIGINT and SIGTERM are held, then delivered as the block ends.
+
+    llama.cpp calls back into Python while it works (its log, the eval callback); a handler
+    raising there is swallowed at the C boundary ("Exception ignored") and the callback's
+    work is silently cut short, so around such calls the signal waits for C to return. Outside
+    the main thread nothing changes (no handler can be set there).
+    """
+    if threading.current_thread() is not threading.main_thread() or _held is not None:
+        yield
+        return
+    _set_held([])
+
+    def hold(signum: int, frame: Any) -> None:
+        _held.append(signum)
+
+    previous = {signum: signal.signal(signum, hold) for signum in HANDLED}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        caught = _held
+        _set_held(None)
+    if caught:
+        signal.raise_signal(caught[0])
+
+
+# The signals a `deferred` block is holding (None outside one), so a callback can cut C work short.
+_held: list[int] | None = None
+
+
+def _set_held(value: list[int] | None) -> None:
+    global _held
+    _held = value
+
+
+def held() -> bool:
+    """Whether a deferred signal is waiting: long C work with a Python callback should stop now."""
+    return bool(_held)

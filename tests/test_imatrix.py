@@ -42,7 +42,7 @@ def test_dense_sums_every_row_of_every_matrix():
     expected = (x.astype(np.float64) ** 2).sum(axis=(0, 1, 2)) + (x[:, :1].astype(np.float64) ** 2).sum(axis=(0, 1, 2))
     np.testing.assert_allclose(entry.sums[0], expected, rtol=1e-6)  # per-call sums are float32
     assert entry.counts.tolist() == [32]
-    assert collector.chunks == 4
+    assert collector.chunk_count == 4
 
 
 def test_stacked_weight_keeps_one_row_per_matrix():
@@ -259,4 +259,32 @@ def test_bad_inputs_are_one_line(case, tiny_f32, tmp_path, capsys):
                 "tiny-ctx": "too short", "output-is-model": "one of the inputs", "not-utf8": "not UTF-8",
                 "text-missing": "no such calibration text", "text-dir": "directory"}[case]
     assert expected in err
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_mid_decode_stops_the_graph_and_leaves_nothing(tiny_f32, tmp_path, monkeypatch, signum):
+    """The signal arrives while llama.cpp is inside a decode, calling back into Python: it is held
+    (a raise there would be swallowed by ctypes), the graph stops at the next node, the run ends
+    as `Interrupted` and no matrix is written."""
+    import os
+    import signal
+
+    from blossom_edge.imatrix.compute import compute_imatrix
+    from blossom_edge.signals import Interrupted, signals_as_interrupts
+
+    calls: list[str] = []
+    collect = Collector.__call__
+
+    def sends_a_signal(self, mm):
+        calls.append(mm.weight)
+        if len(calls) == 1:
+            os.kill(os.getpid(), getattr(signal, signum))
+        collect(self, mm)
+
+    monkeypatch.setattr(Collector, "__call__", sends_a_signal)
+    out = tmp_path / "stopped.imatrix.gguf"
+    with pytest.raises(Interrupted), signals_as_interrupts():
+        compute_imatrix(tiny_f32, out, default_text(), ctx=64, chunks=8, threads=2)
+    assert calls == ["blk.0.attn_q.weight"]  # nothing after the signal, of 14 weights × 8 chunks
     assert not out.exists() and not list(tmp_path.glob("*.partial"))

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from blossom_edge.signals import held
+
 _GGML_MAX_DIMS = 4
 _GGML_MAX_SRC = 10
 _GGML_MAX_OP_PARAMS = 64
@@ -153,8 +155,11 @@ class MatmulTap:
     def _on_node(self, ptr: Any, ask: bool, user_data: Any) -> bool:
         import numpy as np
 
-        if self._pending is not None:
-            return False
+        if self._pending is not None or held():
+            # Asked, say "needed"; then refuse it: the scheduler stops this graph at once (a
+            # "not needed" would let it compute the rest). The decode returns, the signal is
+            # delivered or the exception raised.
+            return bool(ask)
         try:
             tensor = ctypes.cast(ptr, ctypes.POINTER(_GgmlTensor))
             t = tensor.contents
@@ -177,4 +182,4 @@ class MatmulTap:
             return True
         except BaseException as exc:  # noqa: BLE001 - re-raised by raise_pending() after the decode
             self._pending = exc
-            return False
+            return bool(ask)

@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from blossom_edge.signals import deferred
+
 # Enough to hold the reason, which llama.cpp logs last, whatever it logged before.
 _KEEP_LINES = 64
 _REASON_WORDS = re.compile(r"error|failed|invalid|missing|unknown|wrong|cannot|corrupt", re.IGNORECASE)
@@ -64,7 +66,9 @@ def captured() -> Iterator[LlamaLog]:
 
     llama_cpp.llama_log_set(_keep, ctypes.c_void_p(0))
     try:
-        yield log
+        # A Ctrl-C raised inside _keep would be swallowed by ctypes: it waits for the block's end.
+        with deferred():
+            yield log
     finally:
         llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
 

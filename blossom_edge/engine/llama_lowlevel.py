@@ -21,6 +21,7 @@ from typing import Any
 from blossom_edge.engine.llama_log import captured, with_reason
 from blossom_edge.engine.threadpool import ThreadPools
 from blossom_edge.errors import ExternalToolError
+from blossom_edge.signals import deferred
 
 
 class LlamaEngine:
@@ -104,7 +105,9 @@ class LlamaEngine:
 
     def decode(self, ctx: Any, tokens: list[int]) -> None:
         array = (self.lib.llama_token * len(tokens))(*tokens)
-        if self.lib.llama_decode(ctx, self.lib.llama_batch_get_one(array, len(tokens))) != 0:
+        with deferred():
+            failed = self.lib.llama_decode(ctx, self.lib.llama_batch_get_one(array, len(tokens))) != 0
+        if failed:
             raise ExternalToolError("llama_decode failed during the benchmark")
 
     def decode_scored(self, ctx: Any, tokens: list[int], positions: list[int], seqs: list[int]) -> None:
@@ -122,7 +125,10 @@ class LlamaEngine:
                 batch.seq_id[i][0] = seq
                 batch.logits[i] = True
             batch.n_tokens = len(tokens)
-            if self.lib.llama_decode(ctx, batch) != 0:
+            # The eval callback runs Python inside this call; a Ctrl-C must wait for it to return.
+            with deferred():
+                failed = self.lib.llama_decode(ctx, batch) != 0
+            if failed:
                 raise ExternalToolError(f"llama_decode failed on a batch of {len(tokens)} tokens")
         finally:
             self.lib.llama_batch_free(batch)

@@ -34,7 +34,7 @@ class Collector:
     chunk_size: int
     entries: dict[str, Entry] = field(default_factory=dict)
     # llama-imatrix's chunk count: the largest count seen, in whole chunks.
-    chunks: int = 0
+    chunk_count: int = 0
 
     def __call__(self, mm: Matmul) -> None:
         if mm.expert_ids is not None:
@@ -89,7 +89,7 @@ class Collector:
         self._note_chunks(entry.counts)
 
     def _note_chunks(self, counts: Any) -> None:
-        self.chunks = max(self.chunks, int(counts.max()) // self.chunk_size)
+        self.chunk_count = max(self.chunk_count, int(counts.max()) // self.chunk_size)
 
     @staticmethod
     def _check_finite(name: str, values: Any) -> None:

@@ -40,9 +40,14 @@ class ChunkDone:
 
 @dataclass(frozen=True)
 class ImatrixResult:
+    """`chunks` were computed; `chunk_count` is what the file records, llama-imatrix's figure: whole
+    chunks' worth of counted tokens (llama.cpp's batch splitting can leave a few rows too small
+    to count, so three chunks decoded together may record two, as llama-imatrix's would)."""
+
     path: Path
     entries: int
     chunks: int
+    chunk_count: int
     chunk_size: int
     tokens: int
     perplexity: float
@@ -52,7 +57,8 @@ class ImatrixResult:
     datasets: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "entries": self.entries, "chunks": self.chunks, "chunk_size": self.chunk_size,
+        return {"path": str(self.path), "entries": self.entries, "chunks": self.chunks,
+                "chunk_count": self.chunk_count, "chunk_size": self.chunk_size,
                 "tokens": self.tokens, "perplexity": round(self.perplexity, 4), "seconds": round(self.seconds, 3),
                 "seconds_per_chunk": round(self.seconds_per_chunk, 3), "datasets": self.datasets}
 
@@ -132,10 +138,10 @@ def compute_imatrix(
         engine.free_model(model)
     if not collector.entries:
         raise UsageError(f"{model_path.name}: llama.cpp ran no weight multiplication the statistics can use")
-    write_imatrix(out, collector.entries, datasets=text.datasets, chunks=collector.chunks, chunk_size=ctx,
+    write_imatrix(out, collector.entries, datasets=text.datasets, chunks=collector.chunk_count, chunk_size=ctx,
                   provenance={"text_sha256": text.sha256, "ctx": ctx, "chunks": total, **(provenance or {})})
     seconds = time.perf_counter() - started
-    return ImatrixResult(out, len(collector.entries), collector.chunks, ctx, total * ctx, math.exp(nll / scored),
+    return ImatrixResult(out, len(collector.entries), total, collector.chunk_count, ctx, total * ctx, math.exp(nll / scored),
                          seconds, chunk_seconds / total, text.datasets)
 
 
