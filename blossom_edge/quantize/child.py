@@ -119,9 +119,31 @@ def failure_line(src: str, code: int, log: list[str]) -> str:
     return f"llama.cpp's quantizer {how} on {src}{detail}"
 
 
+def _exit_when_orphaned(parent: int, interval: float = 0.1) -> None:
+    """Die as soon as the parent does (a SIGKILLed release worker cannot remove us).
+
+    A retried task writes the same `.partial`; an orphan still writing into it would corrupt
+    the retry's output, so the child checks its parent while llama.cpp works (foreign calls
+    release the GIL, so this thread runs meanwhile).
+    """
+    import os
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(4)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _child_main(spec: dict[str, Any]) -> int:
     """Inside the child: the importance matrix read, then llama.cpp's quantizer with its log on stdout."""
+    import os
+
     from blossom_edge.engine.quantizer import quantize
+
+    _exit_when_orphaned(os.getppid())
     from blossom_edge.imatrix.reader import load_imatrix, provenance_keys
 
     imatrix = kv = None

@@ -30,7 +30,9 @@ from blossom_edge.threads import all_cores
 
 if TYPE_CHECKING:
     from blossom_edge.catalog import ChatFormat
+    from blossom_edge.diskspace import Placement
     from blossom_edge.quantize.verify import Verification
+    from blossom_edge.source import LocalSource
 
 _BYTES_PER_PARAM = {"bfloat16": 2, "float16": 2, "float32": 4}
 
@@ -110,13 +112,13 @@ def quantize_pipeline(
                 _from_gguf(run)
             else:
                 _from_checkpoint(run)
-            _importance_matrix(run)
-            _quantize(run)
-            _verify(run)
+            importance_matrix(run)
+            quantize_file(run)
+            verify_output(run)
             _keep_intermediate(run)
         finally:
             _clean_up(run)
-    manifest = _write_manifest(run)
+    manifest = write_run_manifest(run)
     return QuantizeReport(run.final, qt, run.described, run.timings, run.verification, run.kept,
                           intermediate_record=run.record.get("intermediate"), imatrix=manifest["imatrix"])
 
@@ -176,22 +178,14 @@ def _from_gguf(run: Run) -> None:
 
 def _from_checkpoint(run: Run) -> None:
     """Download if needed, then convert to a 16-bit intermediate in RAM or beside the output."""
-    from blossom_edge.convert import convert_checkpoint
-    from blossom_edge.convert.metadata import output_stem
     from blossom_edge.diskspace import DiskNeed, check_free_space, place_intermediate
-    from blossom_edge.hub import resolve_source
-    from blossom_edge.naming import gguf_name, intermediate_name
+    from blossom_edge.naming import gguf_name
 
-    _precheck_download(run.source, run.qtype, run.output_dir, run.keep_intermediate)
-    t0 = time.perf_counter()
-    local = resolve_source(run.source)
-    run.timed("download", t0)
-    run.chat = local.model.chat if local.model else None
-    run.stem = stem = output_stem(local)
-    run.final = run.output_dir / gguf_name(stem, run.qtype.name)
+    local = resolve_checkpoint(run)
+    run.final = run.output_dir / gguf_name(run.stem, run.qtype.name)
     refuse_overwriting(run.final, [p for p in local.path.iterdir() if p.is_file()]
                        + ([run.imatrix] if run.imatrix else []))
-    weights, per_param = _checkpoint_bytes(local.path)
+    weights, per_param = checkpoint_bytes(local.path)
     intermediate_bytes = weights // per_param * 2
     placement = place_intermediate(intermediate_bytes, run.output_dir, keep=run.keep_intermediate)
     run.ram_dir = placement.directory if placement.in_ram else None
@@ -199,10 +193,36 @@ def _from_checkpoint(run: Run) -> None:
     if not placement.in_ram:
         needs.append(DiskNeed("intermediate", run.output_dir, intermediate_bytes))
     check_free_space(needs)
-    run.intermediate = placement.directory / intermediate_name(stem)
+    convert_intermediate(run, local, placement)
+
+
+def resolve_checkpoint(run: Run) -> LocalSource:
+    """The checkpoint on local disk (downloaded if needed) and what the manifest says of it.
+
+    Shared with `release`, which resolves once per model and quantizes many types from one
+    intermediate, so both record the source the same way.
+    """
+    from blossom_edge.convert.metadata import output_stem
+    from blossom_edge.hub import resolve_source
+
+    _precheck_download(run.source, run.qtype, run.output_dir, run.keep_intermediate)
+    t0 = time.perf_counter()
+    local = resolve_source(run.source)
+    run.timed("download", t0)
+    run.chat = local.model.chat if local.model else None
+    run.stem = output_stem(local)
     run.described = local.describe()
-    run.record["source"] = {"repo_id": local.repo_id, "revision": _source_revision(local),
+    run.record["source"] = {"repo_id": local.repo_id, "revision": source_revision(local),
                             "path": None if local.repo_id else str(local.path.resolve())}
+    return local
+
+
+def convert_intermediate(run: Run, local: LocalSource, placement: Placement) -> None:
+    """Convert the checkpoint losslessly (`auto`) into `placement`: the input every quant type is made from."""
+    from blossom_edge.convert import convert_checkpoint
+    from blossom_edge.naming import intermediate_name
+
+    run.intermediate = placement.directory / intermediate_name(run.stem)
     t0 = time.perf_counter()
     converted = convert_checkpoint(local, run.intermediate, "auto", progress=run.progress)
     run.timed("convert", t0)
@@ -212,7 +232,7 @@ def _from_checkpoint(run: Run) -> None:
     run.quant_input = run.intermediate
 
 
-def _importance_matrix(run: Run) -> None:
+def importance_matrix(run: Run) -> None:
     """With --imatrix auto: the model's matrix beside the output, reused if made from this same input."""
     from blossom_edge.atomic import refuse_overwriting
     from blossom_edge.imatrix.compute import make_imatrix
@@ -244,7 +264,7 @@ def _importance_matrix(run: Run) -> None:
                           progress=run.progress)
     run.timed("imatrix", t0)
     run.imatrix = path
-    run.imatrix_record = {"made": "computed", "chunks": result.chunks, "chunk_size": result.chunk_size,
+    run.imatrix_record = {"made": "computed", "chunk_size": result.chunk_size,
                           "perplexity": round(result.perplexity, 4)}
 
 
@@ -258,7 +278,8 @@ def _imatrix_source(run: Run) -> str:
     return str(source.get("path") or run.described)
 
 
-def _quantize(run: Run) -> None:
+def quantize_file(run: Run) -> None:
+    """llama.cpp's quantizer from `run.quant_input` to `run.final`; a temporary intermediate is freed after."""
     run.quantized = child.quantize_gguf(run.quant_input, run.final, run.qtype, threads=run.threads,
                                         imatrix=run.imatrix, progress=run.progress)
     run.timings["quantize"] = run.quantized.seconds
@@ -267,7 +288,7 @@ def _quantize(run: Run) -> None:
         run.intermediate.unlink(missing_ok=True)
 
 
-def _verify(run: Run) -> None:
+def verify_output(run: Run) -> None:
     """Load and generate from the output while its sha256 is read on another core."""
     from blossom_edge.digest import sha256_file
     from blossom_edge.gguf_info import read_gguf_info
@@ -312,7 +333,8 @@ def _clean_up(run: Run) -> None:
         shutil.rmtree(run.ram_dir, ignore_errors=True)
 
 
-def _write_manifest(run: Run) -> dict[str, Any]:
+def write_run_manifest(run: Run) -> dict[str, Any]:
+    """The manifest beside the verified output (the record a later `release` checks before redoing it)."""
     from blossom_edge.quantize.manifest import tool_versions, write_manifest
 
     if run.kept is not None:
@@ -353,7 +375,7 @@ def _imatrix_manifest(run: Run) -> dict[str, Any] | None:
             "chunks": meta["chunks"], "entries": len(meta["entries"]), **(run.imatrix_record or {})}
 
 
-def _checkpoint_bytes(model_dir: Path) -> tuple[int, int]:
+def checkpoint_bytes(model_dir: Path) -> tuple[int, int]:
     """(weight bytes, bytes per parameter) of a local HF checkpoint, from its files and config."""
     weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
     try:
@@ -386,7 +408,7 @@ def _precheck_download(source: str, qtype: QuantType, output_dir: Path, keep_int
     check_free_space(needs)
 
 
-def _source_revision(local: Any) -> str | None:
+def source_revision(local: Any) -> str | None:
     """The commit actually used: the asked revision, else the snapshot directory's hash."""
     if local.revision:
         return local.revision

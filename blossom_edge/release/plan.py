@@ -1,0 +1,238 @@
+"""The release as a task graph: what each model and type needs, what is already done, and what each
+task asks of a node (CPUs, RAM from the project's memory estimates, disk).
+
+Planning runs on the driver before Ray starts, reads only (manifests, records, the checkpoint's
+config), and is what `--dry-run` prints; graph.py submits the nodes that are not done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from blossom_edge.errors import UsageError
+from blossom_edge.release import resume
+from blossom_edge.release.tasks import ModelSpec
+
+if TYPE_CHECKING:
+    from blossom_edge.shape import ModelShape
+    from blossom_edge.source import LocalSource
+
+MiB = 1 << 20
+# A Ray worker with numpy, gguf and llama-cpp-python imported, before any model.
+WORKER_BYTES = 256 * MiB
+# Streaming conversion holds a few chunks per write thread whatever the model size (see DESIGN.md).
+CONVERT_BYTES = 256 * MiB
+# CPUs each kind of task asks for (capped at the largest node): the quantizer and perplexity scale with
+# threads, verification and splitting do not.
+TASK_CPUS = {"convert": 2, "imatrix": 4, "quantize": 2, "verify": 1, "quality": 2, "split": 1, "card": 1}
+KINDS = tuple(TASK_CPUS)
+
+
+@dataclass
+class Node:
+    """One task of the graph; `done` when its record on disk already matches (then it is not run)."""
+
+    key: str
+    kind: str
+    model: str
+    qtype: str | None
+    deps: list[str]
+    num_cpus: int
+    memory: int
+    disk: int
+    done: bool = False
+    why: str = ""
+
+
+@dataclass
+class ModelPlan:
+    spec: ModelSpec
+    source: dict[str, Any] | None
+    intermediate_bytes: int
+    manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class ReleasePlan:
+    models: list[ModelPlan]
+    nodes: list[Node]
+    qtypes: list[str]
+    output_dir: Path
+    split_max_size: int | None
+    gpu_tags: bool
+    quantized_by: str
+
+    def node(self, key: str) -> Node:
+        return next(n for n in self.nodes if n.key == key)
+
+    def todo(self) -> list[Node]:
+        return [n for n in self.nodes if not n.done]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"output_dir": str(self.output_dir), "qtypes": self.qtypes, "split_max_size": self.split_max_size,
+                "models": [{"stem": m.spec.stem, "source": m.spec.source, "dir": str(m.spec.model_dir),
+                            "revision": (m.source or {}).get("revision")} for m in self.models],
+                "tasks": [asdict(n) for n in self.nodes]}
+
+
+def _local_source(src: str, download: bool) -> LocalSource | None:
+    """The checkpoint on disk: a directory, a cached download, or (when allowed) a new download."""
+    from blossom_edge.catalog import lookup
+    from blossom_edge.hub import is_cached, parse_repo_spec, resolve_source
+    from blossom_edge.source import LocalSource
+
+    if Path(src).expanduser().is_dir() or download:
+        return resolve_source(src)
+    model = lookup(src)
+    repo_id, revision = parse_repo_spec(src)
+    repo_id = model.repo_id if model else repo_id
+    if not is_cached(repo_id, revision):
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    return LocalSource(path=Path(str(found)).parent, repo_id=repo_id, revision=revision, model=model)
+
+
+def _shape(model_dir: Path) -> ModelShape | None:
+    """The dimensions memory estimates need, from the checkpoint's config.json."""
+    from blossom_edge.shape import ModelShape
+
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        heads = int(config["num_attention_heads"])
+        return ModelShape(n_layer=int(config["num_hidden_layers"]), n_embd=int(config["hidden_size"]),
+                          n_head_kv=int(config.get("num_key_value_heads") or heads),
+                          head_dim=int(config.get("head_dim") or config["hidden_size"] // heads),
+                          n_vocab=int(config["vocab_size"]), n_ff=int(config.get("intermediate_size") or 0))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _run_bytes(shape: ModelShape | None, weights: int, n_ctx: int) -> int:
+    """What loading and running a file of `weights` bytes takes (memory.estimate), in a Ray worker."""
+    from blossom_edge.memory import estimate
+
+    if shape is None:
+        return weights + WORKER_BYTES
+    return estimate(shape.with_weights(weights), n_ctx).total + WORKER_BYTES
+
+
+def _largest_tensor_f32(shape: ModelShape | None, weights: int) -> int:
+    """The quantizer's working buffers: about two float32 copies of the largest tensor (the embedding)."""
+    return 2 * 4 * shape.n_vocab * shape.n_embd if shape else weights // 4
+
+
+def plan_release(sources: list[str], qtypes: list[str], output_dir: Path, *, split_max_size: int | None = None,
+                 gpu_tags: bool = False, quantized_by: str = "blossom-edge", node_cpus: int | None = None,
+                 download: bool = True) -> ReleasePlan:
+    """The graph for `sources` × `qtypes`, with what already matches on disk marked done.
+
+    `download=False` (the dry run) plans a hub model that is not cached from the catalog alone.
+    """
+    from blossom_edge.catalog import lookup
+    from blossom_edge.convert.metadata import output_stem
+    from blossom_edge.naming import gguf_name
+    from blossom_edge.quantize.manifest import tool_versions
+    from blossom_edge.quantize.pipeline import checkpoint_bytes, source_revision
+    from blossom_edge.quantize.types import parse_qtype
+    from blossom_edge.source import is_gguf_source
+
+    if not sources:
+        raise UsageError("give at least one SRC")
+    types = list(dict.fromkeys(parse_qtype(q).name for q in qtypes))
+    if not types:
+        raise UsageError("give the quant types with --quants, like --quants q4_k_m,q8_0")
+    cpus = max(1, node_cpus or os.cpu_count() or 1)
+    tools = tool_versions()
+    output_dir = Path(output_dir).expanduser()
+    models: list[ModelPlan] = []
+    nodes: list[Node] = []
+
+    def add(key: str, kind: str, stem: str, qtype: str | None, deps: list[str], memory: int, disk: int = 0,
+            done: bool = False, why: str = "") -> Node:
+        node = Node(key, kind, stem, qtype, deps, min(TASK_CPUS[kind], cpus), memory, disk, done, why)
+        nodes.append(node)
+        return node
+
+    for src in sources:
+        if is_gguf_source(src):
+            raise UsageError(f"{src} is a GGUF file; a release starts from the checkpoint (alias, repo id or "
+                             "directory), converts it once and makes every type from its 16-bit intermediate")
+        local = _local_source(src, download)
+        model = local.model if local else lookup(src)
+        if local is None and model is None:
+            raise UsageError(f"{src} is not cached and not in the catalog: a dry run cannot plan it without "
+                             "downloading")
+        stem = output_stem(local) if local else model.name
+        if any(m.spec.stem == stem for m in models):
+            raise UsageError(f"{src} is given twice (both are {stem})")
+        model_dir = output_dir / stem
+        if local is not None:
+            weights, per_param = checkpoint_bytes(local.path)
+            params = weights // per_param
+            revision = source_revision(local)
+            record = {"repo_id": local.repo_id, "revision": revision,
+                      "path": None if local.repo_id else str(local.path.resolve())}
+            pinned = f"{local.repo_id}@{revision}" if local.repo_id and revision else src
+            shape = _shape(local.path)
+        else:
+            params, record, pinned, shape = int(model.params_b * 1e9), None, src, model.shape
+        spec = ModelSpec(pinned, stem, model_dir, model.alias if model else None, types[0])
+        plan = ModelPlan(spec, record, params * 2)
+        models.append(plan)
+        inter = params * 2
+        model_nodes: list[Node] = []
+        convert = Node(f"{stem}/convert", "convert", stem, None, [], min(TASK_CPUS["convert"], cpus),
+                       CONVERT_BYTES + WORKER_BYTES, inter)
+        imatrix_key = f"{stem}/imatrix"
+        needs_imatrix = False
+        for name in types:
+            qt = parse_qtype(name)
+            final = model_dir / gguf_name(stem, qt.name)
+            out_bytes = int(params * qt.bpw / 8)
+            manifest = resume.matching_manifest(final, qt.name, record, tools) if record else None
+            base = f"{stem}/{qt.name}"
+            if manifest is not None:
+                plan.manifests[qt.name] = manifest
+                out_bytes = manifest["bytes"]
+                why = "manifest matches (source revision, tools, type, sha256)"
+                model_nodes += [add(f"{base}/quantize", "quantize", stem, qt.name, [], 0, done=True, why=why),
+                                add(f"{base}/verify", "verify", stem, qt.name, [], 0, done=True, why=why)]
+            else:
+                needs_imatrix |= qt.needs_imatrix
+                deps = [convert.key] + ([imatrix_key] if qt.needs_imatrix else [])
+                model_nodes += [
+                    add(f"{base}/quantize", "quantize", stem, qt.name, deps,
+                        WORKER_BYTES + _largest_tensor_f32(shape, inter), out_bytes),
+                    add(f"{base}/verify", "verify", stem, qt.name, [f"{base}/quantize"],
+                        _run_bytes(shape, out_bytes, 128))]
+            verify_deps = [] if manifest else [f"{base}/verify"]
+            quality = resume.matching_quality(model_dir, final, manifest["sha256"]) if manifest else None
+            model_nodes.append(add(f"{base}/quality", "quality", stem, qt.name, [convert.key, *verify_deps],
+                                   _run_bytes(shape, inter, 256) + _run_bytes(shape, out_bytes, 256),
+                                   done=quality is not None, why="measured on this file" if quality else ""))
+            if split_max_size:
+                split_done = manifest is not None and (
+                    resume.matching_split(model_dir, final, manifest["sha256"], split_max_size) is not None
+                    if manifest["bytes"] > split_max_size
+                    else not resume.split_path(model_dir, final).exists())
+                model_nodes.append(add(f"{base}/split", "split", stem, qt.name, verify_deps,
+                                       WORKER_BYTES + _largest_tensor_f32(shape, inter), out_bytes,
+                                       done=split_done, why="shards match" if split_done else ""))
+        if needs_imatrix:
+            model_nodes.insert(0, Node(imatrix_key, "imatrix", stem, None, [convert.key],
+                                       min(TASK_CPUS["imatrix"], cpus), _run_bytes(shape, inter, 2048), 0))
+            nodes.insert(nodes.index(model_nodes[1]), model_nodes[0])
+        convert.done = not any(convert.key in n.deps and not n.done for n in model_nodes)
+        convert.why = "nothing needs the 16-bit file" if convert.done else ""
+        nodes.insert(nodes.index(model_nodes[0]), convert)
+        pending = [n.key for n in model_nodes if not n.done]
+        card_done = not pending and (model_dir / "README.md").is_file()
+        add(f"{stem}/card", "card", stem, None, pending, WORKER_BYTES, done=card_done,
+            why="every file is done" if card_done else "")
+    return ReleasePlan(models, nodes, types, output_dir, split_max_size, gpu_tags, quantized_by)
