@@ -8,6 +8,12 @@ floor. Run twice with different sizes to see whether peak RSS grows with the mod
     python benchmarks/convert.py                       # ≈1.5 GB, ours + reference
     python benchmarks/convert.py --size-gb 0.75 --skip-reference
     python benchmarks/convert.py --json results.json
+    python benchmarks/convert.py --moe                 # ≈1 GB Qwen3-MoE, 64 experts per layer
+
+`--moe` converts a Qwen3-MoE checkpoint instead (tests/builders/moe_checkpoints.py: 64
+experts, 8 active, the real Qwen2 vocabulary), where llama.cpp's converter stacks each
+layer's experts in memory and ours streams them; its targets are peak RSS ≤ 400 MB and
+wall time ≤ 0.5× the reference's.
 
 It prints `auto` and `f16` as multiples of `cat` + `sync` of the same shards (the floor for
 an output that is on disk when the command returns), medians of interleaved rounds.
@@ -33,6 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 HIDDEN, HEADS, FF, VOCAB = 1024, 16, 2816, 151936  # Qwen1.5-0.5B's shape, deepened to reach the size
+# The --moe checkpoint: Qwen3-30B-A3B's proportions shrunk (head_dim 2 × hidden/heads, 4 query
+# heads per KV head, experts 0.375 × hidden wide), 64 experts, deepened to reach the size.
+MOE_HIDDEN, MOE_HEADS, MOE_KV_HEADS, MOE_FF, MOE_EXPERTS, MOE_ACTIVE = 512, 8, 2, 192, 64, 8
+MOE_RSS_TARGET_MB, MOE_TIME_TARGET = 400, 0.5
 
 
 def write_safetensors(path: Path, tensors: dict[str, tuple[tuple[int, ...], np.ndarray]]) -> None:
@@ -99,6 +109,19 @@ def make_checkpoint(directory: Path, size_gb: float) -> Path:
     return directory
 
 
+def make_moe_checkpoint(directory: Path, size_gb: float) -> Path:
+    """A bf16 Qwen3-MoE checkpoint of about `size_gb`, in ~500 MB shards (layers straddle them)."""
+    from tests.builders.moe_checkpoints import write_qwen3_moe_numpy
+
+    head_dim = MOE_HIDDEN // MOE_HEADS * 2
+    per_layer = 2 * (MOE_EXPERTS * 3 * MOE_FF * MOE_HIDDEN + MOE_EXPERTS * MOE_HIDDEN
+                     + (2 * MOE_HEADS + 2 * MOE_KV_HEADS) * head_dim * MOE_HIDDEN)
+    embed_and_head = 2 * 2 * VOCAB * MOE_HIDDEN
+    layers = max(1, round((size_gb * 1e9 - embed_and_head) / per_layer))
+    return write_qwen3_moe_numpy(directory, layers=layers, experts=MOE_EXPERTS, hidden=MOE_HIDDEN, moe_ff=MOE_FF,
+                                 heads=MOE_HEADS, kv_heads=MOE_KV_HEADS, active=MOE_ACTIVE, tokenizer="full")
+
+
 def measure(argv: list[str], env: dict | None = None) -> dict:
     """Wall time and peak RSS of one command, in its own process (wait4 gives its rusage alone)."""
     start = time.perf_counter()
@@ -113,25 +136,28 @@ def measure(argv: list[str], env: dict | None = None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size-gb", type=float, default=1.5)
+    parser.add_argument("--size-gb", type=float, default=None, help="checkpoint size (default 1.5, --moe 1.0)")
+    parser.add_argument("--moe", action="store_true", help="a Qwen3-MoE checkpoint with 64 experts per layer")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of copy+sync, auto, f16")
     parser.add_argument("--generate", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.size_gb is None:
+        args.size_gb = 1.0 if args.moe else 1.5
     if args.generate:
-        make_checkpoint(args.generate, args.size_gb)
+        (make_moe_checkpoint if args.moe else make_checkpoint)(args.generate, args.size_gb)
         return
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="be-bench-convert-"))
-    ckpt = work / f"qwen2-{args.size_gb}gb"
+    ckpt = work / (f"qwen3moe-{MOE_EXPERTS}x-{args.size_gb}gb" if args.moe else f"qwen2-{args.size_gb}gb")
     if not (ckpt / "config.json").is_file():
         print(f"generating {args.size_gb} GB bf16 checkpoint in {ckpt} …", file=sys.stderr)
         # In a child process: Linux carries a parent's peak RSS into its children's rusage,
         # so this process must stay small for the measurements below to mean anything.
-        subprocess.run([sys.executable, __file__, "--generate", str(ckpt), "--size-gb", str(args.size_gb)],
-                       check=True)
+        subprocess.run([sys.executable, __file__, "--generate", str(ckpt), "--size-gb", str(args.size_gb),
+                        *(["--moe"] if args.moe else [])], check=True)
     src_bytes = sum(p.stat().st_size for p in ckpt.glob("*.safetensors"))
     out = work / "out.gguf"
     results: dict = {"checkpoint_bytes": src_bytes, "cpus": os.cpu_count()}
@@ -181,6 +207,15 @@ def main() -> None:
     if "reference_f16" in results and isinstance(results["reference_f16"], dict):
         speedup = results["reference_f16"]["seconds"] / results["ours_f16"]["seconds"]
         print(f"f16 speed-up over llama.cpp's converter: {speedup:.2f}x")
+    if args.moe:
+        ours_rss = max(results["ours_auto"]["peak_rss_mb"], results["ours_f16"]["peak_rss_mb"])
+        print(f"MoE ({MOE_EXPERTS} experts): our peak RSS {ours_rss:.0f} MB (target ≤ {MOE_RSS_TARGET_MB} MB)")
+        for outtype in ("f16", "auto"):
+            if isinstance(results.get(f"reference_{outtype}"), dict):
+                ratio = results[f"ours_{outtype}"]["seconds"] / results[f"reference_{outtype}"]["seconds"]
+                results[f"ratio_{outtype}_to_reference"] = round(ratio, 3)
+                print(f"MoE {outtype}: ours / llama.cpp's converter {ratio:.3f}x (target ≤ {MOE_TIME_TARGET}x), "
+                      f"its peak RSS {results[f'reference_{outtype}']['peak_rss_mb']:.0f} MB")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     if args.workdir is None:

@@ -137,6 +137,10 @@ class Checkpoint:
         config = _load_json(_read_small(config_path), f"{config_path}: malformed JSON", unique_keys=False)
         if not isinstance(config, dict):
             raise CorruptFileError(f"{config_path}: malformed JSON (not an object)")
+        if isinstance(config.get("text_config"), dict):
+            # A multimodal checkpoint (Qwen3.5): its language model's numbers are nested, and
+            # llama.cpp's converter reads them with the top level, text_config winning.
+            config = {**config, **config["text_config"]}
         return cls(directory, config, _open_shards(directory))
 
     def tensors(self) -> Iterator[TensorRef]:

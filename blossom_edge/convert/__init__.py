@@ -59,10 +59,10 @@ class Conversion:
         """Every key/value, in the order llama.cpp's converter writes them."""
         import gguf
 
-        config, arch = self.checkpoint.config, self.plan.arch
+        config, arch = self.plan.config, self.plan.arch
         writer.add_type(gguf.GGUFType.MODEL)
         model_metadata(self.checkpoint.directory, self.plan.n_params, self.source).set_gguf_meta_model(writer)
-        write_common_hparams(config, writer, self.plan.file_type)
+        write_common_hparams(config, writer, self.plan.file_type, len(arch.blocks(config)))
         for extra in arch.extra_hparams:
             extra(config, writer)
         write_vocab(writer, self.vocab)
@@ -91,7 +91,8 @@ def plan_conversion(source: LocalSource | Path, output: Path | None, outtype: st
     arch = architecture_for(checkpoint.config)
     plan = build_plan(checkpoint, arch, outtype)
     vocab = load_vocab(source.path, checkpoint.config.get("vocab_size"), space_prefix_key=arch.space_prefix_key,
-                       arch_name=arch.arch_name)
+                       arch_name=arch.arch_name, pre_names=dict(arch.pre_tokenizer_names),
+                       special_tokens=dict(arch.special_tokens))
     output = output or Path(default_output_name(source, plan.outtype))
     refuse_overwriting(output, [p for p in source.path.iterdir() if p.is_file()])
     yield Conversion(checkpoint, plan, vocab, output, source)

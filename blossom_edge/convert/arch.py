@@ -15,10 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from blossom_edge.convert.experts import expert_count, experts_used
 from blossom_edge.errors import CorruptFileError, excerpt
 
 if TYPE_CHECKING:
     import gguf
+
+    from blossom_edge.checkpoint import TensorRef
+    from blossom_edge.convert.transforms import Rewritten
 
 HparamWriter = Callable[[dict, "gguf.GGUFWriter"], None]
 
@@ -43,6 +47,33 @@ class Architecture:
     # What every block must hold, checked before writing: llama.cpp refuses a file without it.
     block_tensors: tuple[str, ...] = DENSE_BLOCK
     extra_hparams: tuple[HparamWriter, ...] = field(default=())
+    # The tokenizer.ggml.pre name llama.cpp gives a split rule in this architecture, where it is not
+    # the rule's usual one (GLM-4 splits like Llama-3, and llama.cpp ties GLM's no-BOS rule to "glm4").
+    pre_tokenizer_names: tuple[tuple[str, str], ...] = ()
+    # Special-token roles the reference converter sets by token text when the tokenizer files leave them unset.
+    special_tokens: tuple[tuple[str, str], ...] = ()
+    # The config as the reference reads it, given the checkpoint's tensor names (e.g. the MTP
+    # layers actually stored); None: config.json as it is.
+    adapt_config: Callable[[dict, list[str]], dict] | None = None
+    # A tensor as the reference hands it to the name map (renamed, rows reordered, values
+    # transformed), or None when it is not part of the GGUF; None: every tensor as stored.
+    rewrite: Callable[[TensorRef, dict], Rewritten | None] | None = None
+    # Says what the tensors `rewrite` leaves out are, in the one line the plan logs about them.
+    left_out: str = ""
+    # The kind of every GGUF block, MTP blocks included (its length is the block count), and what
+    # each kind must hold; None: num_hidden_layers blocks, each holding `block_tensors`.
+    layer_kinds: Callable[[dict], tuple[str, ...]] | None = None
+    kind_tensors: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def blocks(self, config: dict) -> tuple[str, ...]:
+        """Every GGUF block's kind; blocks of the one default kind are "block"."""
+        if self.layer_kinds is None:
+            return ("block",) * int(config["num_hidden_layers"])
+        return self.layer_kinds(config)
+
+    def tensors_of_kind(self, kind: str) -> tuple[str, ...]:
+        """The gguf.MODEL_TENSOR names a block of `kind` must hold."""
+        return dict(self.kind_tensors).get(kind, self.block_tensors)
 
     @property
     def model_arch(self) -> gguf.MODEL_ARCH:
@@ -60,7 +91,7 @@ class Architecture:
 # config.json numbers the converter reads: required ones, then those a model may leave out.
 REQUIRED_INTS = ("num_hidden_layers", "hidden_size", "num_attention_heads")
 OPTIONAL_INTS = ("num_key_value_heads", "intermediate_size", "max_position_embeddings", "n_ctx", "n_positions",
-                 "vocab_size", "head_dim")
+                 "vocab_size", "head_dim", "moe_intermediate_size", "shared_expert_intermediate_size")
 # Far beyond any real model, and small enough that no product of them overflows what we allocate.
 MAX_CONFIG_INT = 1 << 31
 
@@ -125,11 +156,14 @@ def rope_parameters(config: dict) -> dict:
     return merged
 
 
-def write_common_hparams(config: dict, writer: gguf.GGUFWriter, file_type: int) -> None:
-    """The hyperparameters llama.cpp reads for every decoder-only model, as its converter writes them."""
+def write_common_hparams(config: dict, writer: gguf.GGUFWriter, file_type: int, block_count: int | None = None) -> None:
+    """The hyperparameters llama.cpp reads for every decoder-only model, as its converter writes them.
+
+    `block_count` is the GGUF's (Architecture.blocks: MTP blocks count too), else num_hidden_layers.
+    """
     import gguf
 
-    writer.add_block_count(int(config["num_hidden_layers"]))
+    writer.add_block_count(block_count if block_count is not None else int(config["num_hidden_layers"]))
     if (n_ctx := _find(config, "max_position_embeddings", "n_ctx", "n_positions")) is not None:
         writer.add_context_length(int(n_ctx))
     writer.add_embedding_length(int(config["hidden_size"]))
@@ -151,6 +185,11 @@ def write_common_hparams(config: dict, writer: gguf.GGUFWriter, file_type: int) 
         writer.add_rope_freq_base(float(rope["rope_theta"]))
     if (eps := _find(config, "rms_norm_eps")) is not None:
         writer.add_layer_norm_rms_eps(float(eps))
+    # Where llama.cpp's TextModel writes them, for any architecture whose config declares experts.
+    if (n_experts := expert_count(config)) is not None:
+        writer.add_expert_count(n_experts)
+    if (n_used := experts_used(config)) is not None:
+        writer.add_expert_used_count(n_used)
     if (head_dim := config.get("head_dim")) is not None:
         writer.add_key_length(int(head_dim))
         writer.add_value_length(int(head_dim))

@@ -8,20 +8,28 @@ stay F32; `q8_0` falls back to F16 for rows that are not a whole number of 32-bl
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from blossom_edge.checkpoint import Checkpoint, TensorRef
 from blossom_edge.convert.arch import GLOBAL_TENSORS, Architecture
+from blossom_edge.convert.experts import Piece, Stacked, stack_experts, whole
+from blossom_edge.convert.transforms import Rewritten, Transform
 from blossom_edge.errors import UnsupportedError, UsageError
 
 if TYPE_CHECKING:
     import gguf
 
+log = logging.getLogger(__name__)
+
 OUTTYPES = ("auto", "f32", "f16", "bf16", "q8_0")
 # Buffers transformers registers but that carry no weights.
 IGNORED_SUFFIXES = (".rotary_emb.inv_freq", ".attention.masked_bias", ".attention.bias")
+# Tensor kinds llama.cpp's converter keeps in F32 whatever the output type (its prepare_tensors
+# list, as far as our architectures have them): routers and convolution kernels.
+ALWAYS_F32 = ("FFN_GATE_INP", "FFN_GATE_INP_SHEXP", "SSM_CONV1D")
 
 
 @dataclass(frozen=True)
@@ -32,9 +40,21 @@ class PlannedTensor:
     nbytes: int
     # Q/K of LLaMA-style models: the number of heads whose rotary halves are interleaved.
     permute_heads: int | None = None
+    # A stacked expert tensor: its bytes are these runs of stored rows, in order (experts.py);
+    # `source` then only describes the stacked whole. Empty for a tensor stored as it is.
+    pieces: tuple[Piece, ...] = ()
+    # What the reference converter does to the values besides casting (convert/transforms.py).
+    transform: Transform | None = None
+
+    @property
+    def segments(self) -> tuple[Piece, ...]:
+        """Where the output's rows come from, in order: the pieces, or all of `source`."""
+        return self.pieces or (whole(self.source),)
 
     @property
     def shape(self) -> tuple[int, ...]:
+        if self.transform is not None and self.transform.shape is not None:
+            return self.transform.shape
         return self.source.shape
 
 
@@ -44,6 +64,8 @@ class Plan:
     outtype: str
     file_type: int
     tensors: list[PlannedTensor]
+    # config.json as the architecture's hyperparameter writers read it (Architecture.adapt_config).
+    config: dict = field(default_factory=dict)
 
     @property
     def tensor_bytes(self) -> int:
@@ -84,6 +106,9 @@ def _qtype_for(name: str, ref: TensorRef, outtype: str) -> gguf.GGMLQuantization
     Q = gguf.GGMLQuantizationType
     if len(ref.shape) <= 1 or name.endswith("_norm.weight") or not name.endswith(".weight"):
         return Q.F32
+    kinds = {gguf.TENSOR_NAMES[gguf.MODEL_TENSOR[kind]].rsplit(".", 1)[-1] for kind in ALWAYS_F32}
+    if name.removesuffix(".weight").rsplit(".", 1)[-1] in kinds:
+        return Q.F32
     wanted = {"f32": Q.F32, "f16": Q.F16, "bf16": Q.BF16, "q8_0": Q.Q8_0}[outtype]
     if wanted == Q.Q8_0 and ref.shape[-1] % gguf.GGML_QUANT_SIZES[Q.Q8_0][0] != 0:
         return Q.F16
@@ -105,17 +130,28 @@ def build_plan(checkpoint: Checkpoint, arch: Architecture, outtype: str) -> Plan
     import gguf
 
     config = checkpoint.config
-    n_blocks = int(config["num_hidden_layers"])
+    if arch.adapt_config is not None:
+        config = arch.adapt_config(config, [ref.name for ref in checkpoint.tensors()])
+    n_blocks = len(arch.blocks(config))
     name_map = gguf.get_tensor_name_map(arch.model_arch, n_blocks)
     outtype = resolve_outtype(outtype, checkpoint)
     n_head = int(config["num_attention_heads"])
     n_head_kv = int(config.get("num_key_value_heads") or n_head)
     planned: list[PlannedTensor] = []
     seen: set[str] = set()
-    for ref in checkpoint.tensors():
+    left_out: list[str] = []
+    for item in stack_experts(checkpoint.tensors(), config):
+        ref, pieces = (item.ref, item.pieces) if isinstance(item, Stacked) else (item, ())
         if ref.name.endswith(IGNORED_SUFFIXES):
             continue
-        name = name_map.get_name(ref.name, try_suffixes=(".weight", ".bias"))
+        rewritten = Rewritten(ref.name) if arch.rewrite is None else arch.rewrite(ref, config)
+        if rewritten is None:
+            left_out.append(ref.name)
+            continue
+        pieces = rewritten.pieces or pieces
+        # A name the architecture already gives in GGUF form is one gguf-py's map does not know yet.
+        name = rewritten.name if _BLOCK.match(rewritten.name) else \
+            name_map.get_name(rewritten.name, try_suffixes=(".weight", ".bias"))
         if name is None:
             raise UnsupportedError(f"tensor {ref.name} has no GGUF equivalent for {arch.hf_names[0]}")
         if name in seen:
@@ -127,33 +163,40 @@ def build_plan(checkpoint: Checkpoint, arch: Architecture, outtype: str) -> Plan
         elif arch.permute_qk and ref.name.endswith("k_proj.weight"):
             permute = n_head_kv
         qtype = _qtype_for(name, ref, outtype)
-        planned.append(PlannedTensor(ref, name, qtype, _nbytes(ref.shape, qtype), permute))
-    check_complete(planned, arch, n_blocks)
-    return Plan(arch, outtype, int(_file_type(outtype)), planned)
+        planned.append(PlannedTensor(ref, name, qtype, _nbytes(ref.shape, qtype), permute, pieces,
+                                     rewritten.transform))
+    if left_out:
+        log.warning("left out %d tensor(s) (%s, …): %s", len(left_out), left_out[0], arch.left_out)
+    check_complete(planned, arch, arch.blocks(config))
+    return Plan(arch, outtype, int(_file_type(outtype)), planned, config)
 
 
 _BLOCK = re.compile(r"^blk\.(\d+)\.(.+)$")
 
 
-def check_complete(planned: list[PlannedTensor], arch: Architecture, n_blocks: int) -> None:
+def check_complete(planned: list[PlannedTensor], arch: Architecture, blocks: tuple[str, ...]) -> None:
     """Every tensor llama.cpp will ask for is there, or one line names the first one missing.
 
     A checkpoint that lost one layer's projection (a shard re-saved by hand, no index to
     notice) otherwise converts into a GGUF that llama.cpp refuses to load. Besides the
-    architecture's own list, a tensor kind that any block has must be in every block.
+    architecture's own list for each block's kind (`blocks`, see Architecture.blocks), a
+    tensor that any block of a kind has must be in every block of that kind.
     """
     import gguf
 
     have = {t.name for t in planned}
-    # One example per block tensor kind ("ffn_down.weight"), to show the checkpoint's own name for it.
+    # One example per block kind and tensor ("ffn_down.weight"), to show the checkpoint's own name for it.
     example: dict[str, PlannedTensor] = {}
+    by_kind: dict[str, set[str]] = {kind: set() for kind in blocks}
     for t in planned:
-        if m := _BLOCK.match(t.name):
+        if (m := _BLOCK.match(t.name)) and int(m.group(1)) < len(blocks):
             example.setdefault(m.group(2), t)
-    kinds = set(example) | {gguf.TENSOR_NAMES[gguf.MODEL_TENSOR[k]].split(".", 2)[2] + ".weight"
-                            for k in arch.block_tensors}
+            by_kind[blocks[int(m.group(1))]].add(m.group(2))
+    for kind in by_kind:
+        by_kind[kind] |= {gguf.TENSOR_NAMES[gguf.MODEL_TENSOR[k]].split(".", 2)[2] + ".weight"
+                          for k in arch.tensors_of_kind(kind)}
     wanted = [gguf.TENSOR_NAMES[gguf.MODEL_TENSOR[k]] + ".weight" for k in GLOBAL_TENSORS]
-    wanted += [f"blk.{bid}.{kind}" for bid in range(n_blocks) for kind in sorted(kinds)]
+    wanted += [f"blk.{bid}.{name}" for bid, kind in enumerate(blocks) for name in sorted(by_kind[kind])]
     missing = next((name for name in wanted if name not in have), None)
     if missing is None:
         return

@@ -23,6 +23,7 @@ from typing import IO
 import numpy as np
 
 from blossom_edge.checkpoint import DTYPE_SIZES, NUMPY_DTYPES, bf16_to_f16, to_f32
+from blossom_edge.convert.experts import Piece
 from blossom_edge.convert.plan import PlannedTensor
 
 # About 16 MiB of float32 per chunk: large enough for numpy to run at memory speed, small
@@ -46,7 +47,13 @@ def permute_rows(rows: np.ndarray, head_dim: int) -> np.ndarray:
 
 
 class StreamedTensor:
-    """One planned tensor's output bytes, computed and written in row chunks."""
+    """One planned tensor's output bytes, computed and written in row chunks.
+
+    The output is the planned tensor's segments (experts.Piece: runs of stored rows) one after
+    another; a dense tensor is a single segment, a stacked expert tensor one per expert (or
+    per half-expert of a fused gate_up_proj). Each chunk is rows of one segment, so a layer's
+    experts are never gathered, and segments in different shards are read from each one.
+    """
 
     def __init__(self, planned: PlannedTensor, pool: ThreadPoolExecutor,
                  on_bytes: Callable[[int], None] | None = None) -> None:
@@ -55,18 +62,18 @@ class StreamedTensor:
         self._pool = pool
         self._on_bytes = on_bytes
 
-    def _row_chunks(self) -> list[tuple[int, int]]:
-        shape = self.planned.shape
-        if len(shape) < 2:
-            return [(0, shape[0] if shape else 1)]
-        rows, row_len = shape[0], int(np.prod(shape[1:]))
-        step = max(1, CHUNK_ELEMENTS // row_len)
-        if self.planned.permute_heads:
-            head_dim = rows // self.planned.permute_heads
-            step = max(head_dim, step - step % head_dim)
-        return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+    def _chunks(self) -> list[tuple[Piece, int, int]]:
+        """(segment, first row, end row) in output order, each at most CHUNK_ELEMENTS elements."""
+        chunks = []
+        for piece in self.planned.segments:
+            step = max(1, CHUNK_ELEMENTS // max(1, piece.row_len))
+            if self.planned.permute_heads:
+                head_dim = piece.rows // self.planned.permute_heads
+                step = max(head_dim, step - step % head_dim)
+            chunks += [(piece, r, min(piece.rows, r + step)) for r in range(0, piece.rows, step)]
+        return chunks
 
-    def _convert(self, rows: tuple[int, int], src: int) -> np.ndarray:
+    def _convert(self, piece: Piece, r0: int, r1: int, src: int) -> np.ndarray:
         """One chunk of output bytes; runs on a worker thread (numpy releases the GIL here).
 
         The source rows are read with pread into this thread's buffer, and the f16 cast goes
@@ -74,15 +81,15 @@ class StreamedTensor:
         """
         import gguf
 
-        planned, ref = self.planned, self.planned.source
-        r0, r1 = rows
-        row_len = int(np.prod(ref.shape[1:])) if len(ref.shape) >= 2 else 1
-        count = (r1 - r0) * row_len
-        raw = _read(src, ref.offset + r0 * row_len * DTYPE_SIZES[ref.dtype], count, NUMPY_DTYPES[ref.dtype])
+        planned, ref = self.planned, piece.ref
+        count = (r1 - r0) * piece.row_len
+        raw = _read(src, piece.offset + r0 * piece.row_len * DTYPE_SIZES[ref.dtype], count, NUMPY_DTYPES[ref.dtype])
         if len(ref.shape) >= 2:
-            raw = raw.reshape((r1 - r0, *ref.shape[1:]))
+            raw = raw.reshape((r1 - r0, piece.row_len))
         if planned.permute_heads:
-            raw = permute_rows(raw, ref.shape[0] // planned.permute_heads)
+            raw = permute_rows(raw, piece.rows // planned.permute_heads)
+        if planned.transform is not None and planned.transform.changes_bytes:
+            return np.ascontiguousarray(gguf.quants.quantize(planned.transform.apply(raw, ref.dtype), planned.qtype))
         if gguf.GGMLQuantizationType[ref.dtype] == planned.qtype:
             out = np.ascontiguousarray(raw)
         elif ref.dtype == "BF16" and planned.qtype == gguf.GGMLQuantizationType.F16:
@@ -95,59 +102,58 @@ class StreamedTensor:
         import gguf
 
         planned = self.planned
-        return not planned.permute_heads and gguf.GGMLQuantizationType[planned.source.dtype] == planned.qtype
+        changed = planned.permute_heads or (planned.transform is not None and planned.transform.changes_bytes)
+        return not changed and gguf.GGMLQuantizationType[planned.source.dtype] == planned.qtype
 
     def tofile(self, fout: IO[bytes]) -> None:
         """Copy in the kernel when the bytes do not change; else convert chunks on all cores, a
         bounded window ahead, each worker writing its chunk at its own offset."""
-        if self.is_byte_copy():
-            self._copy(fout)
-            return
         fout.flush()
         start = fout.tell()
-        shape = self.planned.shape
-        row_bytes = self.nbytes // shape[0] if len(shape) >= 2 else self.nbytes
+        segments = self.planned.segments
+        row_bytes = self.nbytes // max(1, sum(piece.rows for piece in segments))
+        sources: dict[str, int] = {}
         pending: deque[Future[None]] = deque()
-        window = (os.cpu_count() or 1) + 1
-        src = os.open(self.planned.source.shard.path, os.O_RDONLY)
         try:
-            for rows in self._row_chunks():
-                pending.append(self._pool.submit(self._convert_and_write, rows, src, fout.fileno(),
-                                                 start + rows[0] * row_bytes))
-                if len(pending) >= window:
+            for piece in segments:
+                path = str(piece.ref.shard.path)
+                if path not in sources:
+                    sources[path] = os.open(path, os.O_RDONLY)
+            if self.is_byte_copy():
+                offset = start
+                for piece in segments:
+                    copy_range(sources[str(piece.ref.shard.path)], fout.fileno(), piece.offset, offset, piece.nbytes,
+                               self._on_bytes)
+                    offset += piece.nbytes
+            else:
+                window = (os.cpu_count() or 1) + 1
+                offset = start
+                for piece, r0, r1 in self._chunks():
+                    pending.append(self._pool.submit(self._convert_and_write, piece, r0, r1,
+                                                     sources[str(piece.ref.shard.path)], fout.fileno(), offset))
+                    offset += (r1 - r0) * row_bytes
+                    if len(pending) >= window:
+                        pending.popleft().result()
+                while pending:
                     pending.popleft().result()
-            while pending:
-                pending.popleft().result()
         finally:
-            # After a failure: chunks already running read `src`, so they end before it is closed.
+            # After a failure: chunks already running read the sources, so they end before those close.
             for future in pending:
                 future.cancel()
             wait(pending)
-            os.close(src)
+            for fd in sources.values():
+                os.close(fd)
         fout.seek(start + self.nbytes)
 
-    def _convert_and_write(self, rows: tuple[int, int], src: int, dst: int, offset: int) -> None:
+    def _convert_and_write(self, piece: Piece, r0: int, r1: int, src: int, dst: int, offset: int) -> None:
         """On a worker: convert one chunk and write it where it belongs in the output."""
-        out = self._convert(rows, src)
+        out = self._convert(piece, r0, r1, src)
         data = memoryview(out).cast("B")
         while data:
             written = os.pwrite(dst, data, offset)
             data, offset = data[written:], offset + written
         if self._on_bytes is not None:
             self._on_bytes(out.nbytes)
-
-    def _copy(self, fout: IO[bytes]) -> None:
-        """The tensor's bytes from its shard straight into the output, at the writer's position."""
-        ref = self.planned.source
-        fout.flush()
-        start = fout.tell()
-        src = os.open(ref.shard.path, os.O_RDONLY)
-        try:
-            copy_range(src, fout.fileno(), ref.offset, start, ref.nbytes, self._on_bytes)
-        finally:
-            os.close(src)
-        fout.seek(start + ref.nbytes)
-
 
 
 def copy_range(src: int, dst: int, src_offset: int, dst_offset: int, count: int,

@@ -93,7 +93,8 @@ class Vocab:
 
 
 def load_vocab(model_dir: Path, vocab_size: int | None, *, space_prefix_key: bool | None = None,
-               arch_name: str | None = None) -> Vocab:
+               arch_name: str | None = None, pre_names: Mapping[str, str] | None = None,
+               special_tokens: Mapping[str, str] | None = None) -> Vocab:
     """Read the checkpoint's tokenizer the way llama.cpp's converter would.
 
     `vocab_size` is config.json's: the embedding has that many rows, and llama.cpp wants
@@ -101,7 +102,9 @@ def load_vocab(model_dir: Path, vocab_size: int | None, *, space_prefix_key: boo
     tokenizer.model wins over tokenizer.json when both exist, as in the reference (Yi and
     Mistral checkpoints ship both; the SentencePiece model is the original).
     `space_prefix_key` is the architecture's `Architecture.space_prefix_key`; `arch_name` only
-    names the architecture in messages.
+    names the architecture in messages. `pre_names` renames a split rule's usual pre-tokenizer
+    name the way llama.cpp knows it in this architecture, and `special_tokens` gives special-token
+    roles by token text where the tokenizer files leave them unset (both from the Architecture).
     """
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -114,6 +117,7 @@ def load_vocab(model_dir: Path, vocab_size: int | None, *, space_prefix_key: boo
         vocab = _load_sentencepiece(model_dir, spm_file, vocab_size)
     elif json_file.is_file():
         vocab = _load_bpe(model_dir, json_file, vocab_size, arch_name)
+        vocab.pre = (pre_names or {}).get(vocab.pre, vocab.pre)
     else:
         raise NotFoundError(
             f"no tokenizer in {model_dir}: expected tokenizer.json (byte-level BPE) "
@@ -123,6 +127,10 @@ def load_vocab(model_dir: Path, vocab_size: int | None, *, space_prefix_key: boo
     add_prefix_space = config.get("add_prefix_space")
     if isinstance(add_prefix_space, bool) and _writes_space_prefix_key(space_prefix_key, vocab.model):
         vocab.add_space_prefix = add_prefix_space
+    for role, token in (special_tokens or {}).items():
+        if token in vocab.tokens:
+            # As gguf-py's SpecialVocab sets a role: only when the tokenizer files did not.
+            vocab.special.special_token_ids.setdefault(role, vocab.tokens.index(token))
     for message in vocab.warnings:
         log.warning(message)
     return vocab
