@@ -4,8 +4,10 @@ The model is the Qwen2-shaped checkpoint benchmarks/convert.py generates (real Q
 vocabulary, random weights), converted to f16 by us (≈1 GB at the default size). llama-imatrix
 is built from the llama.cpp vendored in the llama-cpp-python sdist (tests/builders/llama_cpp_tools.py,
 cached after the first build). Each tool runs twice, with 1 and with 1 + N chunks, so loading,
-tokenizing and writing cancel out: per chunk = (wall(1 + N) - wall(1)) / N. Rounds alternate
-the tools. Target: ours within 10% of llama-imatrix.
+tokenizing and writing cancel out: per chunk = (wall(1 + N) - wall(1)) / N (both tools decode
+four 512-token chunks per batch, so N = 4 is one full batch). An untimed run of each warms the
+page cache first; rounds alternate the tools; medians are reported. Target: ours within 10%
+of llama-imatrix.
 
     python benchmarks/imatrix.py                       # ≈1 GB model, 4 chunks of 512, 2 threads
     python benchmarks/imatrix.py --size-gb 0.5 --chunks 2 --rounds 1 --json out.json
@@ -76,6 +78,9 @@ def main() -> int:
         return [sys.executable, "-m", "blossom_edge", "imatrix", str(model), "--text", str(text), "--ctx",
                 str(args.ctx), "--chunks", str(chunks), "-t", str(args.threads), "-o", str(out), "--json"]
 
+    # One untimed run of each first, so neither pays for reading the model into the page cache.
+    _wall(theirs(1))
+    _wall(ours(1))
     per_chunk: dict[str, list[float]] = {"llama-imatrix": [], "blossom-edge": []}
     for rnd in range(args.rounds):
         order = ("llama-imatrix", "blossom-edge") if rnd % 2 == 0 else ("blossom-edge", "llama-imatrix")
