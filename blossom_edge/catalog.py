@@ -153,6 +153,21 @@ class ModelInfo:
         return BASE_SHAPES.get(self.base_model)
 
     @property
+    def kind(self) -> str:
+        """Dense or mixture of experts, and the layer kinds: what decides memory against speed.
+
+        The architecture says which kind a model is; counts come from its shape when recorded.
+        """
+        shape = self.shape
+        if shape is not None and shape.n_expert:
+            text = f"MoE, {shape.n_expert} experts, {shape.n_expert_used} active"
+        else:
+            text = "MoE" if "Moe" in self.architecture else "dense"
+        if self.architecture.startswith("Qwen3_5"):
+            text += "; linear + full attention"
+        return text
+
+    @property
     def name(self) -> str:
         """The file-name stem: `blossom-v5-4b` from `Azure99/blossom-v5-4b`."""
         return self.repo_id.split("/", 1)[1].lower()
@@ -193,7 +208,7 @@ class ModelInfo:
             "license": self.license, "chat_format": chat.name if chat else None,
             "eos_token": chat.eos_token if chat else self.eos, "system_prompt": chat.system if chat else None,
             "ollama": self.published, "ollama_gpu": f"{self.published}-gpu" if self.published else None,
-            "shape": shape.dimensions() if shape else None,
+            "shape": shape.dimensions() if shape else None, "kind": self.kind,
             "sources": {fact: SOURCES[key] for fact, key in self.sources.items()},
             "unverified": list(self.unverified),
         }

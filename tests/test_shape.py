@@ -102,3 +102,16 @@ def test_inspect_shows_experts_and_layer_kinds(tmp_path, capsys):
     assert main(["inspect", str(q35)]) == 0
     text = " ".join(capsys.readouterr().out.replace("│", " ").split())
     assert "2 full attention (KV cache), 6 linear attention (fixed state)" in text
+
+
+def test_models_says_which_releases_are_moe_and_which_mix_layer_kinds(capsys):
+    import json
+
+    from blossom_edge.cli import main
+
+    assert main(["models", "--json"]) == 0
+    kinds = {r["alias"]: r["kind"] for r in json.loads(capsys.readouterr().out)}
+    assert kinds["v6.3-30b-a3b"] == "MoE, 128 experts, 8 active"
+    assert kinds["v6.4-9b"] == "dense; linear + full attention"
+    assert kinds["v6.4-35b-a3b"] == "MoE; linear + full attention"
+    assert kinds["v5-4b"] == "dense"

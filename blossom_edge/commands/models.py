@@ -41,14 +41,15 @@ def models(json_output: JsonOpt = False) -> None:
         table = Table(title=f"Blossom {line}", title_justify="left")
         table.add_column("alias", overflow="fold")
         table.add_column("repository / ollama", no_wrap=True, min_width=ids)
-        for col in ("base model", "arch", "params", "ctx", "chat"):
+        for col in ("base model", "arch", "params", "kind", "ctx", "chat"):
             table.add_column(col, justify="right" if col in ("params", "ctx") else "left", overflow="fold")
         for m in (m for m in MODELS if m.line == line):
             table.add_row(", ".join((m.alias, *m.other_aliases)),
                           shown(m, "repo_id", m.repo_id) + "\n" + shown(m, "ollama", m.published or "—"),
                           shown(m, "base_model", m.base_model),
                           shown(m, "architecture", m.architecture.removesuffix("ForCausalLM")),
-                          shown(m, "params_b", f"{m.params_b:g}B"), shown(m, "context_length", str(m.context_length)),
+                          shown(m, "params_b", f"{m.params_b:g}B"), m.kind,
+                          shown(m, "context_length", str(m.context_length)),
                           shown(m, "chat_format", m.chat.name if m.chat else "from checkpoint"))
         console.print(table)
     console.print(f"{UNVERIFIED_MARK} = no source found for this fact (unverified); "
