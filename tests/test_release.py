@@ -177,6 +177,40 @@ class RecordingHfApi:
 
 
 @pytest.mark.slow
+def test_an_interrupted_release_continues_where_it_stopped(local_ray, checkpoints, tmp_path):
+    """Ctrl-C once the first type is verified; the second run keeps that file and makes the rest.
+
+    One of the types needs an importance matrix, so the release computes it (its own task) and
+    the file is the one `quantize` makes alone, matrix and provenance keys included.
+    """
+    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.quantize.pipeline import quantize_pipeline
+
+    types = ["q4_k_m", "iq2_xs"]
+    stem = MODELS[0][0]
+
+    def interrupt_after_first_verify(states) -> None:
+        if any(k.endswith("/verify") and s.state == "done" for k, s in states.items()):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        release([str(checkpoints[0])], types, tmp_path, progress=False, on_update=interrupt_after_first_verify)
+    done = [p for p in (tmp_path / stem).glob("*.gguf") if manifest_path(p).is_file()]
+    assert len(done) == 1 and not (tmp_path / stem / "README.md").exists()
+    kept = {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in done}
+
+    again = release([str(checkpoints[0])], types, tmp_path, progress=False)
+    first = done[0].name.removeprefix(f"{stem}-").removesuffix(".gguf")
+    assert again.run.states[f"{stem}/{first}/quantize"].state == "skipped"
+    assert {n: (tmp_path / stem / n).stat().st_mtime_ns for n in kept} == {n: v[0] for n, v in kept.items()}
+    assert (tmp_path / stem / "README.md").is_file() and not list(tmp_path.rglob("*.partial"))
+    low_bit = tmp_path / stem / f"{stem}-IQ2_XS.gguf"
+    alone = quantize_pipeline(str(checkpoints[0]), "iq2_xs", tmp_path / "alone", progress=False).path
+    assert low_bit.read_bytes() == alone.read_bytes()
+    assert read_gguf_info(low_bit).metadata["quantize.imatrix.file"] == f"{stem}.imatrix.gguf"
+
+
+@pytest.mark.slow
 def test_hub_push_sends_each_file_in_its_own_commit(released):
     from blossom_edge.release.push import push_hub
 
