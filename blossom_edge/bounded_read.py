@@ -1,6 +1,6 @@
 """Reading a small input file a user names, without trusting it to be small or even a file.
 
-Modelfiles, bench results and the files of a device capture are kilobytes; `/dev/zero`, a
+Modelfiles, bench results, a checkpoint's JSON files and the files of a device capture are kilobytes; `/dev/zero`, a
 FIFO or a 2 GB file given in their place must be refused at once (or, for a capture, read
 as missing) rather than read forever into memory.
 """
@@ -8,11 +8,13 @@ as missing) rather than read forever into memory.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
-from blossom_edge.errors import CorruptFileError, UsageError
+from blossom_edge.errors import CorruptFileError, NotFoundError, UsageError
 
 
 class NotRegularFile(Exception):
@@ -54,4 +56,19 @@ def read_small_file(path: Path, limit: int, *, what: str) -> bytes:
         raise UsageError(f"{path} is {exc.kind}, not a regular file: give {what} itself") from None
     if len(data) > limit:
         raise CorruptFileError(f"{path} is larger than {limit >> 20} MiB, more than {what} can be")
+    return data
+
+
+def read_json_object(path: Path, *, required: bool) -> dict[str, Any]:
+    """A checkpoint's JSON file (config, tokenizer) as an object, {} if absent and not `required`, else one error."""
+    if not path.is_file():
+        if required:
+            raise NotFoundError(f"no such file: {path}")
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptFileError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CorruptFileError(f"{path} should hold a JSON object, found {type(data).__name__}")
     return data

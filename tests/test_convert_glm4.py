@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from blossom_edge.convert import convert_checkpoint
+from tests.builders.gguf_compare import assert_same_gguf, read_gguf
 from tests.builders.llama_cpp_source import llama_cpp_source
 from tests.builders.new_arch_checkpoints import build_glm4, run_reference_with_pre
 from tests.test_convert import PROMPT, hf_ids, llama_logits, reference_logits
-from tests.test_convert_reference import OURS_ONLY_PREFIXES, _read
 
 # Measured on this tiny random model: max |Δlogit| 6.6e-6 against a logit spread of ≈ 10 (42 tokens).
 LOGIT_TOLERANCE = 1e-3
@@ -20,23 +20,6 @@ LOGIT_TOLERANCE = 1e-3
 @pytest.fixture(scope="module")
 def glm4(tmp_path_factory) -> Path:
     return build_glm4(tmp_path_factory.mktemp("glm4") / "ckpt", sharded=True)
-
-
-def assert_same_gguf(ours: Path, ref: Path, ignore_keys: tuple[str, ...] = ()) -> None:
-    """Same tensors (names, types, shapes, bytes) and the same keys but for our provenance ones
-    and `ignore_keys` (a difference the caller has checked)."""
-    our_keys, our_tensors = _read(ours)
-    ref_keys, ref_tensors = _read(ref)
-    assert our_tensors.keys() == ref_tensors.keys()
-    for name, (rtype, rshape, rbytes) in ref_tensors.items():
-        otype, oshape, obytes = our_tensors[name]
-        assert (otype, oshape) == (rtype, rshape), name
-        assert obytes == rbytes, f"{name}: bytes differ"
-
-    def comparable(keys: dict) -> dict:
-        return {k: v for k, v in keys.items() if not k.startswith(OURS_ONLY_PREFIXES) and k not in ignore_keys}
-
-    assert comparable(our_keys) == comparable(ref_keys)
 
 
 @pytest.mark.slow
@@ -62,7 +45,7 @@ def test_f32_logits_match_transformers(glm4, tmp_path):
 
 def test_glm4_keys(glm4, tmp_path):
     out = convert_checkpoint(glm4, tmp_path / "m.gguf", "f16", progress=False).path
-    keys, tensors = _read(out)
+    keys, tensors = read_gguf(out)
     assert keys["general.architecture"] == "glm4"
     assert keys["glm4.rope.dimension_count"] == 16  # half of head_dim 32
     assert keys["tokenizer.ggml.pre"] == "glm4"

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from blossom_edge.convert import convert_checkpoint
+from tests.builders.gguf_compare import assert_same_gguf, read_gguf
 from tests.builders.llama_cpp_source import llama_cpp_source, run_reference_converter
 from tests.builders.new_arch_checkpoints import build_qwen3_5, copy_checkpoint
 from tests.test_convert import PROMPT, hf_ids, llama_logits, reference_logits
-from tests.test_convert_glm4 import assert_same_gguf
-from tests.test_convert_reference import _read
 
 # Measured on this tiny random model: max |Δlogit| 2.1e-4 against a logit spread of ≈ 20 (35 tokens);
 # the gated delta net accumulates more float error than attention.
@@ -36,8 +35,8 @@ def qwen35_vl(tmp_path_factory) -> Path:
 
 
 def _compare(ours: Path, ref: Path) -> None:
-    our_keys, _ = _read(ours)
-    ref_keys, _ = _read(ref)
+    our_keys, _ = read_gguf(ours)
+    ref_keys, _ = read_gguf(ref)
     assert our_keys[PRE_KEY] == "qwen35" and ref_keys[PRE_KEY] == "qwen2"
     assert_same_gguf(ours, ref, ignore_keys=(PRE_KEY,))
 
@@ -78,7 +77,7 @@ def test_f32_logits_match_transformers(qwen35, tmp_path):
 
 def test_layer_kinds_and_mtp_keys(qwen35, tmp_path):
     out = convert_checkpoint(qwen35, tmp_path / "m.gguf", "f16", progress=False).path
-    keys, tensors = _read(out)
+    keys, tensors = read_gguf(out)
     assert keys["general.architecture"] == "qwen35"
     assert keys["qwen35.block_count"] == 5  # 4 layers + the MTP block
     assert keys["qwen35.nextn_predict_layers"] == 1
@@ -109,7 +108,7 @@ def test_without_mtp_tensors_converts_to_a_loadable_gguf(qwen35, tmp_path, caplo
         out = convert_checkpoint(model_dir, tmp_path / "m.gguf", "f32", progress=False).path
     if keep_config:
         assert any("no mtp.* tensors" in r.getMessage() for r in caplog.records)
-    keys, tensors = _read(out)
+    keys, tensors = read_gguf(out)
     assert keys["qwen35.block_count"] == 4 and "qwen35.nextn_predict_layers" not in keys
     assert not any(".nextn." in name for name in tensors)
     ids = hf_ids(model_dir, PROMPT)

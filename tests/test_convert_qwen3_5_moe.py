@@ -9,24 +9,16 @@ import numpy as np
 import pytest
 
 from blossom_edge.convert import convert_checkpoint
-from tests.builders.llama_cpp_source import llama_cpp_source, run_reference_converter
+from tests.builders.gguf_compare import assert_same_gguf, read_gguf
+from tests.builders.llama_cpp_source import run_reference_converter
 from tests.builders.moe_checkpoints import build_qwen3_5_moe
 from tests.test_convert import PROMPT, hf_ids, llama_logits
-from tests.test_convert_reference import OURS_ONLY_PREFIXES, _read
 
 EXPERTS, ACTIVE, LAYERS = 8, 2, 4
 # The test vocabulary is rebuilt from llama.cpp's qwen35 vocab GGUF, and its token ids for the
 # reference's probe text hash to an entry the reference names "qwen2"; ours names the split
 # rule itself (\p{M} in letters: llama.cpp's "qwen35"), which is what the real checkpoint has.
 PRE_KEY = "tokenizer.ggml.pre"
-
-
-@pytest.fixture(scope="module")
-def reference_src() -> Path:
-    src = llama_cpp_source()
-    if src is None:
-        pytest.skip("llama.cpp's converter is not available (no $LLAMA_CPP_SRC and PyPI unreachable)")
-    return src
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +34,10 @@ def test_same_tensors_bytes_and_keys_as_llama_cpp(reference_src, moe_dir, tmp_pa
     ours = convert_checkpoint(moe_dir, tmp_path / "ours.gguf", outtype, progress=False).path
     proc = run_reference_converter(reference_src, moe_dir, tmp_path / "ref.gguf", outtype)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    our_keys, our_tensors = _read(ours)
-    ref_keys, ref_tensors = _read(tmp_path / "ref.gguf")
-
-    assert our_tensors.keys() == ref_tensors.keys()
+    our_keys, ref_keys = assert_same_gguf(ours, tmp_path / "ref.gguf", ignore_keys=(PRE_KEY,))
     # Fused in the main blocks, one per expert in the MTP block (block LAYERS).
+    ref_tensors = read_gguf(tmp_path / "ref.gguf")[1]
     assert {f"blk.{b}.ffn_{k}_exps.weight" for b in (0, LAYERS) for k in ("gate", "up", "down")} <= ref_tensors.keys()
-    for name, (rtype, rshape, rbytes) in ref_tensors.items():
-        otype, oshape, obytes = our_tensors[name]
-        assert (otype, oshape) == (rtype, rshape), name
-        assert obytes == rbytes, f"{name}: bytes differ"
-
-    def comparable(keys: dict) -> dict:
-        return {k: v for k, v in keys.items() if not k.startswith(OURS_ONLY_PREFIXES) and k != PRE_KEY}
-
-    assert comparable(our_keys) == comparable(ref_keys)
     assert our_keys[PRE_KEY] == "qwen35" and ref_keys[PRE_KEY] == "qwen2"
     assert (our_keys["qwen35moe.expert_count"], our_keys["qwen35moe.expert_used_count"]) == (EXPERTS, ACTIVE)
 
@@ -92,7 +73,7 @@ def test_without_its_mtp_tensors_converts_to_a_loadable_gguf(moe_dir, tmp_path):
     for shard in mtp_shards:
         (model_dir / shard).unlink()
     out = convert_checkpoint(model_dir, tmp_path / "m.gguf", "f16", progress=False).path
-    keys, tensors = _read(out)
+    keys, tensors = read_gguf(out)
     assert keys["qwen35moe.block_count"] == LAYERS and "qwen35moe.nextn_predict_layers" not in keys
     assert not any(name.startswith(f"blk.{LAYERS}.") for name in tensors)
     ids = hf_ids(model_dir, PROMPT)

@@ -12,20 +12,12 @@ import numpy as np
 import pytest
 
 from blossom_edge.convert import convert_checkpoint
-from tests.builders.llama_cpp_source import llama_cpp_source, run_reference_converter
+from tests.builders.gguf_compare import assert_same_gguf, read_gguf
+from tests.builders.llama_cpp_source import run_reference_converter
 from tests.builders.moe_checkpoints import build_qwen3_moe, write_qwen3_moe_numpy
 from tests.test_convert import PROMPT, hf_ids, llama_logits, reference_logits
-from tests.test_convert_reference import OURS_ONLY_PREFIXES, _read
 
 EXPERTS, ACTIVE = 8, 2
-
-
-@pytest.fixture(scope="module")
-def reference_src() -> Path:
-    src = llama_cpp_source()
-    if src is None:
-        pytest.skip("llama.cpp's converter is not available (no $LLAMA_CPP_SRC and PyPI unreachable)")
-    return src
 
 
 @pytest.fixture(scope="module")
@@ -46,20 +38,8 @@ def test_same_tensors_bytes_and_keys_as_llama_cpp(reference_src, moe_dir, tmp_pa
     ours = convert_checkpoint(moe_dir, tmp_path / "ours.gguf", outtype, progress=False).path
     proc = run_reference_converter(reference_src, moe_dir, tmp_path / "ref.gguf", outtype)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    our_keys, our_tensors = _read(ours)
-    ref_keys, ref_tensors = _read(tmp_path / "ref.gguf")
-
-    assert our_tensors.keys() == ref_tensors.keys()
-    assert "blk.1.ffn_gate_exps.weight" in ref_tensors
-    for name, (rtype, rshape, rbytes) in ref_tensors.items():
-        otype, oshape, obytes = our_tensors[name]
-        assert (otype, oshape) == (rtype, rshape), name
-        assert obytes == rbytes, f"{name}: bytes differ"
-
-    def comparable(keys: dict) -> dict:
-        return {k: v for k, v in keys.items() if not k.startswith(OURS_ONLY_PREFIXES)}
-
-    assert comparable(our_keys) == comparable(ref_keys)
+    our_keys, _ = assert_same_gguf(ours, tmp_path / "ref.gguf")
+    assert "blk.1.ffn_gate_exps.weight" in read_gguf(tmp_path / "ref.gguf")[1]
     assert our_keys["qwen3moe.expert_count"] == EXPERTS and our_keys["qwen3moe.expert_used_count"] == ACTIVE
 
 
@@ -69,7 +49,7 @@ def test_auto_stacks_the_stored_bytes_in_expert_order(moe_dir, tmp_path):
     from blossom_edge.checkpoint import Checkpoint
 
     out = convert_checkpoint(moe_dir, tmp_path / "m.gguf", "auto", progress=False).path
-    _, tensors = _read(out)
+    _, tensors = read_gguf(out)
     stored = {ref.name: ref for ref in Checkpoint.open(moe_dir).tensors()}
 
     def stored_bytes(name: str) -> bytes:

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 from blossom_edge.convert import convert_checkpoint
+from tests.builders.gguf_compare import assert_same_gguf, read_gguf
 from tests.builders.llama_cpp_source import llama_cpp_source, run_reference_converter
 from tests.builders.new_arch_checkpoints import build_seed_oss
 from tests.test_convert import PROMPT, hf_ids, llama_logits, reference_logits
-from tests.test_convert_glm4 import assert_same_gguf
-from tests.test_convert_reference import _read
 
 LOGIT_TOLERANCE = 1e-3
 
@@ -45,7 +44,7 @@ def test_f32_logits_match_transformers(seed_oss, tmp_path):
 
 def test_seed_oss_keys(seed_oss, tmp_path):
     out = convert_checkpoint(seed_oss, tmp_path / "m.gguf", "f16", progress=False).path
-    keys, tensors = _read(out)
+    keys, tensors = read_gguf(out)
     assert keys["general.architecture"] == "seed_oss"
     assert keys["seed_oss.attention.key_length"] == 32  # head_dim, not hidden / heads = 16
     assert "blk.0.post_attention_norm.weight" in tensors and "blk.0.attn_q.bias" in tensors

@@ -22,6 +22,7 @@ from typing import Any
 
 import gguf
 
+from blossom_edge.bounded_read import read_json_object
 from blossom_edge.errors import CorruptFileError, NotFoundError, UnsupportedError
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def load_vocab(model_dir: Path, vocab_size: int | None, *, space_prefix_key: boo
             f"no tokenizer in {model_dir}: expected tokenizer.json (byte-level BPE) "
             "or tokenizer.model (SentencePiece)"
         )
-    config = _read_json_object(model_dir / "tokenizer_config.json", required=False)
+    config = read_json_object(model_dir / "tokenizer_config.json", required=False)
     add_prefix_space = config.get("add_prefix_space")
     if isinstance(add_prefix_space, bool) and _writes_space_prefix_key(space_prefix_key, vocab.model):
         vocab.add_space_prefix = add_prefix_space
@@ -164,7 +165,7 @@ def _writes_space_prefix_key(space_prefix_key: bool | None, model: str) -> bool:
 
 
 def _load_bpe(model_dir: Path, path: Path, vocab_size: int | None, arch_name: str | None) -> Vocab:
-    tokenizer = _read_json_object(path, required=True)
+    tokenizer = read_json_object(path, required=True)
     model = tokenizer.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("vocab"), dict):
         raise CorruptFileError(f"{path} has no model.vocab object: not a Hugging Face tokenizer.json")
@@ -306,11 +307,11 @@ def _load_sentencepiece(model_dir: Path, path: Path, vocab_size: int | None) -> 
             return
         tokens[token_id], scores[token_id], toktypes[token_id] = content, _ADDED_TOKEN_SCORE, toktype
 
-    added_tokens_json = _read_json_object(model_dir / "added_tokens.json", required=False)
+    added_tokens_json = read_json_object(model_dir / "added_tokens.json", required=False)
     for content, token_id in added_tokens_json.items():
         if isinstance(token_id, int):
             set_added(token_id, content, gguf.TokenType.USER_DEFINED)
-    config = _read_json_object(model_dir / "tokenizer_config.json", required=False)
+    config = read_json_object(model_dir / "tokenizer_config.json", required=False)
     decoder = config.get("added_tokens_decoder") or {}
     for key, entry in decoder.items() if isinstance(decoder, dict) else ():
         content = entry.get("content") if isinstance(entry, dict) else None
@@ -321,7 +322,7 @@ def _load_sentencepiece(model_dir: Path, path: Path, vocab_size: int | None) -> 
         else:
             set_added(int(key), content.replace(_SPIECE_UNDERLINE, " "), gguf.TokenType.USER_DEFINED)
 
-    tokenizer_json = _read_json_object(model_dir / "tokenizer.json", required=False)
+    tokenizer_json = read_json_object(model_dir / "tokenizer.json", required=False)
     special = _special_vocab(model_dir, tokenizer_json, load_merges=False, n_vocab=n_tokens)
     return Vocab(model="llama", pre="default", tokens=tokens, toktypes=[int(t) for t in toktypes],
                  scores=scores, special=special, source=path, warnings=warnings)
@@ -345,8 +346,8 @@ def _piece_type(processor: Any, i: int) -> int:
 def _special_vocab(model_dir: Path, tokenizer_json: Mapping[str, Any], *, load_merges: bool,
                    n_vocab: int | None) -> gguf.SpecialVocab:
     # gguf-py reads these too, but its errors would not name the file.
-    config = _read_json_object(model_dir / "tokenizer_config.json", required=False)
-    _read_json_object(model_dir / "config.json", required=False)
+    config = read_json_object(model_dir / "tokenizer_config.json", required=False)
+    read_json_object(model_dir / "config.json", required=False)
     try:
         special = gguf.SpecialVocab(model_dir, load_merges=load_merges, n_vocab=n_vocab)
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
@@ -431,17 +432,3 @@ def _checked_size(by_id: Mapping[int, str], vocab_size: int | None, path: Path) 
             "the tokenizer does not belong to this model"
         )
     return vocab_size
-
-
-def _read_json_object(path: Path, *, required: bool) -> dict[str, Any]:
-    if not path.is_file():
-        if required:
-            raise NotFoundError(f"no such file: {path}")
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptFileError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise CorruptFileError(f"{path} should hold a JSON object, found {type(data).__name__}")
-    return data

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from blossom_edge.bounded_read import read_json_object
 from blossom_edge.errors import CorruptFileError, UnsupportedError
 
 # Markers no real template produces on its own; each rendering must contain each exactly once.
@@ -96,16 +97,6 @@ def _token_text(value: Any) -> str | None:
     return None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptFileError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise CorruptFileError(f"{path} does not hold a JSON object")
-    return data
-
-
 def _pick(template: Any, where: str) -> str | None:
     """tokenizer_config's chat_template: a string, or a list of {name, template} (the `default` one)."""
     if template is None or isinstance(template, str):
@@ -123,12 +114,10 @@ def from_checkpoint(directory: Path) -> ChatTemplate | None:
     tokenizer_config.json's `chat_template`), or None when it carries none."""
     directory = Path(directory)
     config = directory / "tokenizer_config.json"
-    tok = _read_json(config) if config.is_file() else {}
+    tok = read_json_object(config, required=False)
     specials = {k: t for k in ("bos_token", "eos_token", "unk_token", "pad_token")
                 if (t := _token_text(tok.get(k))) is not None}
-    family = ""
-    if (directory / "config.json").is_file():
-        family = str(_read_json(directory / "config.json").get("model_type") or "")
+    family = str(read_json_object(directory / "config.json", required=False).get("model_type") or "")
     jinja_file = directory / "chat_template.jinja"
     if jinja_file.is_file():
         try:
