@@ -11,6 +11,7 @@ types of one model; they are not comparable with published WikiText perplexities
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -53,15 +54,14 @@ def _log_softmax(logits: Any) -> Any:
 
 
 def _load(path: Path, n_ctx: int, threads: int | None) -> Any:
-    from llama_cpp import Llama
-
     from blossom_edge.engine.llama_log import captured, with_reason
+    from blossom_edge.engine.weight_repack import open_llama
     from blossom_edge.errors import ExternalToolError
 
     with captured() as log:
         try:
-            return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads, logits_all=True,
-                         verbose=False)
+            return open_llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads, logits_all=True,
+                              verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ExternalToolError(with_reason(f"llama.cpp cannot load {path}", log)) from exc
 
@@ -82,10 +82,16 @@ def _chunk_logprobs(llm: Any, tokens: list[int]) -> Any:
 
 def measure(reference: Path, quants: list[Path], *, text: str | None = None, chunk: int = DEFAULT_CHUNK,
             threads: int | None = None, progress: bool = True) -> list[QualityRow]:
-    """Perplexity of every file and KL/top-1 of each quant against `reference`, on the same tokens."""
+    """Perplexity of every file and KL/top-1 of each quant against `reference`, on the same tokens.
+
+    The models run in a child process (`isolated.py`), so a native crash is one line here; the
+    progress bar stays in this process, advanced by the child's events.
+    """
     import numpy as np
+    from rich.progress import Progress
 
     from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.isolated import run_isolated
     from blossom_edge.output import err_console
 
     text = eval_text() if text is None else text
@@ -98,6 +104,33 @@ def measure(reference: Path, quants: list[Path], *, text: str | None = None, chu
     infos = [read_gguf_info(p) for p in models]
     if len({i.vocab_size for i in infos}) != 1:
         raise UnsupportedError("the files have different vocabularies; KL divergence needs the same tokenizer")
+    with Progress(console=err_console(), disable=not progress, transient=True) as bar:
+        task = bar.add_task("measuring quality", total=None)
+
+        def advance(total: int) -> None:
+            bar.update(task, total=total, advance=1)
+
+        nll, kls, agree, scored = run_isolated("measuring the quality of", reference, _score, models, text, chunk,
+                                               threads, on_event=advance)
+    rows_out = []
+    for k, (path, info) in enumerate(zip(models, infos)):
+        row = QualityRow(path, info.file_size, info.bits_per_weight, math.exp(nll[k] / scored))
+        if k:
+            kl = kls[k - 1].clip(min=0.0)
+            row.kl_mean = float(kl.mean())
+            row.kl_p99 = float(np.percentile(kl, 99))
+            row.top1_agreement = agree[k - 1] / scored
+        rows_out.append(row)
+    return rows_out
+
+
+def _score(models: list[Path], text: str, chunk: int, threads: int,
+           emit: Callable[[int], None]) -> tuple[list[float], list[Any], list[int], int]:
+    """In the child: every model reads the same chunks; per model the summed negative log-likelihood,
+    per quant the KL divergence at every scored position and the top-1 agreements, and the count of
+    scored positions. `emit` gets the number of model-chunks to do after each one is done."""
+    import numpy as np
+
     llms: list[Any] = []
     try:
         llms.extend(_load(p, chunk, threads) for p in models)
@@ -105,38 +138,26 @@ def measure(reference: Path, quants: list[Path], *, text: str | None = None, chu
         chunks = [tokens[i:i + chunk] for i in range(0, len(tokens), chunk) if len(tokens[i:i + chunk]) > MIN_CONTEXT + 1]
         if not chunks:
             raise UnsupportedError(f"the evaluation text is too short: {len(tokens)} tokens")
+        total = len(chunks) * len(models)
         nll = [0.0] * len(models)
-        kls: list[list[Any]] = [[] for _ in quants]
-        agree = [0] * len(quants)
+        kls: list[list[Any]] = [[] for _ in models[1:]]
+        agree = [0] * (len(models) - 1)
         scored = 0
-        from rich.progress import Progress
-
-        with Progress(console=err_console(), disable=not progress, transient=True) as bar:
-            task = bar.add_task("measuring quality", total=len(chunks) * len(models))
-            for piece in chunks:
-                targets = np.array(piece[MIN_CONTEXT + 1:])
-                rows = slice(MIN_CONTEXT, len(piece) - 1)
-                ref = _chunk_logprobs(llms[0], piece)[rows]
-                bar.advance(task)
-                nll[0] -= float(ref[np.arange(len(targets)), targets].sum())
-                ref_p = np.exp(ref)
-                for k, llm in enumerate(llms[1:]):
-                    q = _chunk_logprobs(llm, piece)[rows]
-                    bar.advance(task)
-                    nll[k + 1] -= float(q[np.arange(len(targets)), targets].sum())
-                    kls[k].append((ref_p * (ref - q)).sum(axis=-1))
-                    agree[k] += int((ref.argmax(axis=-1) == q.argmax(axis=-1)).sum())
-                scored += len(targets)
+        for piece in chunks:
+            targets = np.array(piece[MIN_CONTEXT + 1:])
+            rows = slice(MIN_CONTEXT, len(piece) - 1)
+            ref = _chunk_logprobs(llms[0], piece)[rows]
+            emit(total)
+            nll[0] -= float(ref[np.arange(len(targets)), targets].sum())
+            ref_p = np.exp(ref)
+            for k, llm in enumerate(llms[1:]):
+                q = _chunk_logprobs(llm, piece)[rows]
+                emit(total)
+                nll[k + 1] -= float(q[np.arange(len(targets)), targets].sum())
+                kls[k].append((ref_p * (ref - q)).sum(axis=-1))
+                agree[k] += int((ref.argmax(axis=-1) == q.argmax(axis=-1)).sum())
+            scored += len(targets)
     finally:
         for llm in llms:
             llm.close()
-    rows_out = []
-    for k, (path, info) in enumerate(zip(models, infos)):
-        row = QualityRow(path, info.file_size, info.bits_per_weight, math.exp(nll[k] / scored))
-        if k:
-            kl = np.concatenate(kls[k - 1]).clip(min=0.0)
-            row.kl_mean = float(kl.mean())
-            row.kl_p99 = float(np.percentile(kl, 99))
-            row.top1_agreement = agree[k - 1] / scored
-        rows_out.append(row)
-    return rows_out
+    return nll, [np.concatenate(k) for k in kls], agree, scored

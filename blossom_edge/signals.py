@@ -25,6 +25,10 @@ class Interrupted(BaseException):
         super().__init__(signal.Signals(signum).name)
         self.exit_code = 128 + signum
 
+    def __reduce__(self) -> tuple[type[Interrupted], tuple[int]]:
+        """Rebuilt from the signal number, so a child process can hand it back to its parent."""
+        return Interrupted, (self.exit_code - 128,)
+
 
 @contextmanager
 def signals_as_interrupts() -> Iterator[None]:

@@ -109,7 +109,7 @@ def test_intermediate_removed_when_quantizing_fails(checkpoint, ram, tmp_path, m
         seen.append(Path(src).is_file())
         raise failure
 
-    monkeypatch.setattr(quantize, "quantize_gguf", failing)
+    monkeypatch.setattr(quantize, "quantize_into", failing)
     out = tmp_path / "out"
     with pytest.raises(type(failure)):
         quantize_pipeline(str(checkpoint), "q4_k_m", out, progress=False)

@@ -123,37 +123,51 @@ def run(
         mem = dev.read_memory(tree)
         check_fits(path, need, mem["ram_available"], mem["ram_total"], cfg.force)
 
+    from blossom_edge.isolated import run_isolated
+
+    rows: list[BenchRow] = []
+    for index, (path, gguf) in enumerate(infos):
+        rows += run_isolated("benchmarking", path, _bench_model, path, gguf, cfg, info, tree, bandwidth,
+                             cfg.seed + index, on_event=progress)
+    return rows
+
+
+def _bench_model(path: Path, gguf: Any, cfg: BenchConfig, info: dev.DeviceInfo, tree: dev.Tree,
+                 bandwidth: float | None, seed: int, emit: Callable[[str], None]) -> list[BenchRow]:
+    """In a child process (`isolated.py`): one model's tests; the rows' timings and peak RSS are the child's own."""
+    from blossom_edge.engine.weight_repack import extra_buffers_allowed
+
     llama = LlamaEngine()
-    rng = random.Random(cfg.seed)
+    rng = random.Random(seed)
     threads = cfg.threads or [performance_cores(info)]
     rows: list[BenchRow] = []
-    for path, gguf in infos:
-        shape = ModelShape.from_gguf(gguf)
-        progress(f"loading {path.name}")
-        resident_before = current_rss() or 0
-        start = time.perf_counter()
-        model = llama.load(path)
-        load_s = time.perf_counter() - start
-        desc, model_size, n_params = llama.describe(model)
-        try:
-            for n_threads in threads:
-                for n_prompt, n_gen in ((cfg.n_prompt, 0), (0, cfg.n_gen)):
-                    if n_prompt + n_gen == 0:
-                        continue
-                    row = BenchRow(**_identity(path, desc, model_size, n_params, cfg, n_threads, n_prompt, n_gen),
-                                   **_device_fields(info, bandwidth))
-                    progress(f"{path.name}: {row.test}, {n_threads} threads, {cfg.reps} reps")
-                    est = estimate(shape, n_prompt + n_gen, cfg.n_batch, cfg.n_ubatch, runtime=resident_before)
-                    _one_test(row, llama, model, rng, cfg, tree, info)
-                    row.load_time_s, row.est_memory = load_s, est.total
-                    if n_gen:
-                        per_token = bytes_per_token(shape, n_gen / 2)
-                        row.bytes_per_token = int(per_token)
-                        row.bandwidth_bps = row.avg_ts * per_token
-                        row.bandwidth_share = row.bandwidth_bps / bandwidth if bandwidth else None
-                    rows.append(row)
-        finally:
-            llama.free_model(model)
+    shape = ModelShape.from_gguf(gguf)
+    emit(f"loading {path.name}")
+    resident_before = current_rss() or 0
+    start = time.perf_counter()
+    model = llama.load(path)
+    load_s = time.perf_counter() - start
+    desc, model_size, n_params = llama.describe(model)
+    try:
+        for n_threads in threads:
+            for n_prompt, n_gen in ((cfg.n_prompt, 0), (0, cfg.n_gen)):
+                if n_prompt + n_gen == 0:
+                    continue
+                row = BenchRow(**_identity(path, desc, model_size, n_params, cfg, n_threads, n_prompt, n_gen),
+                               **_device_fields(info, bandwidth))
+                row.repack = extra_buffers_allowed()
+                emit(f"{path.name}: {row.test}, {n_threads} threads, {cfg.reps} reps")
+                est = estimate(shape, n_prompt + n_gen, cfg.n_batch, cfg.n_ubatch, runtime=resident_before)
+                _one_test(row, llama, model, rng, cfg, tree, info)
+                row.load_time_s, row.est_memory = load_s, est.total
+                if n_gen:
+                    per_token = bytes_per_token(shape, n_gen / 2)
+                    row.bytes_per_token = int(per_token)
+                    row.bandwidth_bps = row.avg_ts * per_token
+                    row.bandwidth_share = row.bandwidth_bps / bandwidth if bandwidth else None
+                rows.append(row)
+    finally:
+        llama.free_model(model)
     return rows
 
 

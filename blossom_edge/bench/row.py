@@ -45,6 +45,8 @@ class BenchRow:
     type_k: str | None = None
     type_v: str | None = None
     n_gpu_layers: int | None = None
+    # llama.cpp's extra CPU buffer types (weight repacking) were on: llama-bench's --repack
+    repack: bool | None = None
     n_prompt: int = 0
     n_gen: int = 0
     n_depth: int = 0

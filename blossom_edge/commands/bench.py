@@ -38,6 +38,12 @@ def bench(
         float | None,
         typer.Option("--bandwidth", min=0.01, help="Device memory bandwidth in GB/s (default: measured once, cached)."),
     ] = None,
+    repack: Annotated[
+        str | None,
+        typer.Option("--repack", metavar="auto|on|off",
+                     help="Weight repacking in llama.cpp's extra CPU buffers, as llama-bench's --repack: auto is off "
+                          "on AMX machines, where that path crashes (default: $BLOSSOM_EDGE_REPACK, else auto)."),
+    ] = None,
     device_root: Annotated[
         Path | None, typer.Option("--device-root", hidden=True, help="Read RAM/heat/battery from a captured tree.")
     ] = None,
@@ -55,6 +61,13 @@ def bench(
 
     if json_output and csv_output:
         raise UsageError("--json and --csv cannot be used together")
+    if repack is not None:
+        import os
+
+        from blossom_edge.engine import weight_repack
+
+        os.environ[weight_repack.ENV] = repack
+        weight_repack.setting()  # refuses anything but auto, on, off in one line
     if not models and not ollama:
         raise UsageError("give GGUF files to benchmark, or --ollama TAG")
     if models and ollama:
@@ -130,8 +143,12 @@ def render(rows, best: dict | None) -> None:
             f"{100 * r.bandwidth_share:.0f}%" if r.bandwidth_share else "–",
         )
     out_console().print(table)
+    from blossom_edge.engine.weight_repack import describe
+
     notes = ["free RAM: available after the test", "BW: share of the measured memory bandwidth",
              "! throttled"] + (["★ best thread count per model and test"] if best else [])
+    if rows and rows[0].engine == "llama.cpp":
+        notes.append(describe())
     out_console().print("; ".join(notes))
 
 

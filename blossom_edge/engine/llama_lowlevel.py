@@ -36,7 +36,9 @@ class LlamaEngine:
         self._pools = ThreadPools.load(Path(llama_cpp.__file__).parent / "lib")
 
     def load(self, path: Path, *, vocab_only: bool = False) -> Any:
-        params = self.lib.llama_model_default_params()
+        from blossom_edge.engine.weight_repack import apply
+
+        params = apply(self.lib.llama_model_default_params())
         params.n_gpu_layers = 0
         params.vocab_only = vocab_only
         with captured() as log:

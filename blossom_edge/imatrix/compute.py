@@ -178,13 +178,15 @@ def make_imatrix(
 ) -> ImatrixResult:
     """`compute_imatrix` for a user-named model: checked paths, default name, a progress bar.
 
-    The bar shows chunks, tokens/s and the running perplexity, as llama-imatrix prints them.
+    The bar shows chunks, tokens/s and the running perplexity, as llama-imatrix prints them. The
+    model runs in a child process (`isolated.py`), so a native crash is one line here.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from blossom_edge.atomic import refuse_overwriting
     from blossom_edge.errors import NotFoundError
     from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.isolated import run_isolated
     from blossom_edge.naming import imatrix_name
     from blossom_edge.output import err_console
 
@@ -203,5 +205,12 @@ def make_imatrix(
             bar.update(task, completed=done.done, total=done.total, rate=f"{done.tokens_per_second:.0f} tokens/s",
                        ppl=f"ppl {done.perplexity:.3f}")
 
-        return compute_imatrix(model_path, out, text, ctx=ctx, chunks=chunks, threads=threads,
-                               provenance=provenance, on_chunk=advance)
+        return run_isolated("computing the importance matrix of", model_path, _compute_in_child, model_path, out,
+                            text, ctx, chunks, threads, dict(provenance or {}), on_event=advance)
+
+
+def _compute_in_child(model_path: Path, out: Path, text: CalibrationText, ctx: int, chunks: int | None, threads: int,
+                      provenance: dict[str, str | int], emit: Callable[[ChunkDone], None]) -> ImatrixResult:
+    """`compute_imatrix` in the child process `make_imatrix` starts; each chunk's progress goes back as an event."""
+    return compute_imatrix(model_path, out, text, ctx=ctx, chunks=chunks, threads=threads, provenance=provenance,
+                           on_chunk=emit)

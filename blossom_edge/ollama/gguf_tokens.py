@@ -18,13 +18,22 @@ TEMPLATE_TOKENS = {"bos": "bos_token", "eos": "eos_token", "unknown": "unk_token
 def template_tokens(path: Path, special_ids: dict[str, int]) -> dict[str, str]:
     """The `bos_token`, `eos_token`, … strings a chat template is rendered with, from a GGUF's ids.
 
-    Ids outside the vocabulary are left out, as transformers leaves an unset token out.
+    Ids outside the vocabulary are left out, as transformers leaves an unset token out. llama.cpp
+    reads the file in a child process (`isolated.py`), so a native crash on a damaged vocabulary
+    is one line here.
     """
-    from blossom_edge.engine.llama_lowlevel import LlamaEngine
+    from blossom_edge.isolated import run_isolated
 
     ids = {name: special_ids[stem] for stem, name in TEMPLATE_TOKENS.items() if stem in special_ids}
     if not ids:
         return {}
+    return run_isolated("reading the vocabulary of", path, _token_texts, Path(path), ids)
+
+
+def _token_texts(path: Path, ids: dict[str, int]) -> dict[str, str]:
+    """In the child: a vocab-only load and the strings of `ids`."""
+    from blossom_edge.engine.llama_lowlevel import LlamaEngine
+
     engine = LlamaEngine()
     model = engine.load(Path(path), vocab_only=True)
     try:

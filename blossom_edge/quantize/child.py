@@ -53,18 +53,32 @@ def quantize_gguf(
     progress: bool = True,
 ) -> QuantizeRun:
     """Quantize one GGUF file with llama.cpp's quantizer; `dst` appears only if it succeeded."""
+    with atomic_output(dst) as partial:
+        done = quantize_into(src, partial, qtype, threads=threads, imatrix=imatrix, progress=progress)
+    return QuantizeRun(dst, qtype, done.chosen_types, done.seconds)
+
+
+def quantize_into(
+    src: Path,
+    out: Path,
+    qtype: QuantType,
+    *,
+    threads: int | None = None,
+    imatrix: Path | None = None,
+    progress: bool = True,
+) -> QuantizeRun:
+    """Quantize into `out` exactly, for a caller that owns the output's atomicity (a partial it verifies)."""
     require_imatrix(qtype, imatrix)
     spec = {
         "input": str(src),
+        "output": str(out),
         "ftype": qtype.ftype,
         "threads": threads or all_cores(),
         "imatrix": str(imatrix) if imatrix else None,
     }
     start = time.perf_counter()
-    with atomic_output(dst) as partial:
-        spec["output"] = str(partial)
-        chosen, _ = _run_child(spec, label=f"quantizing to {qtype.name}", progress=progress)
-    return QuantizeRun(dst, qtype, chosen, time.perf_counter() - start)
+    chosen, _ = _run_child(spec, label=f"quantizing to {qtype.name}", progress=progress)
+    return QuantizeRun(out, qtype, chosen, time.perf_counter() - start)
 
 
 def _run_child(spec: dict[str, Any], *, label: str, progress: bool) -> tuple[dict[str, str], list[str]]:

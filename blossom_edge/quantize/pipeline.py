@@ -113,8 +113,7 @@ def quantize_pipeline(
             else:
                 _from_checkpoint(run)
             importance_matrix(run)
-            quantize_file(run)
-            verify_output(run)
+            quantize_verified(run)
             _keep_intermediate(run)
         finally:
             _clean_up(run)
@@ -278,9 +277,23 @@ def _imatrix_source(run: Run) -> str:
     return str(source.get("path") or run.described)
 
 
-def quantize_file(run: Run) -> None:
-    """llama.cpp's quantizer from `run.quant_input` to `run.final`; a temporary intermediate is freed after."""
-    run.quantized = child.quantize_gguf(run.quant_input, run.final, run.qtype, threads=run.threads,
+def quantize_verified(run: Run) -> None:
+    """Quantize into `NAME.partial`, verify the partial, and only then give it the final name.
+
+    Whatever ends the run before that (a refusal, a native crash in a child, SIGKILL), no file
+    under the final name is left unverified: a killed run leaves at most the partial, which the
+    next run takes over.
+    """
+    from blossom_edge.atomic import atomic_output
+
+    with atomic_output(run.final) as partial:
+        quantize_file(run, partial)
+        verify_output(run, partial)
+
+
+def quantize_file(run: Run, dst: Path) -> None:
+    """llama.cpp's quantizer from `run.quant_input` into `dst`; a temporary intermediate is freed after."""
+    run.quantized = child.quantize_into(run.quant_input, dst, run.qtype, threads=run.threads,
                                         imatrix=run.imatrix, progress=run.progress)
     run.timings["quantize"] = run.quantized.seconds
     if run.intermediate is not None and not run.keep_intermediate:
@@ -288,26 +301,25 @@ def quantize_file(run: Run) -> None:
         run.intermediate.unlink(missing_ok=True)
 
 
-def verify_output(run: Run) -> None:
-    """Load and generate from the output while its sha256 is read on another core."""
+def verify_output(run: Run, path: Path) -> None:
+    """Load and generate from `path` (the output under a name that is not yet final) while its sha256 is
+    read on another core; the messages name the final file, which is what the user asked for."""
     from blossom_edge.digest import sha256_file
     from blossom_edge.gguf_info import read_gguf_info
     from blossom_edge.quantize import verify
-    from blossom_edge.quantize.manifest import manifest_path
 
     stop_hashing = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as hasher:
-        digest = hasher.submit(sha256_file, run.final, stop=stop_hashing)
+        digest = hasher.submit(sha256_file, path, stop=stop_hashing)
         try:
             t0 = time.perf_counter()
-            final_info = read_gguf_info(run.final)
+            final_info = read_gguf_info(path)
             verify.check_types(final_info, run.quantized.chosen_types)
-            run.verification = verify.verify_gguf(run.final, chat=run.chat, threads=run.threads, info=final_info)
+            run.verification = verify.verify_gguf(path, chat=run.chat, threads=run.threads, info=final_info,
+                                                  label=run.final.name)
             run.sha256 = digest.result()
         except BaseException:
             stop_hashing.set()
-            run.final.unlink(missing_ok=True)
-            manifest_path(run.final).unlink(missing_ok=True)
             raise
     run.timed("verify", t0)
 

@@ -48,29 +48,40 @@ def check_types(info: GGUFInfo, chosen: dict[str, str]) -> None:
 
 
 def verify_gguf(path: Path, *, chat: ChatFormat | None = None, n_tokens: int = 8,
-                threads: int | None = None, info: GGUFInfo | None = None) -> Verification:
+                threads: int | None = None, info: GGUFInfo | None = None, label: str | None = None) -> Verification:
     """Load `path` with llama.cpp and greedily generate `n_tokens`; fail on a load error or non-finite logits.
 
-    Pass `info` if the caller already read the file. The weights are memory-mapped, the context
-    is only as long as the prompt plus the generated tokens, and logits are kept for the last
-    position only: with a 150k-token vocabulary, logits for every position of a 512-token
-    context were a 300 MB buffer on each side of the binding, for a check that reads one row.
+    Pass `info` if the caller already read the file, and `label` when `path` is a partial file whose
+    final name the user knows. llama.cpp runs in a child process (`isolated.py`), so a native crash
+    is one line here.
+    """
+    from blossom_edge.isolated import run_isolated
+
+    info = info or read_gguf_info(path)
+    return run_isolated("verifying", label or path, _generate, path, chat_format_for(info, chat).prompt(VERIFY_PROMPT),
+                        n_tokens, threads, info, label or str(path))
+
+
+def _generate(path: Path, prompt: str, n_tokens: int, threads: int | None, info: GGUFInfo,
+              label: str) -> Verification:
+    """In the child: the weights are memory-mapped, the context is only as long as the prompt plus the
+    generated tokens, and logits are kept for the last position only. With a 150k-token vocabulary,
+    logits for every position of a 512-token context were a 300 MB buffer on each side of the
+    binding, for a check that reads one row.
     """
     import numpy as np
-    from llama_cpp import Llama
 
     from blossom_edge.engine.llama_log import captured, with_reason
     from blossom_edge.engine.logits import last_logits
+    from blossom_edge.engine.weight_repack import open_llama
 
-    info = info or read_gguf_info(path)
-    prompt = chat_format_for(info, chat).prompt(VERIFY_PROMPT)
     start = time.perf_counter()
     with captured() as log:
         try:
-            llm = Llama(model_path=str(path), n_ctx=_VERIFY_CTX, n_batch=_VERIFY_CTX, n_threads=threads,
-                        use_mmap=True, logits_all=False, verbose=False)
-        except (ValueError, RuntimeError) as exc:
-            raise ExternalToolError(with_reason(f"llama.cpp cannot load {path}", log)) from exc
+            llm = open_llama(model_path=str(path), n_ctx=_VERIFY_CTX, n_batch=_VERIFY_CTX, n_threads=threads,
+                             use_mmap=True, logits_all=False, verbose=False)
+        except (ValueError, RuntimeError):
+            raise ExternalToolError(with_reason(f"llama.cpp cannot load {label}", log)) from None
     try:
         n_vocab = llm.n_vocab()
         tokens = llm.tokenize(prompt.encode(), add_bos=True, special=True)[: _VERIFY_CTX - n_tokens]
@@ -79,12 +90,12 @@ def verify_gguf(path: Path, *, chat: ChatFormat | None = None, n_tokens: int = 8
         for _ in range(n_tokens):
             logits = last_logits(llm, n_vocab)
             if not np.isfinite(logits).all():
-                raise ExternalToolError(f"{path} produces non-finite logits: the quantized weights are broken")
+                raise ExternalToolError(f"{label} produces non-finite logits: the quantized weights are broken")
             out.append(int(np.argmax(logits)))
             llm.eval([out[-1]])
         text = llm.detokenize(out).decode("utf-8", "replace")
     except RuntimeError as exc:  # llama_cpp raises it when llama_decode fails
-        raise ExternalToolError(f"llama.cpp cannot run {path}: {exc}") from exc
+        raise ExternalToolError(f"llama.cpp cannot run {label}: {exc}") from None
     finally:
         llm.close()
     return Verification(info, prompt, out, text, time.perf_counter() - start)
