@@ -12,13 +12,14 @@ with numpy rather than adding a dependency.
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from blossom_edge.atomic import atomic_output, atomic_write_bytes, atomic_write_text
+from blossom_edge.bounded_read import read_json_object
 from blossom_edge.catalog import ModelInfo, resolve
 
 DEMO_NAME = "blossom-demo-tiny"
@@ -77,7 +78,7 @@ def write_safetensors(path: Path, tensors: dict[str, Any]) -> None:
         offset += len(blob)
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    with path.open("wb") as fh:
+    with atomic_output(path) as partial, partial.open("wb") as fh:
         fh.write(struct.pack("<Q", len(text)))
         fh.write(text)
         for blob in blobs:
@@ -115,13 +116,16 @@ def _weights(shape: DemoShape, vocab: int) -> dict[str, Any]:
 
 
 def build_demo_checkpoint(directory: Path, shape: DemoShape = DemoShape()) -> Path:
-    """Write the demo checkpoint into `directory` (created) and return it."""
+    """Write the demo checkpoint into `directory` (created) and return it.
+
+    Every file is a new one renamed into place: the demo is rerun over its old directory,
+    and a link left there must be replaced, not written through.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     source = _tokenizer_dir()
     for name in TOKENIZER_FILES:
-        with resources.as_file(source / name) as src:
-            shutil.copyfile(src, directory / name)
-    tokenizer = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8"))
+        atomic_write_bytes(directory / name, (source / name).read_bytes())
+    tokenizer = read_json_object(directory / "tokenizer.json", required=True)
     vocab = _vocab_size(tokenizer)
     eos = _special_id(tokenizer, "<|endoftext|>")
     config = {
@@ -148,8 +152,8 @@ def build_demo_checkpoint(directory: Path, shape: DemoShape = DemoShape()) -> Pa
         "attention_dropout": 0.0,
         "torch_dtype": "bfloat16",
     }
-    (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    (directory / "generation_config.json").write_text(
-        json.dumps({"bos_token_id": eos, "eos_token_id": eos, "do_sample": False}, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(directory / "config.json", json.dumps(config, indent=2) + "\n")
+    atomic_write_text(directory / "generation_config.json",
+                      json.dumps({"bos_token_id": eos, "eos_token_id": eos, "do_sample": False}, indent=2) + "\n")
     write_safetensors(directory / "model.safetensors", _weights(shape, vocab))
     return directory

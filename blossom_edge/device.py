@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import shutil
+import stat
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -531,21 +532,45 @@ def probe(tree: Tree | None = None) -> DeviceInfo:
 
 
 def capture(dest: Path) -> list[str]:
-    """Write the files the probes read on this machine under `dest`; return their paths."""
+    """Write the files the probes read on this machine under `dest`; return their paths.
+
+    A capture is often made into a directory that holds an older one, or a tree unpacked
+    from someone else's bug report: each file is written as a new one and renamed into place,
+    and each directory on the way must be a real directory inside `dest`, so a symlink or
+    hard link planted there is replaced, never written through.
+    """
+    from blossom_edge.atomic import atomic_write_bytes
+
     tree = Tree("/", live=True)
     probe(tree)
     for extra in ("scaling_max_freq",):
         for cpu in parse_cpu_list(tree.read("/sys/devices/system/cpu/present")):
             tree.read(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/{extra}")
+    dest.mkdir(parents=True, exist_ok=True)
     written = []
     for rel, data in sorted(tree.read_paths.items()):
-        target = dest / rel.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        parts = Path(rel.lstrip("/")).parts
+        atomic_write_bytes(_capture_dir(dest, parts[:-1]) / parts[-1], data)
         written.append(rel)
     text = tree.getprop_text()
     if text:
-        dest.mkdir(parents=True, exist_ok=True)
-        (dest / GETPROP_FILE).write_text(text, "utf-8")
+        atomic_write_bytes(dest / GETPROP_FILE, text.encode("utf-8"))
         written.append(GETPROP_FILE)
     return written
+
+
+def _capture_dir(dest: Path, parts: tuple[str, ...]) -> Path:
+    """`dest/parts…`, made one level at a time; a level that is a symlink (leading outside the
+    capture) or not a directory ends the capture in one line instead of being followed."""
+    from blossom_edge.atomic import OutputBlockedError
+
+    directory = dest
+    for part in parts:
+        directory = directory / part
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            if not stat.S_ISDIR(directory.lstat().st_mode):
+                raise OutputBlockedError(f"{directory} is not a directory of the capture (a link or a file); "
+                                         f"capture into a new directory") from None
+    return directory
