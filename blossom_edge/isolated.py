@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from blossom_edge.errors import ExternalToolError
+from blossom_edge.errors import BlossomError, ExternalToolError
 
 T = TypeVar("T")
 
@@ -115,12 +115,11 @@ def crash_line(what: str, path: Path | str | None, exitcode: int | None, native:
     reason = _reason(native)
     try:
         repack = weight_repack.describe()
-    except ExternalToolError:
-        repack = "weights as configured"
-    hint = ("try BLOSSOM_EDGE_REPACK=off" if weight_repack.ENV not in os.environ and "not repacked" not in repack
-            else "try another --threads count")
-    return (f"llama.cpp {how} while {what}{target}{': ' + reason if reason else ''}; CPU {cpu_summary()}, {repack}; "
-            f"{hint}, check the file with `blossom-edge inspect`, and report this line if it persists")
+        hint = "try BLOSSOM_EDGE_REPACK=off" if weight_repack.extra_buffers_allowed() else \
+            "check the file with `blossom-edge inspect`"
+    except BlossomError:  # a wrong BLOSSOM_EDGE_REPACK, which the child refused too
+        repack, hint = "weights as configured", "check BLOSSOM_EDGE_REPACK"
+    return f"llama.cpp {how} while {what}{target}{': ' + reason if reason else ''}; {cpu_summary()}, {repack}: {hint}"
 
 
 def cpu_summary() -> str:
@@ -153,7 +152,7 @@ def _reason(native: str) -> str:
     for marker in ("GGML_ASSERT", "GGML_ABORT", "error", "Error"):
         found = next((ln for ln in reversed(lines) if marker in ln), None)
         if found:
-            return found[-160:]
+            return found[-100:]
     return ""
 
 

@@ -140,3 +140,26 @@ def _alive(pid: int) -> bool:
         return False
     status = Path(f"/proc/{pid}/stat")
     return not (status.exists() and status.read_text().split(") ")[-1].startswith("Z"))
+
+
+@pytest.mark.slow
+def test_a_release_whose_verification_crashes_resumes_to_what_quantize_makes_alone(tmp_path: Path) -> None:
+    """The crash fails the type in one line with nothing under its final name; the next run redoes
+    it, and the file is byte for byte what `quantize` makes alone."""
+    from blossom_edge.quantize.pipeline import quantize_pipeline
+    from tests.builders.checkpoints import build_checkpoint
+
+    ckpt = build_checkpoint(tmp_path / "ckpt" / "blossom-v5-4b", "qwen2", hidden=256, layers=2)
+    out = tmp_path / "release"
+    cmd = [sys.executable, "-m", "blossom_edge", "release", str(ckpt), "--quants", "q4_k_m", "-o", str(out)]
+    crashed = subprocess.run(cmd, env=_crash_injection(tmp_path, "os.kill(os.getpid(), signal.SIGSEGV)"),
+                             capture_output=True, text=True, timeout=600)
+    assert crashed.returncode == 1, crashed.stderr
+    assert crashed.stderr.count("\n") == 1, crashed.stderr
+    assert "llama.cpp crashed (SIGSEGV) while verifying" in crashed.stderr
+    assert not list(out.rglob("*-Q4_K_M.gguf*")) or all(".release" in p.parts for p in out.rglob("*-Q4_K_M.gguf*"))
+    resumed = subprocess.run(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)},
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    alone = quantize_pipeline(str(ckpt), "q4_k_m", tmp_path / "alone", progress=False).path
+    assert (out / "blossom-v5-4b" / alone.name).read_bytes() == alone.read_bytes()

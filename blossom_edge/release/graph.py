@@ -10,6 +10,7 @@ and in which process, for the live table.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -40,7 +41,8 @@ def start_ray(address: str | None = None) -> bool:
     if ray.is_initialized():
         return False
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        # Ray's own start-up lines would stand around the command's one line of error or its table.
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     except ConnectionError as exc:
         raise NetworkError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from exc
     return True

@@ -106,7 +106,12 @@ def importance(conv: Converted, qtype: str, threads: int) -> dict[str, Any]:
 
 
 def quantize_type(conv: Converted, qtype: str, imatrix: dict[str, Any] | None, threads: int) -> Run:
-    """llama.cpp's quantizer from the shared intermediate; the output appears only when complete."""
+    """llama.cpp's quantizer from the shared intermediate into the state directory, never the final name.
+
+    The file is complete but unverified there; `verify_type` moves it into place. A worker killed
+    in between leaves nothing under the final name, and the plan, finding no manifest, quantizes again.
+    """
+    from blossom_edge.atomic import atomic_output
     from blossom_edge.diskspace import DiskNeed, check_free_space
     from blossom_edge.quantize.pipeline import quantize_file
 
@@ -115,22 +120,46 @@ def quantize_type(conv: Converted, qtype: str, imatrix: dict[str, Any] | None, t
         run.imatrix, run.imatrix_record = Path(imatrix["path"]), imatrix["record"]
     weights = conv.record["intermediate"]["bytes"] // 2
     check_free_space([DiskNeed("output", conv.model_dir, int(weights * run.qtype.bpw / 8))])
-    quantize_file(run)
+    with atomic_output(_unverified(run)) as partial:
+        quantize_file(run, partial)
     return run
 
 
 def verify_type(run: Run) -> dict[str, Any]:
-    """Load and generate from the file, hash it, and write its manifest (what resume checks)."""
+    """Load and generate from the file, hash it, move it to its final name and write its manifest
+    (what resume checks)."""
+    import os
+
     from blossom_edge.quantize.manifest import manifest_path
     from blossom_edge.quantize.pipeline import verify_output, write_run_manifest
 
     # `started` was taken in another process; the manifest's total is the stages' sum instead.
     run.started = time.perf_counter() - sum(run.timings.values())
-    verify_output(run)
+    unverified = _unverified(run)
+    verify_output(run, unverified)
+    os.replace(unverified, run.final)
+    _fsync_directory(run.final.parent)
     write_run_manifest(run)
     manifest = resume.read_record(manifest_path(run.final))
     assert manifest is not None  # just written
     return manifest
+
+
+def _unverified(run: Run) -> Path:
+    """Where a quantized file waits for its verification: the model's state directory, beside the
+    final folder on the same file system, so the move into place is a rename."""
+    return resume.state_dir(run.final.parent) / run.final.name
+
+
+def _fsync_directory(directory: Path) -> None:
+    """The rename into place survives a power cut only once the directory entry is on disk."""
+    import os
+
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def quality_type(conv: Converted, manifest: dict[str, Any], threads: int) -> dict[str, Any]:
