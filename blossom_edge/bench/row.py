@@ -21,6 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
+from blossom_edge.bounded_read import parse_json
+from blossom_edge.errors import CorruptFileError
+
 
 @dataclass(slots=True)
 class BenchRow:
@@ -45,8 +48,6 @@ class BenchRow:
     type_k: str | None = None
     type_v: str | None = None
     n_gpu_layers: int | None = None
-    # llama.cpp's extra CPU buffer types (weight repacking) were on: llama-bench's --repack
-    repack: bool | None = None
     n_prompt: int = 0
     n_gen: int = 0
     n_depth: int = 0
@@ -77,6 +78,9 @@ class BenchRow:
     bandwidth_share: float | None = None
     device_bandwidth_bps: float | None = None
     engine: str = "llama.cpp"
+    # llama.cpp's extra CPU buffer types (weight repacking) were on; llama-bench lists its --repack
+    # only when it differs from the default, so it stands with ours, not in its columns
+    repack: bool | None = None
     llama_cpp_python: str | None = None
 
     @property
@@ -162,9 +166,10 @@ def _bool_text(text: str) -> bool | None:
 
 
 def _json_text(text: str) -> Any:
+    """A CSV cell that holds a JSON list (samples), or None when it does not parse within our reader's bounds."""
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
+        return parse_json(text, "a CSV cell")
+    except CorruptFileError:
         return None
 
 
