@@ -8,7 +8,6 @@ damaged download fails in one line naming the file, not halfway through writing 
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from blossom_edge.bounded_read import parse_json, read_json, read_json_object
 from blossom_edge.errors import CorruptFileError, NotFoundError, UnsupportedError, excerpt
 
 INDEX_NAME = "model.safetensors.index.json"
@@ -23,12 +23,11 @@ SINGLE_NAME = "model.safetensors"
 # The 8-byte header length is followed by JSON; real headers are kilobytes (a hundred-odd
 # bytes per tensor, a few thousand tensors per shard), so anything past these is a damaged or
 # hostile file. The byte cap is checked before json.loads, which turns the worst 16 MiB of
-# JSON into about 200 MB of objects in about a second.
+# JSON into about 200 MB of objects in about a second. config.json and the shard index are read
+# under bounded_read's cap for any JSON file.
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 MAX_TENSORS = 1 << 16
 MAX_RANK = 8
-# config.json and the shard index: kilobytes, a few megabytes for the largest models' indexes.
-MAX_JSON_BYTES = 32 * 1024 * 1024
 MAX_INDEX_ENTRIES = 1 << 20
 
 DTYPE_SIZES = {"BF16": 2, "F16": 2, "F32": 4}
@@ -80,7 +79,7 @@ class Shard:
                 raise CorruptFileError(f"{name}: header of {header_len} bytes, more than the {MAX_HEADER_BYTES} "
                                        "a safetensors checkpoint needs")
             raw_header = fh.read(header_len)
-        header = _load_json(raw_header, f"{name}: malformed safetensors header JSON")
+        header = parse_json(raw_header, f"{name}: malformed safetensors header JSON", unique_keys=True)
         if not isinstance(header, dict):
             raise CorruptFileError(f"{name}: malformed safetensors header JSON (not an object)")
         self.metadata = _metadata(name, header.pop("__metadata__", None))
@@ -131,12 +130,10 @@ class Checkpoint:
         directory = Path(directory)
         if not directory.is_dir():
             raise NotFoundError(f"no such checkpoint directory: {directory}")
-        config_path = directory / "config.json"
-        if not config_path.is_file():
-            raise NotFoundError(f"{directory} has no config.json; is it a Hugging Face checkpoint?")
-        config = _load_json(_read_small(config_path), f"{config_path}: malformed JSON", unique_keys=False)
-        if not isinstance(config, dict):
-            raise CorruptFileError(f"{config_path}: malformed JSON (not an object)")
+        try:
+            config = read_json_object(directory / "config.json", required=True)
+        except NotFoundError:
+            raise NotFoundError(f"{directory} has no config.json; is it a Hugging Face checkpoint?") from None
         if isinstance(config.get("text_config"), dict):
             # A multimodal checkpoint (Qwen3.5): its language model's numbers are nested, and
             # llama.cpp's converter reads them with the top level, text_config winning.
@@ -150,9 +147,8 @@ class Checkpoint:
 
 
 def _open_shards(directory: Path) -> list[Shard]:
-    index_path = directory / INDEX_NAME
-    if index_path.is_file():
-        weight_map = _weight_map(index_path)
+    weight_map = _weight_map(directory / INDEX_NAME)
+    if weight_map is not None:
         shards: list[Shard] = []
         for file_name in sorted(set(weight_map.values())):
             shard_path = directory / file_name
@@ -180,37 +176,6 @@ def _open_shards(directory: Path) -> list[Shard]:
             "transformers: AutoModelForCausalLM.from_pretrained(dir).save_pretrained(out, safe_serialization=True)"
         )
     raise NotFoundError(f"{directory} has no *.safetensors weights")
-
-
-def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    """object_pairs_hook: a key given twice would silently describe one tensor two ways."""
-    out: dict[str, object] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"key {excerpt(key)} appears twice")
-        out[key] = value
-    return out
-
-
-def _load_json(raw: bytes, context: str, *, unique_keys: bool = True) -> object:
-    """JSON from UTF-8 bytes; any failure, deep nesting included, is one CorruptFileError starting
-    with `context`. Duplicate keys are refused unless `unique_keys` is off (config.json, which
-    transformers reads leniently)."""
-    hook = _no_duplicates if unique_keys else None
-    try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=hook)
-    except RecursionError as exc:
-        raise CorruptFileError(f"{context} (nested too deeply)") from exc
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise CorruptFileError(f"{context} ({excerpt(str(exc))})") from exc
-
-
-def _read_small(path: Path) -> bytes:
-    """A side file (config.json, the shard index) read whole, once its size is known to be sane."""
-    size = path.stat().st_size
-    if size > MAX_JSON_BYTES:
-        raise CorruptFileError(f"{path}: {size} bytes, more than the {MAX_JSON_BYTES} such a file can need")
-    return path.read_bytes()
 
 
 def _is_uint(value: object) -> bool:
@@ -282,9 +247,16 @@ def _shard_name(file_name: object) -> str:
     return file_name
 
 
-def _weight_map(index_path: Path) -> dict[str, str]:
-    """The index's tensor → shard map, every entry checked before any shard is opened."""
-    index = _load_json(_read_small(index_path), f"{index_path.name}: malformed index")
+def _weight_map(index_path: Path) -> dict[str, str] | None:
+    """The index's tensor → shard map, every entry checked before any shard is opened; None without an index.
+
+    Anything at the index's name that is not a regular file is refused, not taken for no index: the
+    shards alone would then be read without the map that says which tensors they must hold.
+    """
+    try:
+        index = read_json(index_path, what="a safetensors index", unique_keys=True)
+    except FileNotFoundError:
+        return None
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise CorruptFileError(f"{index_path.name}: malformed index (no weight_map object with entries)")

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from blossom_edge.atomic import atomic_output
 from blossom_edge.bench.row import BenchRow
-from blossom_edge.bounded_read import read_small_file
+from blossom_edge.bounded_read import parse_json, read_small_file
 from blossom_edge.errors import CorruptFileError, UsageError
 
 # The largest results file `report` reads: bench --json takes about 1.5 kB a row, so this is
@@ -95,12 +94,7 @@ def _csv_rows(path: Path, text: str) -> list[BenchRow]:
 
 
 def _json_rows(path: Path, text: str) -> list[BenchRow]:
-    try:
-        data = json.loads(text)
-    except RecursionError as exc:
-        raise CorruptFileError(f"{path} is not bench --json output: JSON nested too deeply") from exc
-    except ValueError as exc:  # JSONDecodeError, and numbers past Python's digit limit
-        raise CorruptFileError(f"{path} is not bench --json output: {exc}") from exc
+    data = parse_json(text, f"{path} is not bench --json output")
     if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
         raise UsageError(f"{path} is not the JSON array of result objects bench --json writes")
     if len(data) > MAX_REPORT_ROWS:

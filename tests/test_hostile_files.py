@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blossom_edge.checkpoint import MAX_HEADER_BYTES, MAX_JSON_BYTES, NUMPY_DTYPES, Checkpoint, Shard
+from blossom_edge.bounded_read import MAX_JSON_BYTES
+from blossom_edge.checkpoint import MAX_HEADER_BYTES, NUMPY_DTYPES, Checkpoint, Shard
 from blossom_edge.cli import main
 from blossom_edge.errors import MAX_MESSAGE, BlossomError, CorruptFileError, NotFoundError, UnsupportedError, excerpt
 from blossom_edge.gguf_info import MAX_DECODED_ITEMS, GGUFInfo, inspect_report, read_gguf_info
@@ -547,7 +548,7 @@ def test_side_files_longer_than_the_cap(checkpoint_dir, name):
     path = checkpoint_dir / name
     path.write_bytes(b"{")
     os.truncate(path, MAX_JSON_BYTES + 1)
-    assert str(MAX_JSON_BYTES) in _refused(lambda: Checkpoint.open(checkpoint_dir))
+    assert f"larger than {MAX_JSON_BYTES >> 20} MiB" in _refused(lambda: Checkpoint.open(checkpoint_dir))
 
 
 # --- importance matrices -------------------------------------------------------------------

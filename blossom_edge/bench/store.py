@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from blossom_edge.bench.row import BenchRow
+from blossom_edge.bounded_read import parse_json
 from blossom_edge.errors import CorruptFileError, UnsupportedError
 
 # How long to wait for another blossom-edge that holds the store's lock before giving up.
@@ -160,11 +161,9 @@ class ResultsStore:
             reason = f"longer than {MAX_ROW_CHARS} characters"
         elif isinstance(text, (str, bytes)):
             try:
-                data = json.loads(text)
-            except RecursionError:
-                reason = "JSON nested too deeply"
-            except ValueError:
-                reason = "not JSON"
+                data = parse_json(text, "not JSON")
+            except CorruptFileError as exc:
+                reason = str(exc)
         if isinstance(data, dict):
             return data
         raise StoreError(f"row {row_id} of the results store {self.path} is {reason}; delete that row "

@@ -47,11 +47,16 @@ def default_output_name(source: LocalSource, outtype: str) -> str:
 
 @dataclass
 class Conversion:
-    """A validated conversion, ready to write: nothing has touched the output yet."""
+    """A validated conversion, ready to write: nothing has touched the output yet.
+
+    Every file but the tensor data has been read by then, the ones gguf-py reads itself included (for
+    the vocabulary and `metadata`), so a hostile one fails before the output exists, and in `--dry-run` too.
+    """
 
     checkpoint: Checkpoint
     plan: Plan
     vocab: Vocab
+    metadata: gguf.Metadata
     output: Path
     source: LocalSource
 
@@ -61,7 +66,7 @@ class Conversion:
 
         config, arch = self.plan.config, self.plan.arch
         writer.add_type(gguf.GGUFType.MODEL)
-        model_metadata(self.checkpoint.directory, self.plan.n_params, self.source).set_gguf_meta_model(writer)
+        self.metadata.set_gguf_meta_model(writer)
         write_common_hparams(config, writer, self.plan.file_type, len(arch.blocks(config)))
         for extra in arch.extra_hparams:
             extra(config, writer)
@@ -93,9 +98,10 @@ def plan_conversion(source: LocalSource | Path, output: Path | None, outtype: st
     vocab = load_vocab(source.path, checkpoint.config.get("vocab_size"), space_prefix_key=arch.space_prefix_key,
                        arch_name=arch.arch_name, pre_names=dict(arch.pre_tokenizer_names),
                        special_tokens=dict(arch.special_tokens))
+    metadata = model_metadata(checkpoint.directory, plan.n_params, source)
     output = output or Path(default_output_name(source, plan.outtype))
     refuse_overwriting(output, [p for p in source.path.iterdir() if p.is_file()])
-    yield Conversion(checkpoint, plan, vocab, output, source)
+    yield Conversion(checkpoint, plan, vocab, metadata, output, source)
 
 
 def convert_checkpoint(

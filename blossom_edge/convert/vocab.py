@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,8 @@ from typing import Any
 
 import gguf
 
-from blossom_edge.bounded_read import read_json_object
-from blossom_edge.errors import CorruptFileError, NotFoundError, UnsupportedError
+from blossom_edge.bounded_read import MAX_JSON_BYTES, json_int, read_json_object, read_small_text
+from blossom_edge.errors import CorruptFileError, NotFoundError, UnsupportedError, excerpt
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ SPLIT_REGEX_TO_PRE: Mapping[str, str] = {
 }
 # A lone ByteLevel pre-tokenizer with use_regex=true splits with GPT-2's own regex.
 GPT2_PRE = "gpt-2"
+
+# More tokens than any vocabulary has (the largest are some 260 000): a vocab_size or token id past
+# this would have us build a list of that many [PAD] tokens.
+MAX_VOCAB = 1 << 22
 
 _SPM_PAD_SCORE = -10000.0
 _ADDED_TOKEN_SCORE = -1000.0
@@ -110,13 +115,17 @@ def load_vocab(model_dir: Path, vocab_size: int | None, *, space_prefix_key: boo
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise NotFoundError(f"model directory not found: {model_dir}")
-    if vocab_size is not None and vocab_size <= 0:
-        raise UnsupportedError(f"config.json vocab_size must be positive, got {vocab_size}")
+    if vocab_size is not None:
+        checked = json_int(vocab_size, low=1, high=MAX_VOCAB)
+        if checked is None:
+            raise UnsupportedError(f"config.json vocab_size must be a whole number from 1 to {MAX_VOCAB}, "
+                                   f"got {excerpt(vocab_size)}")
+        vocab_size = checked
     spm_file = model_dir / "tokenizer.model"
     json_file = model_dir / "tokenizer.json"
     if spm_file.is_file():
         vocab = _load_sentencepiece(model_dir, spm_file, vocab_size)
-    elif json_file.is_file():
+    elif os.path.lexists(json_file):  # a FIFO or directory there is refused by name, not taken for none
         vocab = _load_bpe(model_dir, json_file, vocab_size, arch_name)
         vocab.pre = (pre_names or {}).get(vocab.pre, vocab.pre)
     else:
@@ -345,9 +354,18 @@ def _piece_type(processor: Any, i: int) -> int:
 
 def _special_vocab(model_dir: Path, tokenizer_json: Mapping[str, Any], *, load_merges: bool,
                    n_vocab: int | None) -> gguf.SpecialVocab:
-    # gguf-py reads these too, but its errors would not name the file.
+    """gguf-py's special-token settings, once every file it opens has passed our readers.
+
+    SpecialVocab reads tokenizer.json (which the caller has), tokenizer_config.json, config.json,
+    the chat template files and merges.txt with plain open() and json.load: a FIFO there would
+    hang it, a deep nesting or non-UTF-8 bytes fail unnamed, a 2 GB file be read whole.
+    """
     config = read_json_object(model_dir / "tokenizer_config.json", required=False)
     read_json_object(model_dir / "config.json", required=False)
+    read_json_object(model_dir / "chat_template.json", required=False)
+    for text_file in (model_dir / "chat_template.jinja", model_dir / "merges.txt",
+                      *sorted((model_dir / "additional_chat_templates").glob("*.jinja"))):
+        read_small_text(text_file, MAX_JSON_BYTES, what=f"a {text_file.name}")
     try:
         special = gguf.SpecialVocab(model_dir, load_merges=load_merges, n_vocab=n_vocab)
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
@@ -424,6 +442,8 @@ def _checked_size(by_id: Mapping[int, str], vocab_size: int | None, path: Path) 
     needed = max(by_id, default=-1) + 1
     if needed == 0:
         raise CorruptFileError(f"{path} has an empty vocabulary")
+    if needed > MAX_VOCAB:
+        raise CorruptFileError(f"{path} uses token id {needed - 1}, more than any vocabulary has")
     if vocab_size is None:
         return needed
     if needed > vocab_size:

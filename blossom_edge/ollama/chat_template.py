@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blossom_edge.bounded_read import read_json_object
+from blossom_edge.bounded_read import MAX_JSON_BYTES, read_json_object, read_small_text
 from blossom_edge.errors import CorruptFileError, UnsupportedError
 
 # Markers no real template produces on its own; each rendering must contain each exactly once.
@@ -119,11 +119,8 @@ def from_checkpoint(directory: Path) -> ChatTemplate | None:
                 if (t := _token_text(tok.get(k))) is not None}
     family = str(read_json_object(directory / "config.json", required=False).get("model_type") or "")
     jinja_file = directory / "chat_template.jinja"
-    if jinja_file.is_file():
-        try:
-            text = jinja_file.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise CorruptFileError(f"{jinja_file} is not UTF-8 text: {exc}") from None
+    text = read_small_text(jinja_file, MAX_JSON_BYTES, what="a chat template")
+    if text is not None:
         return ChatTemplate(text, str(jinja_file), specials, family)
     text = _pick(tok.get("chat_template"), str(config))
     return ChatTemplate(text, f"{config} chat_template", specials, family) if text else None

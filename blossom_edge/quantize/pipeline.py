@@ -388,12 +388,15 @@ def _imatrix_manifest(run: Run) -> dict[str, Any] | None:
 
 
 def checkpoint_bytes(model_dir: Path) -> tuple[int, int]:
-    """(weight bytes, bytes per parameter) of a local HF checkpoint, from its files and config."""
+    """(weight bytes, bytes per parameter) of a local HF checkpoint, from its files and config.
+
+    Runs before the conversion that reads config.json again, so a hostile one is refused here, by
+    the same reader, rather than taken for a missing one.
+    """
+    from blossom_edge.bounded_read import read_json_object
+
     weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
-    try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        config = {}
+    config = read_json_object(model_dir / "config.json", required=False)
     dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
     return weights, _BYTES_PER_PARAM.get(dtype, 2)
 

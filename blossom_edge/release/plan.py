@@ -7,7 +7,6 @@ config), and is what `--dry-run` prints; graph.py submits the nodes that are not
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -99,18 +98,25 @@ def _local_source(src: str, download: bool) -> LocalSource | None:
 
 
 def _shape(model_dir: Path) -> ModelShape | None:
-    """The dimensions memory estimates need, from the checkpoint's config.json."""
+    """The dimensions memory estimates need, from the checkpoint's config.json; None when it lacks
+    some (the estimate then goes by file size alone).
+
+    A config.json that is not one is refused here, before any task runs; each number passes the
+    converter's bound, so none can be zero (a division) or 1e999 (int() of it).
+    """
+    from blossom_edge.bounded_read import json_int, read_json_object
+    from blossom_edge.convert.arch import MAX_CONFIG_INT
     from blossom_edge.shape import ModelShape
 
-    try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        heads = int(config["num_attention_heads"])
-        return ModelShape(n_layer=int(config["num_hidden_layers"]), n_embd=int(config["hidden_size"]),
-                          n_head_kv=int(config.get("num_key_value_heads") or heads),
-                          head_dim=int(config.get("head_dim") or config["hidden_size"] // heads),
-                          n_vocab=int(config["vocab_size"]), n_ff=int(config.get("intermediate_size") or 0))
-    except (OSError, ValueError, KeyError, TypeError):
+    config = read_json_object(model_dir / "config.json", required=False)
+    n = {key: json_int(config.get(key), low=1, high=MAX_CONFIG_INT) for key in (
+        "num_attention_heads", "num_hidden_layers", "hidden_size", "vocab_size", "num_key_value_heads", "head_dim",
+        "intermediate_size")}
+    heads, layers, hidden, vocab = n["num_attention_heads"], n["num_hidden_layers"], n["hidden_size"], n["vocab_size"]
+    if heads is None or layers is None or hidden is None or vocab is None:
         return None
+    return ModelShape(n_layer=layers, n_embd=hidden, n_head_kv=n["num_key_value_heads"] or heads,
+                      head_dim=n["head_dim"] or hidden // heads, n_vocab=vocab, n_ff=n["intermediate_size"] or 0)
 
 
 def _run_bytes(shape: ModelShape | None, weights: int, n_ctx: int) -> int:

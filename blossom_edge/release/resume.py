@@ -13,8 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from blossom_edge.atomic import atomic_write_text
+from blossom_edge.bounded_read import read_json_object
+from blossom_edge.errors import CorruptFileError, NotFoundError
 
 STATE_DIR = ".release"
+# Records are the manifests and `.release/` files we write: a few kilobytes (a split record lists
+# its shards).
+MAX_RECORD_BYTES = 1 << 20
 
 
 def state_dir(model_dir: Path) -> Path:
@@ -23,12 +28,16 @@ def state_dir(model_dir: Path) -> Path:
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
-    """A JSON record, or None when it is missing or damaged (then the step is simply redone)."""
+    """A JSON record, or None when it is missing or damaged (then the step is simply redone).
+
+    Damaged is whatever our JSON reader refuses as content (not JSON, too deep, too large, not an
+    object); a FIFO, device or directory at a record's name is refused in one line instead, since
+    redoing the step would end by failing to write its record there.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_json_object(path, required=True, limit=MAX_RECORD_BYTES)
+    except (NotFoundError, CorruptFileError):
         return None
-    return data if isinstance(data, dict) else None
 
 
 def write_record(path: Path, data: dict[str, Any]) -> Path:
@@ -77,9 +86,12 @@ def matching_split(model_dir: Path, final: Path, sha256: str, max_size: int) -> 
     data = read_record(split_path(model_dir, final))
     if data is None or data.get("sha256") != sha256 or data.get("max_size") != max_size:
         return None
-    for shard in data.get("shards", []):
+    shards = data.get("shards")
+    if not isinstance(shards, list) or not all(isinstance(s, dict) and isinstance(s.get("file"), str) for s in shards):
+        return None
+    for shard in shards:
         path = model_dir / shard["file"]
-        if not path.is_file() or path.stat().st_size != shard["bytes"] or sha256_file(path) != shard["sha256"]:
+        if not path.is_file() or path.stat().st_size != shard.get("bytes") or sha256_file(path) != shard.get("sha256"):
             return None
     return data
 
