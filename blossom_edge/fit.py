@@ -10,11 +10,11 @@ labelled so everywhere it appears.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blossom_edge import sizes
 from blossom_edge.bench.row import BenchRow
 from blossom_edge.catalog import MODELS, ModelInfo
 from blossom_edge.memory import DEFAULT_RUNTIME_BYTES, bytes_per_token, estimate
@@ -76,21 +76,17 @@ def arm_repack(features: list[str], arch: str | None) -> bool:
 
 
 def parse_size(text: str) -> int:
-    """`8G`, `7.5GiB`, `512M`, `6000000000` → bytes (binary units, as phones advertise RAM)."""
-    from blossom_edge.errors import UsageError
-
-    match = re.fullmatch(r"\s*([\d.]+)\s*([kmgt]?)(i?b)?\s*", text.lower())
-    if not match:
-        raise UsageError(f"--ram takes a size like 8G or 7.5GiB, not '{text}'")
-    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2)]
-    return int(float(match.group(1)) * scale)
+    """`--ram SIZE` in bytes: `8G`, `7.5GiB`, `512M`, in powers of 1024 as phones advertise RAM."""
+    return sizes.parse_size(text, option="--ram", example="8G", binary=True)
 
 
-def budget(ram: str | None, info: DeviceInfo) -> tuple[int, int, str]:
-    """(RAM total, bytes a model may take, how that was decided) for `--ram SIZE` or this device."""
+def budget(ram: int | None, info: DeviceInfo) -> tuple[int, int, str]:
+    """(RAM total, bytes a model may take, how that was decided) for `--ram` (parsed) or this device."""
+    from blossom_edge.output import human_bytes
+
     if ram is not None:
-        total = parse_size(ram)
-        return total, int(total * USABLE_SHARE), f"{int(USABLE_SHARE * 100)}% of the {ram} you gave (the OS and apps keep the rest)"
+        return ram, int(ram * USABLE_SHARE), (f"{int(USABLE_SHARE * 100)}% of the {human_bytes(ram)} you gave "
+                                              "(the OS and apps keep the rest)")
     total = info.ram_total or 0
     return total, info.ram_available or int(total * USABLE_SHARE), "RAM available now on this device"
 

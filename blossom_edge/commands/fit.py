@@ -15,12 +15,14 @@ from typing import Annotated
 import typer
 
 from blossom_edge.options import JsonOpt
+from blossom_edge.sizes import unit_help
 
 
 def fit(
     ram: Annotated[
         str | None,
-        typer.Option("--ram", help="Plan for a device with this much RAM, e.g. 8G (default: this device's available RAM)."),
+        typer.Option("--ram", metavar="SIZE", help="Plan for a device with this much RAM, e.g. 8G or 7.5GiB (default: "
+                                                    f"this device's available RAM). {unit_help(binary=True)}"),
     ] = None,
     ctx: Annotated[int, typer.Option("--ctx", min=256, help="Context length to budget the KV cache for.")] = 4096,
     bandwidth_gbs: Annotated[
@@ -43,8 +45,9 @@ def fit(
     from blossom_edge.bench.store import ResultsStore
     from blossom_edge.output import print_json, progress
 
+    ram_bytes = f.parse_size(ram) if ram is not None else None
     info = dev.probe(dev.Tree(device_root) if device_root is not None else None)
-    total, budget, basis = f.budget(ram, info)
+    total, budget, basis = f.budget(ram_bytes, info)
     with ResultsStore() as store:
         stored = store.rows(info.device_id)
         cached = store.bandwidth(info.device_id)

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from blossom_edge.options import JsonOpt
+from blossom_edge.sizes import unit_help
 
 
 def release(
@@ -28,7 +29,8 @@ def release(
                                                                    "`ray start --head`); default: a local Ray.")] = None,
     split_max_size: Annotated[str | None, typer.Option("--split-max-size", metavar="SIZE",
                                                        help="Also split files larger than SIZE (50G for the Hub) in "
-                                                            "llama.cpp's layout; the unsplit file stays for Ollama.")] = None,
+                                                            "llama.cpp's layout; the unsplit file stays for Ollama. "
+                                                            f"{unit_help(binary=False)}")] = None,
     push_hub: Annotated[str | None, typer.Option("--push-hub", metavar="ORG/NAME",
                                                  help="Upload to this Hub repository ({model} in NAME for several "
                                                       "models).")] = None,
@@ -45,7 +47,7 @@ def release(
     from blossom_edge.release.run import release as run_release
     from blossom_edge.release.split import parse_size
 
-    size = parse_size(split_max_size) if split_max_size else None
+    size = parse_size(split_max_size) if split_max_size is not None else None
     result = run_release(sources, [q for q in quants.split(",") if q.strip()], output_dir, gpu_tags=gpu_tags,
                          address=address, split_max_size=size, push_hub=push_hub, push_ollama=push_ollama,
                          dry_run=dry_run, progress=not json_output)

@@ -8,23 +8,18 @@ shard. The unsplit file stays beside the shards: Ollama cannot pull a split GGUF
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from blossom_edge import sizes
 from blossom_edge.errors import UsageError
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
 
 
 def parse_size(text: str) -> int:
-    """`50G` → 50 000 000 000 bytes, as llama.cpp's gguf-split and the Hub count (decimal units)."""
-    match = _SIZE.match(text)
-    if not match or float(match.group(1)) <= 0:
-        raise UsageError(f"invalid size '{text}': give a number with an optional unit K, M, G or T, like 50G")
-    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    """`--split-max-size SIZE` in bytes: `50G` is 50 000 000 000, in powers of 1000 as llama.cpp's
+    gguf-split and the Hub's file limit count."""
+    return sizes.parse_size(text, option="--split-max-size", example="50G", binary=False)
 
 
 @dataclass(frozen=True)
