@@ -66,8 +66,9 @@ def bench(
 
         from blossom_edge.engine import weight_repack
 
-        os.environ[weight_repack.ENV] = repack
-        weight_repack.setting()  # refuses anything but auto, on, off in one line
+        if repack.strip().lower() not in ("auto", "on", "off"):
+            raise UsageError(f"--repack takes auto, on or off, not {repack!r}")
+        os.environ[weight_repack.ENV] = repack  # the benchmark's child processes read it
     if not models and not ollama:
         raise UsageError("give GGUF files to benchmark, or --ollama TAG")
     if models and ollama:
