@@ -11,7 +11,7 @@ import pytest
 
 from blossom_edge.convert import convert_checkpoint
 from tests.builders.gguf_compare import assert_same_gguf, read_gguf
-from tests.builders.llama_cpp_source import llama_cpp_source, run_reference_converter
+from tests.builders.llama_cpp_source import run_reference_converter
 from tests.builders.new_arch_checkpoints import build_qwen3_5, copy_checkpoint
 from tests.test_convert import PROMPT, hf_ids, llama_logits, reference_logits
 
@@ -22,6 +22,12 @@ LOGIT_TOLERANCE = 1e-3
 # file) hashes like Qwen2's, so the reference names it "qwen2"; ours names the split rule in
 # tokenizer.json, Qwen3.5's, which is what the reference writes for the real Qwen3.5 vocabulary.
 PRE_KEY = "tokenizer.ggml.pre"
+# The one tensor allowed to differ from the reference, by an ulp at most: ssm_a is
+# -torch.exp(A_log), computed by a kernel torch picks for the CPU (vector width, NEON on arm64)
+# that is accurate to 1 ulp but not correctly rounded (about 1 % of float32 inputs land an ulp
+# off, here). Ours is correctly rounded on every machine (transforms.neg_exp), so the two are at
+# most 1 ulp apart (of the output type: F32, as for every 1-D tensor), whichever kernel ran.
+SSM_A_ULPS = {r"blk\.\d+\.ssm_a": 1}
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +44,10 @@ def _compare(ours: Path, ref: Path) -> None:
     our_keys, _ = read_gguf(ours)
     ref_keys, _ = read_gguf(ref)
     assert our_keys[PRE_KEY] == "qwen35" and ref_keys[PRE_KEY] == "qwen2"
-    assert_same_gguf(ours, ref, ignore_keys=(PRE_KEY,))
+    assert_same_gguf(ours, ref, ignore_keys=(PRE_KEY,), ulps=SSM_A_ULPS)
 
 
-def _reference(tmp_path: Path, model_dir: Path, outtype: str) -> Path:
-    src = llama_cpp_source()
-    if src is None:
-        pytest.skip("llama.cpp's converter is not available")
+def _reference(src: Path, tmp_path: Path, model_dir: Path, outtype: str) -> Path:
     proc = run_reference_converter(src, model_dir, tmp_path / "ref.gguf", outtype)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp_path / "ref.gguf"
@@ -52,18 +55,18 @@ def _reference(tmp_path: Path, model_dir: Path, outtype: str) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("outtype", ["f16", "bf16", "q8_0"])
-def test_same_gguf_as_llama_cpp(qwen35, tmp_path, outtype):
+def test_same_gguf_as_llama_cpp(reference_src, qwen35, tmp_path, outtype):
     ours = convert_checkpoint(qwen35, tmp_path / "ours.gguf", outtype, progress=False).path
-    _compare(ours, _reference(tmp_path, qwen35, outtype))
+    _compare(ours, _reference(reference_src, tmp_path, qwen35, outtype))
 
 
 @pytest.mark.slow
-def test_multimodal_same_text_gguf_as_llama_cpp(qwen35_vl, tmp_path, caplog):
+def test_multimodal_same_text_gguf_as_llama_cpp(reference_src, qwen35_vl, tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         ours = convert_checkpoint(qwen35_vl, tmp_path / "ours.gguf", "f16", progress=False).path
     lines = [r.getMessage() for r in caplog.records if "vision tower" in r.getMessage()]
     assert len(lines) == 1 and "model.visual." in lines[0]
-    _compare(ours, _reference(tmp_path, qwen35_vl, "f16"))
+    _compare(ours, _reference(reference_src, tmp_path, qwen35_vl, "f16"))
 
 
 def test_f32_logits_match_transformers(qwen35, tmp_path):

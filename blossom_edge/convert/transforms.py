@@ -12,6 +12,8 @@ tensors stream in bounded memory like the others.
 
 from __future__ import annotations
 
+import decimal
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,12 +21,52 @@ import numpy as np
 from blossom_edge.checkpoint import TensorRef, to_f32
 from blossom_edge.convert.experts import Piece
 
+# Significant digits of exp(x) before it is rounded to the output type (f32 needs 9): a rounding
+# could only go the other way for an exp(x) within 1e-30 of the midpoint between two floats.
+_EXP_DIGITS = 40
+
+
+def _rounded_exp(x: float, info: np.finfo, context: decimal.Context) -> float:
+    """exp(x) rounded once, to nearest with ties to even, onto the grid of the type `info` describes.
+
+    The result is a float64 that the type holds exactly (or ±inf), so casting it is exact.
+    """
+    exact = context.exp(decimal.Decimal(x))
+    near = float(exact)
+    if not exact.is_finite() or exact.is_zero() or math.isinf(near):
+        return near
+    # The type's spacing at this magnitude, never finer than its smallest subnormal. When `near`
+    # rounded up to a power of two the binade is one too high, and rounding on that coarser grid
+    # gives the same power of two the exact one would.
+    step = max(math.frexp(near)[1] - (info.nmant + 1), int(info.minexp) - info.nmant)
+    units = context.multiply(exact, context.power(2, -step)).to_integral_value(decimal.ROUND_HALF_EVEN)
+    value = math.ldexp(int(units), step)
+    return math.inf if value > float(info.max) else value
+
+
+def neg_exp(x: np.ndarray) -> np.ndarray:
+    """−exp(x) elementwise, each element correctly rounded to x's dtype: the same bits on every machine.
+
+    The reference computes −torch.exp(A_log) in float32 with a kernel torch picks for the
+    running CPU (vector width, NEON on arm64), accurate to an ulp but not correctly rounded:
+    about 1 % of inputs land an ulp off. numpy's exp runs AVX-512 code where it can and libm
+    elsewhere, and libm differs too (glibc picks an FMA or an SSE2 build at load time, phones
+    run bionic's), so none of them promises the same last bit on another machine. `decimal`
+    is integer arithmetic in software and its exp is correctly rounded: rounding that 40-digit
+    value once more, exactly, gives the nearest value of the dtype on any machine, which is
+    within an ulp of the reference's. Slow per element, and A_log has one element per value
+    head per layer.
+    """
+    info = np.finfo(x.dtype)
+    context = decimal.Context(prec=_EXP_DIGITS, traps=[])
+    values = [-_rounded_exp(v, info, context) for v in x.reshape(-1).tolist()]
+    return np.array(values, dtype=np.float64).astype(x.dtype).reshape(x.shape)
+
+
 # Elementwise maps, named by what llama.cpp's converter computes.
 VALUE_MAPS = {
     "add_one": lambda x: x + x.dtype.type(1),  # RMS-norm weights stored as w - 1 (Qwen3-Next's "+ 1")
-    # The decay A from A_log ("-torch.exp(A_log)"). torch's exp is correctly rounded where numpy's
-    # float32 one may be an ulp off, so it is computed in float64 and rounded once.
-    "neg_exp": lambda x: -np.exp(x.astype(np.float64)).astype(x.dtype),
+    "neg_exp": neg_exp,  # the decay A from A_log ("-torch.exp(A_log)")
 }
 
 
