@@ -20,9 +20,6 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def reference_src() -> Path:
     """llama.cpp's sources vendored in the llama-cpp-python sdist: the reference converter and tools."""
-    from tests.builders.llama_cpp_source import llama_cpp_source
+    from tests.builders.llama_cpp_source import require_llama_cpp_source
 
-    src = llama_cpp_source()
-    if src is None:
-        pytest.skip("llama.cpp's converter is not available (no $LLAMA_CPP_SRC and PyPI unreachable)")
-    return src
+    return require_llama_cpp_source()

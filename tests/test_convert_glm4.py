@@ -9,7 +9,6 @@ import pytest
 
 from blossom_edge.convert import convert_checkpoint
 from tests.builders.gguf_compare import assert_same_gguf, read_gguf
-from tests.builders.llama_cpp_source import llama_cpp_source
 from tests.builders.new_arch_checkpoints import build_glm4, run_reference_with_pre
 from tests.test_convert import PROMPT, hf_ids, llama_logits, reference_logits
 
@@ -24,12 +23,9 @@ def glm4(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("outtype", ["f16", "bf16", "q8_0"])
-def test_same_gguf_as_llama_cpp(glm4, tmp_path, outtype):
-    src = llama_cpp_source()
-    if src is None:
-        pytest.skip("llama.cpp's converter is not available")
+def test_same_gguf_as_llama_cpp(reference_src, glm4, tmp_path, outtype):
     ours = convert_checkpoint(glm4, tmp_path / "ours.gguf", outtype, progress=False).path
-    proc = run_reference_with_pre(src, glm4, tmp_path / "ref.gguf", outtype, "glm4")
+    proc = run_reference_with_pre(reference_src, glm4, tmp_path / "ref.gguf", outtype, "glm4")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_same_gguf(ours, tmp_path / "ref.gguf")
 

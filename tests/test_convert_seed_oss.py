@@ -9,7 +9,7 @@ import pytest
 
 from blossom_edge.convert import convert_checkpoint
 from tests.builders.gguf_compare import assert_same_gguf, read_gguf
-from tests.builders.llama_cpp_source import llama_cpp_source, run_reference_converter
+from tests.builders.llama_cpp_source import run_reference_converter
 from tests.builders.new_arch_checkpoints import build_seed_oss
 from tests.test_convert import PROMPT, hf_ids, llama_logits, reference_logits
 
@@ -23,12 +23,9 @@ def seed_oss(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("outtype", ["f16", "bf16", "q8_0"])
-def test_same_gguf_as_llama_cpp(seed_oss, tmp_path, outtype):
-    src = llama_cpp_source()
-    if src is None:
-        pytest.skip("llama.cpp's converter is not available")
+def test_same_gguf_as_llama_cpp(reference_src, seed_oss, tmp_path, outtype):
     ours = convert_checkpoint(seed_oss, tmp_path / "ours.gguf", outtype, progress=False).path
-    proc = run_reference_converter(src, seed_oss, tmp_path / "ref.gguf", outtype)
+    proc = run_reference_converter(reference_src, seed_oss, tmp_path / "ref.gguf", outtype)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_same_gguf(ours, tmp_path / "ref.gguf")
 

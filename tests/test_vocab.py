@@ -25,11 +25,6 @@ from blossom_edge import errors
 from blossom_edge.catalog import BLOSSOM_V5_SYSTEM, ChatFormat
 from blossom_edge.convert.vocab import Vocab, bpe_pre_tokenizer, load_vocab, write_vocab
 from tests.builders import tokenizers as tb
-from tests.builders.llama_cpp_source import llama_cpp_source
-
-# The vendored llama.cpp of the llama-cpp-python sdist we run, fetched once and cached.
-LLAMA_CPP = llama_cpp_source() or Path("llama.cpp-source-unavailable")
-REFERENCE = LLAMA_CPP / "convert_hf_to_gguf.py"
 
 EXTRA_TEXTS = [
     "你好，世界！今天天气怎么样？",
@@ -275,12 +270,9 @@ def test_unknown_pre_tokenizers_are_refused_not_guessed(definition):
         bpe_pre_tokenizer(definition, Path("tokenizer.json"), "qwen2")
 
 
-def test_pre_tokenizer_name_agrees_with_the_reference_hash_table(built):
+def test_pre_tokenizer_name_agrees_with_the_reference_hash_table(reference_src, built):
     """Cross-check: llama.cpp's converter names this vocab by hashing its probe-string ids."""
-    source = (LLAMA_CPP / "conversion" / "base.py")
-    if not source.is_file():
-        pytest.skip("llama.cpp's reference converter is not on this machine")
-    text = source.read_text(encoding="utf-8")
+    text = (reference_src / "conversion" / "base.py").read_text(encoding="utf-8")
     probe = re.search(r"chktxt = ('.*')\n", text)
     assert probe is not None
     ids = _hf_encoder(built["bpe-full"][0])(ast.literal_eval(probe.group(1)))
@@ -379,22 +371,21 @@ def test_demo_chat_template_is_blossom_v5():
 # --- the reference converter writes the same tokenizer keys ---------------------------------
 
 
-def _reference_kv(model_dir: Path, out: Path) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": str(LLAMA_CPP / "gguf-py"), "HF_HUB_OFFLINE": "1"}
-    subprocess.run([sys.executable, str(REFERENCE), "--vocab-only", "--outfile", str(out), str(model_dir)],
+def _reference_kv(src: Path, model_dir: Path, out: Path) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(src / "gguf-py"), "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, str(src / "convert_hf_to_gguf.py"), "--vocab-only", "--outfile", str(out), str(model_dir)],
                    check=True, env=env, capture_output=True)
     return _tokenizer_kv(out)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REFERENCE.is_file(), reason="llama.cpp's reference converter is not on this machine")
 @pytest.mark.parametrize("name, arch, space_prefix_key, extra_vocab", [
     ("bpe-full", "qwen2", False, 0),
     ("spm-full", "llama", True, 0),
     ("spm-small", "llama", True, 11),
     ("spm-small-prefix", "llama", True, 0),
 ])
-def test_same_tokenizer_keys_as_reference_converter(built, tmp_path, name, arch, space_prefix_key, extra_vocab):
+def test_same_tokenizer_keys_as_reference_converter(reference_src, built, tmp_path, name, arch, space_prefix_key, extra_vocab):
     source = built[name.removesuffix("-prefix")][0]
     model_dir = tmp_path / "model"
     shutil.copytree(source, model_dir)
@@ -405,7 +396,7 @@ def test_same_tokenizer_keys_as_reference_converter(built, tmp_path, name, arch,
         tok_config = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
         tok_config["add_prefix_space"] = False
         (model_dir / "tokenizer_config.json").write_text(json.dumps(tok_config), encoding="utf-8")
-    theirs = _reference_kv(model_dir, tmp_path / "reference.gguf")
+    theirs = _reference_kv(reference_src, model_dir, tmp_path / "reference.gguf")
     _write_gguf(model_dir, tmp_path / "ours.gguf", arch, space_prefix_key)
     ours = _tokenizer_kv(tmp_path / "ours.gguf")
     assert sorted(ours) == sorted(theirs)

@@ -19,7 +19,8 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "blosso
 
 
 def llama_cpp_source() -> Path | None:
-    """The vendored llama.cpp directory, or None when it cannot be had (then callers skip)."""
+    """The vendored llama.cpp directory, or None when it cannot be had (tests then fail, see
+    `require_llama_cpp_source`; a benchmark reports the reference as unavailable)."""
     env = os.environ.get("LLAMA_CPP_SRC")
     if env:
         return Path(env) if (Path(env) / "convert_hf_to_gguf.py").is_file() else None
@@ -38,6 +39,22 @@ def llama_cpp_source() -> Path | None:
     with tarfile.open(sdist) as tar:
         tar.extractall(CACHE, filter="data")
     return root if (root / "convert_hf_to_gguf.py").is_file() else None
+
+
+def require_llama_cpp_source() -> Path:
+    """The vendored llama.cpp directory, or the test fails in one line saying how to provide it.
+
+    A parity test without its reference has proved nothing, and a skip reads as a pass in a
+    CI summary: a machine that lost its way to PyPI would go on reporting green.
+    """
+    import pytest
+
+    src = llama_cpp_source()
+    if src is None:
+        env = os.environ.get("LLAMA_CPP_SRC")
+        where = f"LLAMA_CPP_SRC={env} has no convert_hf_to_gguf.py" if env else "set LLAMA_CPP_SRC or let pip reach PyPI"
+        pytest.fail(f"llama.cpp's reference sources could not be had: {where}", pytrace=False)
+    return src
 
 
 def run_reference_converter(src: Path, model_dir: Path, out: Path, outtype: str) -> subprocess.CompletedProcess:
