@@ -311,8 +311,8 @@ def _load_sentencepiece(model_dir: Path, path: Path, vocab_size: int | None) -> 
         toktypes[i] = _piece_type(processor, i)
 
     def set_added(token_id: int, content: str, toktype: int) -> None:
-        if token_id >= n_tokens:
-            warnings.append(f"{path.parent}: added token {content!r} id {token_id} is beyond vocab_size, left out")
+        if not 0 <= token_id < n_tokens:  # a negative id would silently overwrite a token from the end
+            warnings.append(f"{path.parent}: added token {content!r} id {token_id} is outside the vocabulary, left out")
             return
         tokens[token_id], scores[token_id], toktypes[token_id] = content, _ADDED_TOKEN_SCORE, toktype
 

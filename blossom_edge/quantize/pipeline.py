@@ -11,7 +11,6 @@ removed however the run ends.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading

@@ -44,12 +44,19 @@ def file_rows(spec: ModelSpec, qtypes: list[str]) -> list[dict[str, Any]]:
         manifest = resume.read_record(manifest_path(final))
         if manifest is None:
             raise FileNotFoundError(2, "a release output is missing its manifest", str(final))
-        split = resume.read_record(resume.split_path(spec.model_dir, final))
-        shards = split["shards"] if split and split.get("sha256") == manifest["sha256"] else []
         rows.append({"final": final, "manifest": manifest,
                      "quality": resume.matching_quality(spec.model_dir, final, manifest["sha256"]),
-                     "shards": [s["file"] for s in shards]})
+                     "shards": _shard_names(resume.read_record(resume.split_path(spec.model_dir, final)),
+                                            manifest["sha256"])})
     return rows
+
+
+def _shard_names(split: dict[str, Any] | None, sha256: str) -> list[str]:
+    """The shard files a split record lists for this very file; a record of another file, or one edited
+    into another shape, lists none (the card then offers the unsplit file only)."""
+    if not split or split.get("sha256") != sha256 or not isinstance(split.get("shards"), list):
+        return []
+    return [s["file"] for s in split["shards"] if isinstance(s, dict) and isinstance(s.get("file"), str)]
 
 
 def write_card(spec: ModelSpec, qtypes: list[str], *, gpu_tags: bool, quantized_by: str) -> dict[str, Any]:
