@@ -21,7 +21,6 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +33,6 @@ T = TypeVar("T")
 _STOP_GRACE_S = 10.0
 # The tail of the child's native output searched for llama.cpp's reason.
 _NATIVE_TAIL = 16384
-_ORPHAN_POLL_S = 0.2
 
 
 class NativeCrash(ExternalToolError):
@@ -54,13 +52,16 @@ def run_isolated(what: str, path: Path | str | None, fn: Callable[..., T], *args
 
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
+    # Never written: its end closes when this process dies, however it dies, and the child then exits.
+    lifeline, held = context.Pipe(duplex=False)
     fd, native_log = tempfile.mkstemp(prefix="blossom-edge-native-", suffix=".log")
     os.close(fd)
     child = context.Process(target=_child_main, name=f"blossom-edge {what}", daemon=True,
-                            args=(sender, os.getpid(), native_log, fn, args, kwargs, on_event is not None))
+                            args=(sender, lifeline, native_log, fn, args, kwargs, on_event is not None))
     try:
         child.start()
         sender.close()
+        lifeline.close()
         outcome = _follow(receiver, on_event)
         child.join()
         if outcome is None:
@@ -72,6 +73,7 @@ def run_isolated(what: str, path: Path | str | None, fn: Callable[..., T], *args
     finally:
         receiver.close()
         _stop(child)
+        held.close()
         Path(native_log).unlink(missing_ok=True)
 
 
@@ -169,11 +171,11 @@ def _native_tail(path: str) -> str:
 # ----------------------------------------------------------------------------- in the child
 
 
-def _child_main(sender: Any, parent: int, native_log: str, fn: Callable[..., Any], args: tuple[Any, ...],
+def _child_main(sender: Any, lifeline: Any, native_log: str, fn: Callable[..., Any], args: tuple[Any, ...],
                 kwargs: dict[str, Any], relay: bool) -> None:
     from blossom_edge.signals import signals_as_interrupts
 
-    _exit_with_parent(parent)
+    _exit_with_parent(lifeline)
     _native_output_to(native_log)
 
     def send(kind: str, value: Any) -> None:
@@ -224,13 +226,16 @@ def _native_output_to(native_log: str) -> None:
                       errors="replace")
 
 
-def _exit_with_parent(parent: int) -> None:
+def _exit_with_parent(lifeline: Any) -> None:
     """Die as soon as the parent does: a SIGKILLed command cannot stop us, and an orphan would
-    keep a core busy (and its memory) for a result nobody reads."""
+    keep a core busy (and its memory) for a result nobody reads. The watching thread sleeps in a
+    read of a pipe the parent never writes, which ends only when the parent's end closes."""
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(_ORPHAN_POLL_S)
+        try:
+            lifeline.recv_bytes()
+        except (EOFError, OSError):
+            pass
         os._exit(4)
 
     threading.Thread(target=watch, daemon=True).start()
