@@ -55,10 +55,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="bandwidth + bench rounds; the best of each is kept")
     args = parser.parse_args()
 
-    from blossom_edge import fit
+    from blossom_edge.bench import fit
     from blossom_edge.bench.bandwidth import measure
-    from blossom_edge.gguf_info import read_gguf_info
-    from blossom_edge.shape import ModelShape
+    from blossom_edge.inputs.gguf_info import read_gguf_info
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     model, qtype = args.model, args.qtype
@@ -70,7 +69,7 @@ def main() -> int:
             print(f"building {model}", file=sys.stderr)
             build_tiny_llama(model, **SHAPE)
     info = read_gguf_info(model)
-    shape = ModelShape.from_gguf(info)
+    shape = info.model_shape()
     # Another process on the machine slows one round more than another; like fit, which takes the best
     # stored rate and the best copy pass, keep the best of the rounds.
     rounds = []

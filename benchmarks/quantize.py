@@ -43,7 +43,7 @@ def build_checkpoint(directory: Path, layers: int, hidden: int = 1024, ff: int =
     """A Qwen2 bf16 checkpoint, one safetensors file, written tensor by tensor to bound memory."""
     import struct
 
-    from blossom_edge.demo_model import _bf16
+    from blossom_edge.demo.model import _bf16
     from tests.builders.tokenizers import write_qwen2_full
 
     write_qwen2_full(directory)

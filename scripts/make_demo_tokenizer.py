@@ -24,7 +24,7 @@ os.environ["RAYON_NUM_THREADS"] = "1"
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from blossom_edge.catalog import BLOSSOM_V5_SYSTEM
+from blossom_edge.model.catalog import BLOSSOM_V5_SYSTEM
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "blossom_edge" / "data" / "demo_tokenizer"

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from blossom_edge.atomic import (
+from blossom_edge.base.atomic import (
     STALE_INFIX,
     OutputBlockedError,
     OutputBusyError,
@@ -23,7 +23,7 @@ from blossom_edge.atomic import (
     partial_path,
     refuse_overwriting,
 )
-from blossom_edge.errors import UsageError, one_line
+from blossom_edge.base.errors import UsageError, one_line
 
 
 def test_success_renames_partial(tmp_path):
@@ -265,7 +265,7 @@ def test_without_directory_locks_a_link_is_still_removed_not_followed(tmp_path, 
 _RACER = """
 import os, random, sys, time
 from pathlib import Path
-from blossom_edge.atomic import OutputBusyError, atomic_output, partial_path
+from blossom_edge.base.atomic import OutputBusyError, atomic_output, partial_path
 final, victim, me = Path(sys.argv[1]), sys.argv[2], sys.argv[3].encode()
 deadline, won, busy = time.monotonic() + float(sys.argv[4]), 0, 0
 while time.monotonic() < deadline:
@@ -342,7 +342,7 @@ def test_a_second_writer_of_the_same_output_fails_at_once_and_spares_the_first(t
 
 def test_a_writer_in_another_process_holds_the_output(tmp_path):
     final = tmp_path / "x.gguf"
-    code = ("import sys, time; from pathlib import Path; from blossom_edge.atomic import atomic_output\n"
+    code = ("import sys, time; from pathlib import Path; from blossom_edge.base.atomic import atomic_output\n"
             f"with atomic_output(Path({str(final)!r})) as tmp:\n"
             "    tmp.write_bytes(b'other'); print('ready', flush=True); sys.stdin.read()\n")
     other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

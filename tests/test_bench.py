@@ -11,9 +11,8 @@ import pytest
 
 from blossom_edge.bench.store import ResultsStore
 from blossom_edge.cli import main
-from blossom_edge.gguf_info import read_gguf_info
-from blossom_edge.memory import bytes_per_token, estimate
-from blossom_edge.shape import ModelShape
+from blossom_edge.inputs.gguf_info import read_gguf_info
+from blossom_edge.model.memory import bytes_per_token, estimate
 from tests.builders.tiny_gguf import build_tiny_llama
 
 DEVICES = Path(__file__).parent / "data" / "devices"
@@ -115,8 +114,8 @@ def test_usage_errors(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_default_threads_are_big_cores() -> None:
-    from blossom_edge import device
     from blossom_edge.bench import llama as bench
+    from blossom_edge.device import probe as device
 
     info = device.probe(device.Tree(DEVICES / "galaxy-s23-snapdragon-8-gen-2"))
     assert bench.parse_threads(None, info) == ([5], False)
@@ -125,7 +124,7 @@ def test_default_threads_are_big_cores() -> None:
 
 
 def test_estimate_and_bytes_per_token(tiny: Path) -> None:
-    shape = ModelShape.from_gguf(read_gguf_info(tiny))
+    shape = read_gguf_info(tiny).model_shape()
     est = estimate(shape, 512)
     assert est.weights == shape.weight_bytes
     assert est.kv_cache == 512 * 2 * 2 * 2 * 64 * 2  # ctx × K,V × layers × kv heads × head dim × f16
@@ -136,9 +135,9 @@ def test_estimate_and_bytes_per_token(tiny: Path) -> None:
 
 
 def test_throttling_and_energy_sampling() -> None:
-    from blossom_edge import device
     from blossom_edge.bench.measure import Sample
     from blossom_edge.bench.measure import throttled as _throttled
+    from blossom_edge.device import probe as device
 
     cool = Sample(1, 0, 40.0, {4: 2803200}, 1.5, True)
     capped = Sample(1, 0, 60.0, {4: 1996800}, 1.5, True)

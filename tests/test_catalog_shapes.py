@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge.catalog import MODELS
+from blossom_edge.model.catalog import MODELS
 
 # config.json of each base, as published on huggingface.co/<base>/blob/main/config.json:
 # (layers, hidden, heads, kv heads, head_dim, vocab, intermediate, tied embeddings, extra config).

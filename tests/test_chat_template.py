@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge.catalog import CHATML as CATALOG_CHATML
-from blossom_edge.catalog import MODELS, ChatFormat, resolve
+from blossom_edge.base.errors import UnsupportedError
 from blossom_edge.cli import main
-from blossom_edge.errors import UnsupportedError
+from blossom_edge.model.catalog import CHATML as CATALOG_CHATML
+from blossom_edge.model.catalog import MODELS, ChatFormat, resolve
 from blossom_edge.ollama import chat_template as ct
 from blossom_edge.ollama import modelfile as mf
 from blossom_edge.ollama.server_rules import chat_prompt

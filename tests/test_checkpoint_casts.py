@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 
-from blossom_edge.checkpoint import bf16_to_f16, bf16_to_f32
 from blossom_edge.convert.stream import bf16_to_f16_table
+from blossom_edge.inputs.checkpoint import bf16_to_f16, bf16_to_f32
 
 # bf16 bit patterns the cast must take silently: ±inf, quiet and signaling NaNs of both signs,
 # values that overflow float16, and one that rounds to a float16 subnormal.

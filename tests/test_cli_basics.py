@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 from blossom_edge import __version__
-from blossom_edge.catalog import MODELS, PUBLISHED_SIZES, lookup, resolve
+from blossom_edge.base.errors import NotFoundError
 from blossom_edge.cli import main
-from blossom_edge.errors import NotFoundError
+from blossom_edge.model.catalog import MODELS, PUBLISHED_SIZES, lookup, resolve
 
 
 def test_version(capsys):

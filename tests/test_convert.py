@@ -110,7 +110,7 @@ def test_bf16_auto_is_a_byte_copy(checkpoints, tmp_path):
 
 
 def test_padded_vocab_and_tied_embeddings(checkpoints, tmp_path):
-    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.inputs.gguf_info import read_gguf_info
 
     model_dir = checkpoints["qwen2-tied-sharded-f16"]
     config = json.loads((model_dir / "config.json").read_text())
@@ -121,7 +121,7 @@ def test_padded_vocab_and_tied_embeddings(checkpoints, tmp_path):
 
 
 def test_hyperparameters_written(checkpoints, tmp_path):
-    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.inputs.gguf_info import read_gguf_info
 
     for name, arch in (("llama", "llama"), ("qwen3", "qwen3"), ("mistral", "llama")):
         model_dir = checkpoints[name]

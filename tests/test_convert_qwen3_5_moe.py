@@ -87,7 +87,7 @@ def test_quantize_q4_k_m_end_to_end(moe_dir, tmp_path):
     """Convert, quantize and verify (load and generate) through the pipeline."""
     import shutil
 
-    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.quantize.pipeline import quantize_pipeline
 
     model_dir = shutil.copytree(moe_dir, tmp_path / "blossom-moe-tiny")

@@ -46,7 +46,7 @@ def test_same_tensors_bytes_and_keys_as_llama_cpp(reference_src, moe_dir, tmp_pa
 def test_auto_stacks_the_stored_bytes_in_expert_order(moe_dir, tmp_path):
     """`auto` keeps bf16: each stacked tensor is its experts' stored bytes, expert 0 first,
     copied piece by piece from whichever shard holds each expert."""
-    from blossom_edge.checkpoint import Checkpoint
+    from blossom_edge.inputs.checkpoint import Checkpoint
 
     out = convert_checkpoint(moe_dir, tmp_path / "m.gguf", "auto", progress=False).path
     _, tensors = read_gguf(out)
@@ -70,8 +70,8 @@ def test_auto_stacks_the_stored_bytes_in_expert_order(moe_dir, tmp_path):
 
 def test_fused_gate_up_splits_into_gate_rows_then_up_rows_of_each_expert():
     """The Qwen3.5-MoE layout: [E, 2F, H] becomes gate [E, F, H] and up [E, F, H], as pieces."""
-    from blossom_edge.checkpoint import TensorRef
     from blossom_edge.convert.experts import stack_experts
+    from blossom_edge.inputs.checkpoint import TensorRef
 
     fused = TensorRef("model.layers.0.mlp.experts.gate_up_proj", "BF16", (3, 8, 16), None, 100, 3 * 8 * 16 * 2)
     down = TensorRef("model.layers.0.mlp.experts.down_proj", "BF16", (3, 16, 4), None, 900, 3 * 16 * 4 * 2)
@@ -85,9 +85,9 @@ def test_fused_gate_up_splits_into_gate_rows_then_up_rows_of_each_expert():
 
 
 def test_experts_of_different_shapes_are_refused():
-    from blossom_edge.checkpoint import TensorRef
+    from blossom_edge.base.errors import UnsupportedError
     from blossom_edge.convert.experts import stack_experts
-    from blossom_edge.errors import UnsupportedError
+    from blossom_edge.inputs.checkpoint import TensorRef
 
     refs = [TensorRef(f"model.layers.0.mlp.experts.{e}.up_proj.weight", "BF16", (4, 8 + e), None, 0, 0)
             for e in range(2)]
@@ -96,7 +96,7 @@ def test_experts_of_different_shapes_are_refused():
 
 
 def test_inspect_shows_the_experts(moe_dir, tmp_path):
-    from blossom_edge.gguf_info import inspect_report
+    from blossom_edge.inputs.gguf_inspect import inspect_report
 
     out = convert_checkpoint(moe_dir, tmp_path / "m.gguf", "auto", progress=False).path
     experts = inspect_report(out, 256)["experts"]
@@ -134,7 +134,7 @@ def test_f32_logits_match_transformers(moe_dir, tmp_path):
 def test_quantize_q4_k_m_end_to_end(tmp_path):
     """Convert, quantize and verify (load and generate) through the pipeline. Width 256 so the
     K-quants really apply to the attention and expert tensors."""
-    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.quantize.pipeline import quantize_pipeline
 
     model_dir = build_qwen3_moe(tmp_path / "blossom-moe-tiny", hidden=256, moe_ff=256, heads=4, kv_heads=2,

@@ -21,7 +21,7 @@ def no_network(monkeypatch):
 
 
 def test_demo_checkpoint_is_deterministic_and_loads_in_transformers(tmp_path):
-    from blossom_edge.demo_model import build_demo_checkpoint
+    from blossom_edge.demo.model import build_demo_checkpoint
 
     a = build_demo_checkpoint(tmp_path / "a")
     b = build_demo_checkpoint(tmp_path / "b")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge import device as dev
 from blossom_edge.cli import main
+from blossom_edge.device import probe as dev
 
 DEVICES = Path(__file__).parent / "data" / "devices"
 GiB = 2**30

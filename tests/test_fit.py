@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge import fit as f
+from blossom_edge.bench import fit as f
+from blossom_edge.bench.fit import parse_size
 from blossom_edge.bench.row import BenchRow
 from blossom_edge.bench.store import ResultsStore
-from blossom_edge.catalog import MODELS
 from blossom_edge.cli import main
-from blossom_edge.fit import parse_size
+from blossom_edge.model.catalog import MODELS
 
 DEVICES = Path(__file__).parent / "data" / "devices"
 GiB = 2**30
@@ -29,7 +29,7 @@ def _fit(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
 
 
 def test_models_without_a_shape_are_named_not_estimated() -> None:
-    from blossom_edge.catalog import BASE_SHAPES
+    from blossom_edge.model.catalog import BASE_SHAPES
 
     assert {m.alias for m in MODELS if m.base_model not in BASE_SHAPES} == set(f.without_shape())
     assert "v6.3-36b" in f.without_shape() and "v5-4b" not in f.without_shape()
@@ -68,7 +68,7 @@ def test_context_capped_for_4k_models(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_stored_results_win_over_estimates(capsys: pytest.CaptureFixture[str]) -> None:
-    from blossom_edge import device as dev
+    from blossom_edge.device import probe as dev
 
     root = DEVICES / "raspberry-pi-5"
     info = dev.probe(dev.Tree(root))

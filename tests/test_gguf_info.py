@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge.gguf_info import _SKIP_ARRAYS, _field_value, read_gguf_info
+from blossom_edge.inputs.gguf_info import _SKIP_ARRAYS, _field_value, read_gguf_info
 from tests.test_quantize_tiny import write_tiny_gguf
 
 VOCAB = Path(__file__).parent / "data" / "vocab"

@@ -18,12 +18,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blossom_edge.bounded_read import MAX_JSON_BYTES
-from blossom_edge.checkpoint import MAX_HEADER_BYTES, NUMPY_DTYPES, Checkpoint, Shard
+from blossom_edge.base.bounded_read import MAX_JSON_BYTES
+from blossom_edge.base.errors import (
+    MAX_MESSAGE,
+    BlossomError,
+    CorruptFileError,
+    NotFoundError,
+    UnsupportedError,
+    excerpt,
+)
 from blossom_edge.cli import main
-from blossom_edge.errors import MAX_MESSAGE, BlossomError, CorruptFileError, NotFoundError, UnsupportedError, excerpt
-from blossom_edge.gguf_info import MAX_DECODED_ITEMS, GGUFInfo, inspect_report, read_gguf_info
 from blossom_edge.imatrix.reader import load_imatrix
+from blossom_edge.inputs.checkpoint import MAX_HEADER_BYTES, NUMPY_DTYPES, Checkpoint, Shard
+from blossom_edge.inputs.gguf_check import MAX_DECODED_ITEMS
+from blossom_edge.inputs.gguf_info import GGUFInfo, read_gguf_info
+from blossom_edge.inputs.gguf_inspect import inspect_report
 from tests.test_quantize_tiny import write_tiny_gguf
 
 # What one refusal may take; they are microseconds, the margin is for slow CI machines.
@@ -309,11 +318,10 @@ def test_gguf_info_accessors_check_what_they_read(accessor, key, value):
 
 
 def test_the_shape_feed_forward_key_is_checked_too():
-    from blossom_edge.shape import ModelShape
 
     info = GGUFInfo(path=Path("ff.gguf"), file_size=0, architecture="qwen2", name=None, n_params=0, tensor_bytes=0,
                     types={}, metadata={"qwen2.feed_forward_length": [64, 64]}, tensor_types={})
-    assert "qwen2.feed_forward_length" in _refused(lambda: ModelShape.from_gguf(info))
+    assert "qwen2.feed_forward_length" in _refused(lambda: info.model_shape())
 
 
 # --- safetensors -----------------------------------------------------------------------------
@@ -694,9 +702,9 @@ _BOUNDED = """
 import resource, sys, time
 from pathlib import Path
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-from blossom_edge.checkpoint import Shard
-from blossom_edge.errors import CorruptFileError
-from blossom_edge.gguf_info import read_gguf_info
+from blossom_edge.inputs.checkpoint import Shard
+from blossom_edge.base.errors import CorruptFileError
+from blossom_edge.inputs.gguf_info import read_gguf_info
 from blossom_edge.imatrix.reader import load_imatrix
 readers = {"gguf": read_gguf_info, "imatrix": load_imatrix, "safetensors": Shard}
 start = time.perf_counter()

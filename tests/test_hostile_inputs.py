@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
+from blossom_edge.base.errors import MAX_MESSAGE, CorruptFileError, one_line
 from blossom_edge.bench import store as store_module
 from blossom_edge.bench.row import BenchRow
 from blossom_edge.bench.store import ResultsStore, StoreError
 from blossom_edge.cli import main
-from blossom_edge.errors import MAX_MESSAGE, CorruptFileError, one_line
 
 DEVICES = Path(__file__).parent / "data" / "devices"
 GALAXY = DEVICES / "galaxy-s23-snapdragon-8-gen-2"
@@ -491,7 +491,7 @@ def test_a_row_that_is_not_a_json_object_is_named(data_home: Path, capsys: pytes
                                                   command: list[str]) -> None:
     _store_with_rows(_store_path(data_home), [BAD_ROW_TEXTS[name]])
     if command[0] == "fit":  # fit reads this device's rows only
-        from blossom_edge import device
+        from blossom_edge.device import probe as device
 
         info = device.probe(device.Tree(GALAXY))
         with sqlite3.connect(_store_path(data_home)) as db:
@@ -611,7 +611,7 @@ def test_a_stored_bandwidth_that_is_not_a_number_is_measured_again(data_home: Pa
 
 def test_a_stored_bandwidth_that_is_not_a_number_does_not_stop_fit(data_home: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    from blossom_edge import device
+    from blossom_edge.device import probe as device
 
     info = device.probe(device.Tree(GALAXY))
     path = _store_path(data_home)

@@ -1,6 +1,6 @@
 """Hostile JSON, and the other small files a checkpoint carries, through every command that reads each.
 
-One reader bounds every JSON document a user can hand us (`blossom_edge.bounded_read`); here each
+One reader bounds every JSON document a user can hand us (`blossom_edge.base.bounded_read`); here each
 command is held to it: for each file × each hostile form × each command that reads that file, one
 line on stderr starting `blossom-edge: error: ` that names the file, exit 1 or 2, nothing written,
 and no model ever loaded (everything is refused before). The files gguf-py opens itself during a
@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from blossom_edge.bounded_read import MAX_JSON_DEPTH, json_int, parse_json
+from blossom_edge.base.bounded_read import MAX_JSON_DEPTH, json_int, parse_json
+from blossom_edge.base.errors import CorruptFileError
+from blossom_edge.base.sizes import parse_size
 from blossom_edge.cli import main
 from blossom_edge.convert.metadata import MAX_FRONT_MATTER_CHARS
-from blossom_edge.demo_model import DemoShape, build_demo_checkpoint
-from blossom_edge.errors import CorruptFileError
-from blossom_edge.sizes import parse_size
+from blossom_edge.demo.model import DemoShape, build_demo_checkpoint
 from tests import ollama_server
 from tests.test_hostile_inputs import GALAXY, _dev_zero, _directory, _fifo, _put, _sparse, hang_guard  # noqa: F401
 
@@ -261,7 +261,7 @@ def test_config_numbers_that_count_nothing(base: Path, tmp_path: Path, ollama_ur
 def _done_type(checkpoint: Path, out: Path) -> Path:
     """A Q8_0 output with the records a finished release leaves (a stand-in file, its true sha256):
     its manifest, its quality figures and an empty split record (split at 1K)."""
-    from blossom_edge.digest import sha256_file
+    from blossom_edge.base.digest import sha256_file
     from blossom_edge.quantize.manifest import manifest_path, tool_versions
     from blossom_edge.release import resume
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge.atomic import atomic_output
+from blossom_edge.base.atomic import atomic_output
 from blossom_edge.cli import main
-from blossom_edge.demo_model import build_demo_checkpoint
+from blossom_edge.demo.model import build_demo_checkpoint
 from tests.test_quantize_tiny import write_tiny_gguf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,7 +139,7 @@ def test_llama_cpp_says_why_it_refused_a_file(tmp_path, capsys):
 
 
 def test_verification_says_why_llama_cpp_refused(tmp_path):
-    from blossom_edge.errors import ExternalToolError
+    from blossom_edge.base.errors import ExternalToolError
     from blossom_edge.quantize.verify import verify_gguf
 
     with pytest.raises(ExternalToolError, match="unknown model architecture"):

@@ -84,7 +84,7 @@ def test_experts_count_only_routed_tokens(slots):
 
 
 def test_non_finite_activations_and_bad_expert_ids_are_refused():
-    from blossom_edge.errors import ExternalToolError
+    from blossom_edge.base.errors import ExternalToolError
 
     x = np.full((1, 1, 16, 4), np.inf, dtype=np.float32)
     with pytest.raises(ExternalToolError, match="non-finite activations in blk.1.attn_q.weight"):
@@ -270,8 +270,8 @@ def test_a_signal_mid_decode_stops_the_graph_and_leaves_nothing(tiny_f32, tmp_pa
     import os
     import signal
 
+    from blossom_edge.base.signals import Interrupted, signals_as_interrupts
     from blossom_edge.imatrix.compute import compute_imatrix
-    from blossom_edge.signals import Interrupted, signals_as_interrupts
 
     calls: list[str] = []
     collect = Collector.__call__

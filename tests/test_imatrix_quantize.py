@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from blossom_edge.cli import main
-from blossom_edge.gguf_info import read_gguf_info
 from blossom_edge.imatrix.reader import load_imatrix
+from blossom_edge.inputs.gguf_info import read_gguf_info
 from blossom_edge.quantize.pipeline import quantize_pipeline
 
 
@@ -125,7 +125,7 @@ def _uniform_imatrix(matrix: Path, path: Path) -> Path:
 
 @pytest.mark.slow
 def test_calibrated_iq2_xs_is_closer_to_the_16_bit_model_than_uniform(tiny_f16, tmp_path):
-    from blossom_edge.quality import measure
+    from blossom_edge.quantize.quality import measure
 
     calibrated = quantize_pipeline(str(tiny_f16), "iq2_xs", tmp_path / "cal", progress=False)
     uniform = _uniform_imatrix(tmp_path / "cal" / "blossom-tiny.imatrix.gguf", tmp_path / "uniform.imatrix.gguf")

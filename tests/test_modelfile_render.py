@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge.catalog import DEFAULT_QTYPE, MODELS, published, resolve
+from blossom_edge.base.errors import UnsupportedError
 from blossom_edge.cli import main
-from blossom_edge.errors import UnsupportedError
+from blossom_edge.model.catalog import DEFAULT_QTYPE, MODELS, published, resolve
 from blossom_edge.ollama import modelfile as mf
 from blossom_edge.ollama.names import is_gpu_tag
 from tests.builders.tiny_gguf import build_metadata_gguf

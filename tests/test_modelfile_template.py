@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge.catalog import BLOSSOM_V5_SYSTEM, resolve
-from blossom_edge.errors import UnsupportedError
+from blossom_edge.base.errors import UnsupportedError
+from blossom_edge.model.catalog import BLOSSOM_V5_SYSTEM, resolve
 from blossom_edge.ollama import modelfile as mf
 from blossom_edge.ollama.gotemplate import GoTemplate
 from blossom_edge.ollama.server_rules import chat_prompt, request_messages, template_path

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from blossom_edge.catalog import MODELS
-from blossom_edge.naming import gguf_name, intermediate_name, stem_of
-from blossom_edge.source import is_gguf_source
+from blossom_edge.inputs.source import is_gguf_source
+from blossom_edge.model.catalog import MODELS
+from blossom_edge.model.naming import gguf_name, intermediate_name, stem_of
 
 
 def test_every_catalog_name_reads_back_from_the_file_it_names() -> None:

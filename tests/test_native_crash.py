@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge.isolated import NativeCrash, cpu_summary, run_isolated
+from blossom_edge.native.isolated import NativeCrash, cpu_summary, run_isolated
 from tests.test_quantize_tiny import write_tiny_gguf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ def _emits_then_returns(n: int, emit) -> int:
 
 
 def _raises_usage() -> None:
-    from blossom_edge.errors import UsageError
+    from blossom_edge.base.errors import UsageError
 
     raise UsageError("a refusal the user can fix")
 
@@ -61,7 +61,7 @@ def test_events_arrive_in_order_before_the_result() -> None:
 
 
 def test_an_exception_in_the_child_is_raised_here_as_itself() -> None:
-    from blossom_edge.errors import UsageError
+    from blossom_edge.base.errors import UsageError
 
     with pytest.raises(UsageError, match="a refusal the user can fix"):
         run_isolated("testing", None, _raises_usage)

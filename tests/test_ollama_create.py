@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge.catalog import BLOSSOM_V5_SYSTEM, resolve
+from blossom_edge.base.errors import UsageError
 from blossom_edge.cli import main
-from blossom_edge.errors import UsageError
+from blossom_edge.model.catalog import BLOSSOM_V5_SYSTEM, resolve
 from blossom_edge.ollama import client as oc
 from blossom_edge.ollama import modelfile as mf
 from tests import ollama_server

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge.atomic import partial_path
+from blossom_edge.base.atomic import partial_path
 from blossom_edge.cli import main
-from blossom_edge.demo_model import build_demo_checkpoint
+from blossom_edge.demo.model import build_demo_checkpoint
 
 VICTIM_TEXT = b"export PATH=/usr/local/bin:$PATH\n"
 

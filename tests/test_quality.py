@@ -7,8 +7,8 @@ import json
 import pytest
 
 from blossom_edge.cli import main
-from blossom_edge.quality import eval_text, measure
 from blossom_edge.quantize.child import quantize_gguf
+from blossom_edge.quantize.quality import eval_text, measure
 from blossom_edge.quantize.types import parse_qtype
 from tests.test_quantize_tiny import write_tiny_gguf
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from blossom_edge.base.errors import ExternalToolError, UsageError
 from blossom_edge.cli import main
-from blossom_edge.errors import ExternalToolError, UsageError
-from blossom_edge.gguf_info import read_gguf_info
-from blossom_edge.naming import gguf_name
+from blossom_edge.inputs.gguf_info import read_gguf_info
+from blossom_edge.model.naming import gguf_name
 from blossom_edge.quantize.child import quantize_gguf
 from blossom_edge.quantize.pipeline import quantize_pipeline
 from blossom_edge.quantize.types import QUANT_TYPES, parse_qtype
@@ -104,7 +104,7 @@ def test_bad_gguf_input(capsys, tiny_bf16, tmp_path, make):
 
 
 def test_not_enough_disk(capsys, tiny_bf16, tmp_path, monkeypatch):
-    import blossom_edge.diskspace as diskspace
+    import blossom_edge.base.diskspace as diskspace
 
     monkeypatch.setattr(diskspace, "free_bytes", lambda path: 10 << 20)
     err = _one_line_error(capsys, main(["quantize", str(tiny_bf16), "q8_0", "-o", str(tmp_path)]))
@@ -130,7 +130,7 @@ def test_read_only_output_dir(capsys, tiny_bf16, tmp_path, monkeypatch):
 
 
 def test_offline_hub_alias(capsys, tmp_path, monkeypatch):
-    import blossom_edge.diskspace as diskspace
+    import blossom_edge.base.diskspace as diskspace
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))

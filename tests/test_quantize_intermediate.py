@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import blossom_edge.diskspace as diskspace
-from blossom_edge.errors import ExternalToolError
+import blossom_edge.base.diskspace as diskspace
+from blossom_edge.base.errors import ExternalToolError
 from blossom_edge.quantize.pipeline import quantize_pipeline
 
 
@@ -79,7 +79,7 @@ def test_intermediate_on_disk_when_ram_is_short(checkpoint, ram, tmp_path, monke
 
 
 def test_disk_check_counts_the_intermediate_when_it_goes_to_disk(checkpoint, ram, tmp_path, monkeypatch):
-    from blossom_edge.errors import ResourceError
+    from blossom_edge.base.errors import ResourceError
 
     size = (checkpoint / "model.safetensors").stat().st_size
     monkeypatch.setattr(diskspace, "available_ram", lambda: 0)

@@ -101,7 +101,7 @@ def write_tiny_gguf(path: Path, *, dtype: str = "bf16", hidden: int = 256, layer
 
 
 def test_tiny_gguf_reads_back(tmp_path):
-    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.inputs.gguf_info import read_gguf_info
 
     info = read_gguf_info(write_tiny_gguf(tmp_path / "tiny-BF16.gguf"))
     assert info.architecture == "qwen2" and info.n_embd == 256

@@ -183,7 +183,7 @@ def test_an_interrupted_release_continues_where_it_stopped(local_ray, checkpoint
     One of the types needs an importance matrix, so the release computes it (its own task) and
     the file is the one `quantize` makes alone, matrix and provenance keys included.
     """
-    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.quantize.pipeline import quantize_pipeline
 
     types = ["q4_k_m", "iq2_xs"]
@@ -237,7 +237,7 @@ def test_hub_push_sends_each_file_in_its_own_commit(released):
 
 @pytest.mark.slow
 def test_ollama_push_creates_and_pushes_the_catalog_names(released, monkeypatch):
-    from blossom_edge.catalog import lookup
+    from blossom_edge.model.catalog import lookup
     from blossom_edge.release.push import push_ollama
     from blossom_edge.release.tags import ollama_name
     from tests import ollama_server

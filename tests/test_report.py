@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from blossom_edge import report as r
+from blossom_edge.bench import report as r
 from blossom_edge.bench.row import BenchRow
 from blossom_edge.bench.store import ResultsStore
 from blossom_edge.cli import main

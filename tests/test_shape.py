@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blossom_edge.catalog import BASE_SHAPES
-from blossom_edge.fit import estimated_tg
-from blossom_edge.gguf_info import read_gguf_info
-from blossom_edge.memory import bytes_per_token, estimate
-from blossom_edge.shape import ModelShape
+from blossom_edge.bench.fit import estimated_tg
+from blossom_edge.inputs.gguf_info import read_gguf_info
+from blossom_edge.model.catalog import BASE_SHAPES
+from blossom_edge.model.memory import bytes_per_token, estimate
+from blossom_edge.model.shape import ModelShape
 
 N_LAYER, N_EMBD, N_FF, N_EXPERT, N_USED, VOCAB = 8, 32, 16, 4, 2, 10
 
@@ -47,7 +47,7 @@ def test_moe_holds_every_expert_and_reads_the_routed_ones(tmp_path):
     path = _gguf(tmp_path / "moe.gguf", "qwen3moe", {"expert_count": N_EXPERT, "expert_used_count": N_USED},
                  tensors)
     info = read_gguf_info(path)
-    shape = ModelShape.from_gguf(info)
+    shape = info.model_shape()
     expert_bytes = N_LAYER * 3 * N_EXPERT * N_FF * N_EMBD * 4
     assert info.expert_bytes == expert_bytes and (shape.n_expert, shape.n_expert_used) == (N_EXPERT, N_USED)
     assert shape.dimensions()["n_expert"] == N_EXPERT
@@ -62,7 +62,7 @@ def test_linear_attention_layers_keep_a_fixed_state_instead_of_a_kv_cache(tmp_pa
     keys = {"full_attention_interval": 4, "ssm.conv_kernel": 4, "ssm.inner_size": 64, "ssm.state_size": 16,
             "ssm.group_count": 2, "ssm.time_step_rank": 4, "attention.key_length": 8}
     path = _gguf(tmp_path / "q35.gguf", "qwen35", keys, {"token_embd.weight": (VOCAB, N_EMBD)})
-    shape = ModelShape.from_gguf(read_gguf_info(path))
+    shape = read_gguf_info(path).model_shape()
     assert shape.n_recurrent_layers == 6  # layers 3 and 7 are full attention, as llama.cpp decides
     state = 4 * ((4 - 1) * (64 + 2 * 2 * 16) + 16 * 64)
     assert shape.recurrent_state_bytes == state and shape.state_bytes() == 6 * state

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from blossom_edge.base.errors import UnsupportedError
 from blossom_edge.bench.row import CSV_FIELDS, BenchRow
 from blossom_edge.bench.store import MIGRATIONS, ResultsStore
 from blossom_edge.cli import main
-from blossom_edge.errors import UnsupportedError
 
 LEGACY_SCHEMA = """
 CREATE TABLE runs (id INTEGER PRIMARY KEY, created REAL NOT NULL, device_id TEXT, model_filename TEXT,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from blossom_edge.cli import main
-from blossom_edge.termux import SCRIPT_URL, one_liner, script_path
+from blossom_edge.ollama.termux import SCRIPT_URL, one_liner, script_path
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "termux.sh"

@@ -21,9 +21,9 @@ from pathlib import Path
 import gguf
 import pytest
 
-from blossom_edge import errors
-from blossom_edge.catalog import BLOSSOM_V5_SYSTEM, ChatFormat
+from blossom_edge.base import errors
 from blossom_edge.convert.vocab import Vocab, bpe_pre_tokenizer, load_vocab, write_vocab
+from blossom_edge.model.catalog import BLOSSOM_V5_SYSTEM, ChatFormat
 from tests.builders import tokenizers as tb
 
 EXTRA_TEXTS = [

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from blossom_edge.base.errors import UsageError
 from blossom_edge.engine import weight_repack
-from blossom_edge.errors import UsageError
-from blossom_edge.isolated import run_isolated
+from blossom_edge.native.isolated import run_isolated
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from blossom_edge.device import DeviceInfo
+    from blossom_edge.device.probe import DeviceInfo
 
 MiB = 1024 * 1024
 
@@ -65,7 +65,7 @@ def bandwidth_for(info: DeviceInfo, *, given_gbs: float | None, cached: float | 
     Only the machine we run on is measured: a captured device (`--device-root`) gets None
     rather than this machine's figure stored under its id.
     """
-    from blossom_edge.threads import performance_cores
+    from blossom_edge.device.threads import performance_cores
 
     if given_gbs is not None:
         return given_gbs * 1e9

@@ -19,15 +19,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from blossom_edge import device as dev
+from blossom_edge.base.errors import ResourceError
+from blossom_edge.base.output import human_bytes
 from blossom_edge.bench.measure import Sample, swap_growth, throttled, timing_stats
 from blossom_edge.bench.row import BenchRow
+from blossom_edge.device import probe as dev
+from blossom_edge.device.threads import performance_cores
 from blossom_edge.engine.llama_lowlevel import LlamaEngine
-from blossom_edge.errors import ResourceError
-from blossom_edge.memory import MemoryEstimate, bytes_per_token, current_rss, estimate, peak_rss, reset_peak_rss
-from blossom_edge.output import human_bytes
-from blossom_edge.shape import ModelShape
-from blossom_edge.threads import performance_cores
+from blossom_edge.model.memory import MemoryEstimate, bytes_per_token, current_rss, estimate, peak_rss, reset_peak_rss
 
 
 @dataclass
@@ -44,7 +43,7 @@ class BenchConfig:
 
 def parse_threads(spec: str | None, info: dev.DeviceInfo) -> tuple[list[int], bool]:
     """`--threads` → counts to run and whether this is a sweep (then report the best)."""
-    from blossom_edge.errors import UsageError
+    from blossom_edge.base.errors import UsageError
 
     if spec is None:
         return [performance_cores(info)], False
@@ -114,16 +113,16 @@ def run(
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> list[BenchRow]:
     """Benchmark every model × thread count × test; one llama-bench-like row per test."""
-    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.inputs.gguf_info import read_gguf_info
 
     infos = [(path, read_gguf_info(path)) for path in models]
     n_ctx_max = max(cfg.n_prompt, cfg.n_gen, 1)
     for path, gguf in infos:
-        need = estimate(ModelShape.from_gguf(gguf), n_ctx_max, cfg.n_batch, cfg.n_ubatch, runtime=0)
+        need = estimate(gguf.model_shape(), n_ctx_max, cfg.n_batch, cfg.n_ubatch, runtime=0)
         mem = dev.read_memory(tree)
         check_fits(path, need, mem["ram_available"], mem["ram_total"], cfg.force)
 
-    from blossom_edge.isolated import run_isolated
+    from blossom_edge.native.isolated import run_isolated
 
     rows: list[BenchRow] = []
     for index, (path, gguf) in enumerate(infos):
@@ -141,7 +140,7 @@ def _bench_model(path: Path, gguf: Any, cfg: BenchConfig, info: dev.DeviceInfo, 
     rng = random.Random(seed)
     threads = cfg.threads or [performance_cores(info)]
     rows: list[BenchRow] = []
-    shape = ModelShape.from_gguf(gguf)
+    shape = gguf.model_shape()
     emit(f"loading {path.name}")
     resident_before = current_rss() or 0
     start = time.perf_counter()

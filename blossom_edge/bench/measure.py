@@ -10,7 +10,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from blossom_edge import device as dev
+from blossom_edge.device import probe as dev
 
 # A test that ends this hot, or with a lowered frequency cap, ran throttled.
 THROTTLE_TEMP_C = 85.0

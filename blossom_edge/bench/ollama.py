@@ -13,12 +13,12 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from blossom_edge import device as dev
+from blossom_edge.base.errors import NotFoundError
 from blossom_edge.bench.llama import BenchConfig
 from blossom_edge.bench.measure import Sample, swap_growth, throttled, timing_stats
 from blossom_edge.bench.row import BenchRow
-from blossom_edge.errors import NotFoundError
-from blossom_edge.threads import performance_cores
+from blossom_edge.device import probe as dev
+from blossom_edge.device.threads import performance_cores
 
 _WORDS = ("river", "garden", "blossom", "light", "stone", "cloud", "orchard", "wind", "lantern", "meadow")
 

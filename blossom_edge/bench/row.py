@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
-from blossom_edge.bounded_read import parse_json
-from blossom_edge.errors import CorruptFileError
+from blossom_edge.base.bounded_read import parse_json
+from blossom_edge.base.errors import CorruptFileError
 
 
 @dataclass(slots=True)

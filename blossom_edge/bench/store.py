@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from blossom_edge.base.bounded_read import parse_json
+from blossom_edge.base.errors import CorruptFileError, UnsupportedError
 from blossom_edge.bench.row import BenchRow
-from blossom_edge.bounded_read import parse_json
-from blossom_edge.errors import CorruptFileError, UnsupportedError
 
 # How long to wait for another blossom-edge that holds the store's lock before giving up.
 BUSY_TIMEOUT_S = 5.0

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from blossom_edge.atomic import check_writable_dir, refuse_overwriting
-from blossom_edge.checkpoint import Checkpoint
+from blossom_edge.base.atomic import check_writable_dir, refuse_overwriting
 from blossom_edge.convert.arch import write_common_hparams
 from blossom_edge.convert.archs import architecture_for
 from blossom_edge.convert.metadata import model_metadata, output_stem
 from blossom_edge.convert.plan import Plan, build_plan
 from blossom_edge.convert.vocab import Vocab, load_vocab, write_vocab
-from blossom_edge.source import LocalSource
+from blossom_edge.inputs.checkpoint import Checkpoint
+from blossom_edge.inputs.source import LocalSource
 
 if TYPE_CHECKING:
     import gguf
@@ -40,7 +40,7 @@ class ConvertResult:
 
 def default_output_name(source: LocalSource, outtype: str) -> str:
     """`blossom-v5-4b-BF16.gguf`: the catalog or repository name and the resolved type."""
-    from blossom_edge.naming import gguf_name
+    from blossom_edge.model.naming import gguf_name
 
     return gguf_name(output_stem(source), outtype)
 
@@ -124,7 +124,7 @@ class _progress:
         self._bar = None
 
     def __enter__(self) -> Callable[[int], None]:
-        from blossom_edge.output import on_terminal
+        from blossom_edge.base.output import on_terminal
 
         if not self.enabled or not on_terminal():
             return lambda n: None
@@ -137,7 +137,7 @@ class _progress:
             TransferSpeedColumn,
         )
 
-        from blossom_edge.output import err_console
+        from blossom_edge.base.output import err_console
 
         self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
                              TransferSpeedColumn(), TimeRemainingColumn(), console=err_console(), transient=False)

@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from blossom_edge.base.errors import CorruptFileError, excerpt
 from blossom_edge.convert.experts import expert_count, experts_used
-from blossom_edge.errors import CorruptFileError, excerpt
 
 if TYPE_CHECKING:
     import gguf
 
-    from blossom_edge.checkpoint import TensorRef
     from blossom_edge.convert.transforms import Rewritten
+    from blossom_edge.inputs.checkpoint import TensorRef
 
 HparamWriter = Callable[[dict, "gguf.GGUFWriter"], None]
 

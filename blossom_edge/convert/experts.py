@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from blossom_edge.checkpoint import DTYPE_SIZES, TensorRef
-from blossom_edge.errors import CorruptFileError, UnsupportedError, excerpt
+from blossom_edge.base.errors import CorruptFileError, UnsupportedError, excerpt
+from blossom_edge.inputs.checkpoint import DTYPE_SIZES, TensorRef
 
 if TYPE_CHECKING:
     import gguf

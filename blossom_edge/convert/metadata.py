@@ -17,13 +17,13 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blossom_edge.bounded_read import read_json_object, read_small_text
-from blossom_edge.errors import CorruptFileError, excerpt
+from blossom_edge.base.bounded_read import read_json_object, read_small_text
+from blossom_edge.base.errors import CorruptFileError, excerpt
 
 if TYPE_CHECKING:
     import gguf
 
-    from blossom_edge.source import LocalSource
+    from blossom_edge.inputs.source import LocalSource
 
 HF_URL = "https://huggingface.co"
 CARD_NAME = "README.md"

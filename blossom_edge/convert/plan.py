@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from blossom_edge.checkpoint import Checkpoint, TensorRef
+from blossom_edge.base.errors import UnsupportedError, UsageError
 from blossom_edge.convert.arch import GLOBAL_TENSORS, Architecture
 from blossom_edge.convert.experts import Piece, Stacked, stack_experts, whole
 from blossom_edge.convert.transforms import Rewritten, Transform
-from blossom_edge.errors import UnsupportedError, UsageError
+from blossom_edge.inputs.checkpoint import Checkpoint, TensorRef
 
 if TYPE_CHECKING:
     import gguf

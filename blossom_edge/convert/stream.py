@@ -22,9 +22,9 @@ from typing import IO
 
 import numpy as np
 
-from blossom_edge.checkpoint import DTYPE_SIZES, NUMPY_DTYPES, bf16_to_f16, to_f32
 from blossom_edge.convert.experts import Piece
 from blossom_edge.convert.plan import PlannedTensor
+from blossom_edge.inputs.checkpoint import DTYPE_SIZES, NUMPY_DTYPES, bf16_to_f16, to_f32
 
 # About 16 MiB of float32 per chunk: large enough for numpy to run at memory speed, small
 # enough that a window of chunks in flight on every core still fits a phone.

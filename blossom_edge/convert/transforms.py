@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from blossom_edge.checkpoint import TensorRef, to_f32
 from blossom_edge.convert.experts import Piece
+from blossom_edge.inputs.checkpoint import TensorRef, to_f32
 
 # Significant digits of exp(x) before it is rounded to the output type (f32 needs 9): a rounding
 # could only go the other way for an exp(x) within 1e-30 of the midpoint between two floats.

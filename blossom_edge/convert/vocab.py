@@ -23,8 +23,8 @@ from typing import Any
 
 import gguf
 
-from blossom_edge.bounded_read import MAX_JSON_BYTES, json_int, read_json_object, read_small_text
-from blossom_edge.errors import CorruptFileError, NotFoundError, UnsupportedError, excerpt
+from blossom_edge.base.bounded_read import MAX_JSON_BYTES, json_int, read_json_object, read_small_text
+from blossom_edge.base.errors import CorruptFileError, NotFoundError, UnsupportedError, excerpt
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from blossom_edge.atomic import atomic_output
+from blossom_edge.base.atomic import atomic_output
 from blossom_edge.convert.plan import Plan
 from blossom_edge.convert.stream import StreamedTensor, convert_pool
 from blossom_edge.engine.gguf_io import fast_writer

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blossom_edge.signals import held
+from blossom_edge.base.signals import held
 
 _GGML_MAX_DIMS = 4
 _GGML_MAX_SRC = 10

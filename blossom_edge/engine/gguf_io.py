@@ -64,7 +64,7 @@ def summary_reader_class() -> type:
 
     gguf-py builds numpy views for every one of 150k token strings and merges, which took
     seconds per read on a Qwen-sized vocabulary, and a summary only needs their count.
-    The caller walks the header first (`gguf_info.check_gguf`), which checks every length
+    The caller walks the header first (`gguf_check.check_gguf`), which checks every length
     and learns where each skipped value ends, so this reader never walks them again.
     Skipped fields are absent from `fields`.
     Public replacement: a lazy-fields option on `GGUFReader`. Built on first use so that

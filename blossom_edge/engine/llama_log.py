@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from blossom_edge.signals import deferred
+from blossom_edge.base.signals import deferred
 
 # Enough to hold the reason, which llama.cpp logs last, whatever it logged before.
 _KEEP_LINES = 64

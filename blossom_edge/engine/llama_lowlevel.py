@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from blossom_edge.base.errors import ExternalToolError
+from blossom_edge.base.signals import deferred
 from blossom_edge.engine.llama_log import captured, with_reason
 from blossom_edge.engine.threadpool import ThreadPools
-from blossom_edge.errors import ExternalToolError
-from blossom_edge.signals import deferred
 
 
 class LlamaEngine:

@@ -25,7 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from blossom_edge.errors import UsageError
+from blossom_edge.base.errors import UsageError
 
 ENV = "BLOSSOM_EDGE_REPACK"
 _CHOICES = ("auto", "on", "off")

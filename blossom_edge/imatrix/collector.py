@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from blossom_edge.base.errors import ExternalToolError
 from blossom_edge.engine.eval_callback import Matmul
-from blossom_edge.errors import ExternalToolError
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blossom_edge.errors import UsageError
+from blossom_edge.base.errors import UsageError
 from blossom_edge.imatrix.text import CalibrationText
 
 DEFAULT_CTX = 512
@@ -183,12 +183,12 @@ def make_imatrix(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from blossom_edge.atomic import refuse_overwriting
-    from blossom_edge.errors import NotFoundError
-    from blossom_edge.gguf_info import read_gguf_info
-    from blossom_edge.isolated import run_isolated
-    from blossom_edge.naming import imatrix_name
-    from blossom_edge.output import err_console
+    from blossom_edge.base.atomic import refuse_overwriting
+    from blossom_edge.base.errors import NotFoundError
+    from blossom_edge.base.output import err_console
+    from blossom_edge.inputs.gguf_info import read_gguf_info
+    from blossom_edge.model.naming import imatrix_name
+    from blossom_edge.native.isolated import run_isolated
 
     model_path = model_path.expanduser()
     if not model_path.is_file():

@@ -3,7 +3,7 @@
 The loader lives in llama.cpp's tool, not in the library we call, so it is done here, with
 gguf-py for the GGUF format and numpy for the legacy one. Both check every count and length
 against the bytes that remain before looping or allocating (a GGUF header through
-`gguf_info.check_gguf`), so a damaged or hostile file is one CorruptFileError, in linear
+`gguf_check.check_gguf`), so a damaged or hostile file is one CorruptFileError, in linear
 time and memory no larger than the file.
 """
 
@@ -13,8 +13,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from blossom_edge.errors import CorruptFileError, excerpt
-from blossom_edge.gguf_info import check_gguf
+from blossom_edge.base.errors import CorruptFileError, excerpt
+from blossom_edge.inputs.gguf_check import check_gguf
 
 _KIND = "importance matrix"
 # A legacy entry is at least a name length, one name byte, a call count and a value count.

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from blossom_edge.bounded_read import read_small_file
-from blossom_edge.errors import CorruptFileError, NotFoundError, UsageError
+from blossom_edge.base.bounded_read import read_small_file
+from blossom_edge.base.errors import CorruptFileError, NotFoundError, UsageError
 
 DEFAULT_TEXT = "calibration_zh_en.txt"
 # Calibration sets in use run to a few MB; a 256 MiB "text" is a mistake, not a corpus.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blossom_edge.atomic import atomic_output
+from blossom_edge.base.atomic import atomic_output
 from blossom_edge.imatrix.collector import Entry
 
 PROVENANCE_PREFIX = "blossom_edge.imatrix."
@@ -53,7 +53,7 @@ def read_provenance(path: Path) -> dict[str, str | int]:
     """The `blossom_edge.imatrix.*` keys of a matrix we wrote (empty for llama-imatrix's own files)."""
     import gguf
 
-    from blossom_edge.gguf_info import check_gguf
+    from blossom_edge.inputs.gguf_check import check_gguf
 
     check_gguf(path, what="importance matrix")
     reader = gguf.GGUFReader(path)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blossom_edge.bounded_read import MAX_JSON_BYTES, read_json_object, read_small_text
-from blossom_edge.errors import CorruptFileError, UnsupportedError
+from blossom_edge.base.bounded_read import MAX_JSON_BYTES, read_json_object, read_small_text
+from blossom_edge.base.errors import CorruptFileError, UnsupportedError
 
 # Markers no real template produces on its own; each rendering must contain each exactly once.
 _U1, _U2, _A1, _S1 = "\u27e6u1\u27e7", "\u27e6u2\u27e7", "\u27e6a1\u27e7", "\u27e6s1\u27e7"
@@ -129,7 +129,7 @@ def from_checkpoint(directory: Path) -> ChatTemplate | None:
 def from_gguf(path: Path) -> ChatTemplate | None:
     """A GGUF's `tokenizer.chat_template` with the special tokens it may print (`bos_token`, …, read
     from the file's vocabulary), or None when it has none."""
-    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.ollama.gguf_tokens import template_tokens
 
     info = read_gguf_info(Path(path))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blossom_edge.errors import CorruptFileError, ExternalToolError, NetworkError, NotFoundError, UsageError
+from blossom_edge.base.errors import CorruptFileError, ExternalToolError, NetworkError, NotFoundError, UsageError
 from blossom_edge.ollama.names import DEFAULT_NAMESPACE, parse_model_name
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def ping(client: ollama.Client, url: str) -> None:
 
 def file_digest(path: Path) -> str:
     """The blob name Ollama gives a file: `sha256:<hex>`."""
-    from blossom_edge.digest import sha256_file
+    from blossom_edge.base.digest import sha256_file
 
     return f"sha256:{sha256_file(path)}"
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from blossom_edge.errors import NotFoundError, UsageError
+from blossom_edge.base.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
-    from blossom_edge.catalog import ModelInfo
+    from blossom_edge.model.catalog import ModelInfo
     from blossom_edge.ollama.chat_template import OllamaChat
     from blossom_edge.ollama.client import Created
     from blossom_edge.ollama.names import ModelName
@@ -27,8 +27,8 @@ PUBLISHER_NAMESPACE = "azure99"
 
 def identify_gguf(path: Path, alias: str | None) -> ModelInfo:
     """The catalog entry for a GGUF: from --model, else from the `quantize` file name."""
-    from blossom_edge.catalog import MODELS, resolve
-    from blossom_edge.naming import stem_of
+    from blossom_edge.model.catalog import MODELS, resolve
+    from blossom_edge.model.naming import stem_of
 
     if alias:
         return resolve(alias)
@@ -41,8 +41,8 @@ def identify_gguf(path: Path, alias: str | None) -> ModelInfo:
 
 def identify(source: str, alias: str | None) -> ModelInfo:
     """The catalog entry for any SRC: a GGUF by its name, a checkpoint by alias, repo or directory name."""
-    from blossom_edge.catalog import lookup, resolve
-    from blossom_edge.source import is_gguf_source
+    from blossom_edge.inputs.source import is_gguf_source
+    from blossom_edge.model.catalog import lookup, resolve
 
     if is_gguf_source(source):
         return identify_gguf(Path(source).expanduser(), alias)
@@ -66,9 +66,9 @@ def own_chat(source: str, model: ModelInfo | None = None) -> OllamaChat | None:
     """The proved prompt layout from the model's own chat template: a checkpoint directory's, a GGUF's
     `tokenizer.chat_template`, or for an alias or repo id its checkpoint's when huggingface-hub's cache
     holds it. None when no template is at hand; the catalog's format is the fallback then."""
-    from blossom_edge.hub import parse_repo_spec
+    from blossom_edge.inputs.hub import parse_repo_spec
+    from blossom_edge.inputs.source import is_gguf_source
     from blossom_edge.ollama import chat_template
-    from blossom_edge.source import is_gguf_source
 
     path = Path(source).expanduser()
     template = None
@@ -107,12 +107,12 @@ def render_for_source(source: str, *, qtype: str, tag: str | None = None, gpu: b
                       modelfile_dir: Path) -> Rendered:
     """The Modelfile for a GGUF file, a checkpoint directory (its own chat template, proved) or the
     file `quantize` would make from an alias."""
-    from blossom_edge.catalog import resolve
-    from blossom_edge.naming import gguf_name
+    from blossom_edge.inputs.source import is_gguf_source
+    from blossom_edge.model.catalog import resolve
+    from blossom_edge.model.naming import gguf_name
     from blossom_edge.ollama.modelfile import blossom_modelfile, from_path
     from blossom_edge.ollama.names import choose_tag
     from blossom_edge.quantize.types import parse_qtype
-    from blossom_edge.source import is_gguf_source
 
     quant = parse_qtype(qtype).name
     if is_gguf_source(source):
@@ -135,7 +135,7 @@ def render_for_source(source: str, *, qtype: str, tag: str | None = None, gpu: b
 def write_modelfile(model: ModelInfo, gguf: Path, path: Path, *, name: str, gpu: bool = False,
                     num_ctx: int | None = None, system: str | None = None, chat: OllamaChat | None = None) -> str:
     """Write the Modelfile for `gguf` at `path`, FROM relative to it as Ollama resolves it; returns its text."""
-    from blossom_edge.atomic import atomic_write_text
+    from blossom_edge.base.atomic import atomic_write_text
     from blossom_edge.ollama.modelfile import blossom_modelfile, from_path
 
     text = blossom_modelfile(model, from_path(gguf, path.parent), name=name, gpu=gpu, num_ctx=num_ctx,
@@ -184,13 +184,13 @@ def create_in_ollama(source: str, qtype: str | None = None, *, gpu: bool = False
     write the Modelfile, create the model and read it back. The TEMPLATE comes from the model's own
     chat template (see `own_chat`; for a checkpoint not yet downloaded, from the GGUF quantize
     writes) and from the catalog's format only when there is none."""
-    from blossom_edge.catalog import DEFAULT_QTYPE
+    from blossom_edge.inputs.source import is_gguf_source
+    from blossom_edge.model.catalog import DEFAULT_QTYPE
     from blossom_edge.ollama import client as oc
     from blossom_edge.ollama.modelfile import catalog_chat
     from blossom_edge.ollama.names import choose_tag
     from blossom_edge.quantize import pipeline
     from blossom_edge.quantize.types import parse_qtype
-    from blossom_edge.source import is_gguf_source
 
     is_gguf = is_gguf_source(source)
     if is_gguf and qtype:

@@ -22,7 +22,7 @@ def template_tokens(path: Path, special_ids: dict[str, int]) -> dict[str, str]:
     reads the file in a child process (`isolated.py`), so a native crash on a damaged vocabulary
     is one line here.
     """
-    from blossom_edge.isolated import run_isolated
+    from blossom_edge.native.isolated import run_isolated
 
     ids = {name: special_ids[stem] for stem, name in TEMPLATE_TOKENS.items() if stem in special_ids}
     if not ids:

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blossom_edge.errors import CorruptFileError, UnsupportedError, UsageError
+from blossom_edge.base.errors import CorruptFileError, UnsupportedError, UsageError
 
 if TYPE_CHECKING:
-    from blossom_edge.catalog import ChatFormat, ModelInfo
+    from blossom_edge.model.catalog import ChatFormat, ModelInfo
     from blossom_edge.ollama.chat_template import OllamaChat
 
 COMMANDS = ("from", "license", "template", "system", "adapter", "draft", "renderer", "parser",
@@ -119,7 +119,7 @@ def decode(data: bytes) -> str:
 
 def read(path: Path) -> list[Command]:
     """Parse a Modelfile on disk: a regular file of at most MAX_MODELFILE_BYTES."""
-    from blossom_edge.bounded_read import read_small_file
+    from blossom_edge.base.bounded_read import read_small_file
 
     return parse(decode(read_small_file(Path(path), MAX_MODELFILE_BYTES, what="a Modelfile")))
 
@@ -512,7 +512,7 @@ DEFAULT_NUM_CTX = 4096
 def catalog_chat(model: ModelInfo) -> OllamaChat:
     """The TEMPLATE, SYSTEM and stops of the catalog's dialogue format for `model`: the fallback for
     a model whose checkpoint is not at hand. A release with no sourced format has none to offer."""
-    from blossom_edge.catalog import SOURCES
+    from blossom_edge.model.catalog import SOURCES
     from blossom_edge.ollama.chat_template import OllamaChat
 
     chat = model.chat
@@ -577,7 +577,7 @@ def blossom_modelfile(model: ModelInfo, from_path: str, *, name: str, gpu: bool 
 def published_set(qtype: str) -> dict[str, str]:
     """File name → text of the published `azure99/blossom` Modelfiles: every size as cpu and
     gpu tag, plus `latest` and `gpu` for the default size, each FROM the `quantize` output name."""
-    from blossom_edge.catalog import DEFAULT_SIZE, OLLAMA_NAMESPACE, published, resolve
+    from blossom_edge.model.catalog import DEFAULT_SIZE, OLLAMA_NAMESPACE, published, resolve
     from blossom_edge.ollama.names import default_tag
 
     files: dict[str, str] = {}
@@ -593,7 +593,7 @@ def published_set(qtype: str) -> dict[str, str]:
 
 def write_published_set(directory: Path, qtype: str) -> tuple[list[str], list[str]]:
     """Write the published set into `directory`: (file names written, stale `*.Modelfile`s left alone)."""
-    from blossom_edge.atomic import atomic_write_text
+    from blossom_edge.base.atomic import atomic_write_text
 
     directory.mkdir(parents=True, exist_ok=True)
     files = published_set(qtype)

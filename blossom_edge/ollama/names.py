@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from blossom_edge.errors import UsageError
+from blossom_edge.base.errors import UsageError
 
 if TYPE_CHECKING:
-    from blossom_edge.catalog import ModelInfo
+    from blossom_edge.model.catalog import ModelInfo
 
 # Ollama's types/model/name.go: defaults and the characters each part may hold.
 DEFAULT_HOST, DEFAULT_NAMESPACE, DEFAULT_TAG = "registry.ollama.ai", "library", "latest"

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blossom_edge.atomic import atomic_output
-from blossom_edge.errors import ExternalToolError
+from blossom_edge.base.atomic import atomic_output
+from blossom_edge.base.errors import ExternalToolError
+from blossom_edge.device.threads import all_cores
 from blossom_edge.quantize.types import QuantType, require_imatrix
-from blossom_edge.threads import all_cores
 
 CHILD_MODULE = "blossom_edge.quantize.child"
 
@@ -83,7 +83,7 @@ def quantize_into(
 
 def _run_child(spec: dict[str, Any], *, label: str, progress: bool) -> tuple[dict[str, str], list[str]]:
     """Run the quantizer child, follow its log, and turn any failure into one line."""
-    from blossom_edge.output import err_console
+    from blossom_edge.base.output import err_console
 
     cmd = [sys.executable, "-m", CHILD_MODULE, json.dumps(spec)]
     chosen: dict[str, str] = {}

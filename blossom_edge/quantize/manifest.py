@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from blossom_edge.atomic import atomic_write_text
+from blossom_edge.base.atomic import atomic_write_text
 
 MANIFEST_SUFFIX = ".manifest.json"
 

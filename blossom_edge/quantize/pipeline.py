@@ -20,18 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blossom_edge.atomic import refuse_overwriting
-from blossom_edge.errors import UsageError
+from blossom_edge.base.atomic import refuse_overwriting
+from blossom_edge.base.errors import UsageError
+from blossom_edge.base.signals import signals_as_interrupts
+from blossom_edge.device.threads import all_cores
 from blossom_edge.quantize import child
 from blossom_edge.quantize.types import AUTO, QuantType, imatrix_choice, parse_qtype
-from blossom_edge.signals import signals_as_interrupts
-from blossom_edge.threads import all_cores
 
 if TYPE_CHECKING:
-    from blossom_edge.catalog import ChatFormat
-    from blossom_edge.diskspace import Placement
+    from blossom_edge.base.diskspace import Placement
+    from blossom_edge.inputs.source import LocalSource
+    from blossom_edge.model.catalog import ChatFormat
     from blossom_edge.quantize.verify import Verification
-    from blossom_edge.source import LocalSource
 
 _BYTES_PER_PARAM = {"bfloat16": 2, "float16": 2, "float32": 4}
 
@@ -99,7 +99,7 @@ def quantize_pipeline(
 
     `imatrix`: a file, "auto" (compute one, the default for types that need one) or "none".
     """
-    from blossom_edge.source import is_gguf_source
+    from blossom_edge.inputs.source import is_gguf_source
 
     qt = parse_qtype(qtype)
     choice = imatrix_choice(qt, imatrix)
@@ -139,7 +139,7 @@ def quantize_source(
 
 
 def _prepared_output_dir(output_dir: Path) -> Path:
-    from blossom_edge.atomic import OutputNotWritableError, check_writable_dir
+    from blossom_edge.base.atomic import OutputNotWritableError, check_writable_dir
 
     output_dir = Path(output_dir).expanduser()
     try:
@@ -152,10 +152,10 @@ def _prepared_output_dir(output_dir: Path) -> Path:
 
 def _from_gguf(run: Run) -> None:
     """A GGUF input is quantized as it is (re-quantized, with a note if it already lost precision)."""
-    from blossom_edge.diskspace import DiskNeed, check_free_space
-    from blossom_edge.gguf_info import read_gguf_info
-    from blossom_edge.naming import gguf_name
-    from blossom_edge.output import note
+    from blossom_edge.base.diskspace import DiskNeed, check_free_space
+    from blossom_edge.base.output import note
+    from blossom_edge.inputs.gguf_info import read_gguf_info
+    from blossom_edge.model.naming import gguf_name
     from blossom_edge.quantize.types import LOSSLESS_TYPES
 
     src = Path(run.source).expanduser()
@@ -176,8 +176,8 @@ def _from_gguf(run: Run) -> None:
 
 def _from_checkpoint(run: Run) -> None:
     """Download if needed, then convert to a 16-bit intermediate in RAM or beside the output."""
-    from blossom_edge.diskspace import DiskNeed, check_free_space, place_intermediate
-    from blossom_edge.naming import gguf_name
+    from blossom_edge.base.diskspace import DiskNeed, check_free_space, place_intermediate
+    from blossom_edge.model.naming import gguf_name
 
     local = resolve_checkpoint(run)
     run.final = run.output_dir / gguf_name(run.stem, run.qtype.name)
@@ -201,7 +201,7 @@ def resolve_checkpoint(run: Run) -> LocalSource:
     intermediate, so both record the source the same way.
     """
     from blossom_edge.convert.metadata import output_stem
-    from blossom_edge.hub import resolve_source
+    from blossom_edge.inputs.hub import resolve_source
 
     _precheck_download(run.source, run.qtype, run.output_dir, run.keep_intermediate)
     t0 = time.perf_counter()
@@ -218,7 +218,7 @@ def resolve_checkpoint(run: Run) -> LocalSource:
 def convert_intermediate(run: Run, local: LocalSource, placement: Placement) -> None:
     """Convert the checkpoint losslessly (`auto`) into `placement`: the input every quant type is made from."""
     from blossom_edge.convert import convert_checkpoint
-    from blossom_edge.naming import intermediate_name
+    from blossom_edge.model.naming import intermediate_name
 
     run.intermediate = placement.directory / intermediate_name(run.stem)
     t0 = time.perf_counter()
@@ -232,12 +232,12 @@ def convert_intermediate(run: Run, local: LocalSource, placement: Placement) -> 
 
 def importance_matrix(run: Run) -> None:
     """With --imatrix auto: the model's matrix beside the output, reused if made from this same input."""
-    from blossom_edge.atomic import refuse_overwriting
+    from blossom_edge.base.atomic import refuse_overwriting
+    from blossom_edge.base.output import note
     from blossom_edge.imatrix.compute import make_imatrix
     from blossom_edge.imatrix.text import default_text
     from blossom_edge.imatrix.writer import read_provenance
-    from blossom_edge.naming import imatrix_name
-    from blossom_edge.output import note
+    from blossom_edge.model.naming import imatrix_name
 
     if not run.imatrix_auto:
         if run.imatrix is not None:
@@ -283,7 +283,7 @@ def quantize_verified(run: Run) -> None:
     under the final name is left unverified: a killed run leaves at most the partial, which the
     next run takes over.
     """
-    from blossom_edge.atomic import atomic_output
+    from blossom_edge.base.atomic import atomic_output
 
     with atomic_output(run.final) as partial:
         quantize_file(run, partial)
@@ -303,8 +303,8 @@ def quantize_file(run: Run, dst: Path) -> None:
 def verify_output(run: Run, path: Path) -> None:
     """Load and generate from `path` (the output under a name that is not yet final) while its sha256 is
     read on another core; the messages name the final file, which is what the user asked for."""
-    from blossom_edge.digest import sha256_file
-    from blossom_edge.gguf_info import read_gguf_info
+    from blossom_edge.base.digest import sha256_file
+    from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.quantize import verify
 
     stop_hashing = threading.Event()
@@ -325,7 +325,7 @@ def verify_output(run: Run, path: Path) -> None:
 
 def _keep_intermediate(run: Run) -> None:
     """With --keep-intermediate, the intermediate (already beside the output) takes its published name."""
-    from blossom_edge.naming import gguf_name
+    from blossom_edge.model.naming import gguf_name
 
     if not run.keep_intermediate or run.intermediate is None:
         return
@@ -376,7 +376,7 @@ def write_run_manifest(run: Run) -> dict[str, Any]:
 
 def _imatrix_manifest(run: Run) -> dict[str, Any] | None:
     """The matrix used, with what llama-quantize recorded of it in the file (dataset, chunks, entries)."""
-    from blossom_edge.digest import sha256_file
+    from blossom_edge.base.digest import sha256_file
     from blossom_edge.imatrix.reader import load_imatrix
 
     if run.imatrix is None:
@@ -392,7 +392,7 @@ def checkpoint_bytes(model_dir: Path) -> tuple[int, int]:
     Runs before the conversion that reads config.json again, so a hostile one is refused here, by
     the same reader, rather than taken for a missing one.
     """
-    from blossom_edge.bounded_read import read_json_object
+    from blossom_edge.base.bounded_read import read_json_object
 
     weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
     config = read_json_object(model_dir / "config.json", required=False)
@@ -406,9 +406,9 @@ def _precheck_download(source: str, qtype: QuantType, output_dir: Path, keep_int
     The intermediate counts only if it will go to disk; if it fits in RAM now, it is not counted
     (the placement is decided again after the download, with the disk check repeated then).
     """
-    from blossom_edge.catalog import lookup
-    from blossom_edge.diskspace import DiskNeed, check_free_space, fits_in_ram
-    from blossom_edge.hub import cache_dir, is_cached
+    from blossom_edge.base.diskspace import DiskNeed, check_free_space, fits_in_ram
+    from blossom_edge.inputs.hub import cache_dir, is_cached
+    from blossom_edge.model.catalog import lookup
 
     model = lookup(source)
     if model is None or Path(source).expanduser().exists():

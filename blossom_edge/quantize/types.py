@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from blossom_edge.errors import NotFoundError, UsageError
+from blossom_edge.base.errors import NotFoundError, UsageError
 
 # Tensor types that lose nothing against a 16-bit checkpoint.
 LOSSLESS_TYPES = frozenset({"F32", "F16", "BF16"})

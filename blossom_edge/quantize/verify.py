@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blossom_edge.catalog import CHATML, ChatFormat, resolve
-from blossom_edge.errors import ExternalToolError
-from blossom_edge.gguf_info import GGUFInfo, read_gguf_info
+from blossom_edge.base.errors import ExternalToolError
+from blossom_edge.inputs.gguf_info import GGUFInfo, read_gguf_info
+from blossom_edge.model.catalog import CHATML, ChatFormat, resolve
 
 VERIFY_PROMPT = "用一句话介绍你自己。Introduce yourself in one sentence."
 # Context for the check: the prompt is about 40 tokens in any of our chat formats, plus 8 generated.
@@ -55,7 +55,7 @@ def verify_gguf(path: Path, *, chat: ChatFormat | None = None, n_tokens: int = 8
     final name the user knows. llama.cpp runs in a child process (`isolated.py`), so a native crash
     is one line here.
     """
-    from blossom_edge.isolated import run_isolated
+    from blossom_edge.native.isolated import run_isolated
 
     info = info or read_gguf_info(path)
     return run_isolated("verifying", label or path, _generate, path, chat_format_for(info, chat).prompt(VERIFY_PROMPT),

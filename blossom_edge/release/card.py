@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 from blossom_edge.release import resume
 
 if TYPE_CHECKING:
-    from blossom_edge.catalog import ModelInfo
-    from blossom_edge.release.tasks import ModelSpec
+    from blossom_edge.model.catalog import ModelInfo
+    from blossom_edge.release.plan import ModelSpec
 
 CARD_NAME = "README.md"
 TERMUX_URL = "https://raw.githubusercontent.com/blossom-edge/blossom-edge/main/scripts/termux.sh"
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
-    from blossom_edge.atomic import atomic_write_text
+    from blossom_edge.base.atomic import atomic_write_text
 
     try:
         if path.read_text(encoding="utf-8") == text:
@@ -34,7 +34,7 @@ def _write_if_changed(path: Path, text: str) -> bool:
 
 def file_rows(spec: ModelSpec, qtypes: list[str]) -> list[dict[str, Any]]:
     """Per type: its manifest, quality record and shards, as the card and the Hub push list them."""
-    from blossom_edge.naming import gguf_name
+    from blossom_edge.model.naming import gguf_name
     from blossom_edge.quantize.manifest import manifest_path
     from blossom_edge.quantize.types import parse_qtype
 
@@ -61,7 +61,7 @@ def _shard_names(split: dict[str, Any] | None, sha256: str) -> list[str]:
 
 def write_card(spec: ModelSpec, qtypes: list[str], *, gpu_tags: bool, quantized_by: str) -> dict[str, Any]:
     """Write README.md and, for a catalog model, its Modelfiles; returns what is there and what changed."""
-    from blossom_edge.catalog import lookup
+    from blossom_edge.model.catalog import lookup
 
     model = lookup(spec.alias) if spec.alias else None
     rows = file_rows(spec, qtypes)
@@ -98,7 +98,7 @@ def _figure(value: float | None, digits: int) -> str:
 def render_card(spec: ModelSpec, model: ModelInfo | None, rows: list[dict[str, Any]], modelfiles: list[str],
                 quantized_by: str) -> str:
     """The card's text: front matter, the files table, and how to run a file three ways."""
-    from blossom_edge.output import human_bytes
+    from blossom_edge.base.output import human_bytes
     from blossom_edge.release.tags import ollama_name
 
     first = rows[0]["manifest"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from blossom_edge.errors import BlossomError, NetworkError, UnsupportedError
+from blossom_edge.base.errors import BlossomError, NetworkError, UnsupportedError
 from blossom_edge.release.plan import Node, ReleasePlan
 
 # Reruns of a task whose worker died; failures the task raises are never retried.
@@ -122,7 +122,7 @@ class ReleaseRun:
 
 def _reason(exc: BaseException) -> str:
     """A task's failure in one line: the table's line for what the task raised, else Ray's first line."""
-    from blossom_edge.errors import one_line
+    from blossom_edge.base.errors import one_line
 
     cause = getattr(exc, "cause", None) or exc
     known = one_line(cause)
@@ -169,8 +169,8 @@ def execute(plan: ReleasePlan, *, on_update: Callable[[dict[str, TaskState]], No
     """
     import ray
 
+    from blossom_edge.base.signals import Interrupted
     from blossom_edge.release import tasks
-    from blossom_edge.signals import Interrupted
 
     started = time.perf_counter()
     states = {n.key: TaskState(n.key, "skipped" if n.done else "waiting", reason=n.why) for n in plan.nodes}

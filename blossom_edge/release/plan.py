@@ -12,13 +12,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blossom_edge.errors import UsageError
+from blossom_edge.base.errors import UsageError
 from blossom_edge.release import resume
-from blossom_edge.release.tasks import ModelSpec
 
 if TYPE_CHECKING:
-    from blossom_edge.shape import ModelShape
-    from blossom_edge.source import LocalSource
+    from blossom_edge.inputs.source import LocalSource
+    from blossom_edge.model.shape import ModelShape
 
 MiB = 1 << 20
 # A Ray worker with numpy, gguf and llama-cpp-python imported, before any model.
@@ -29,6 +28,17 @@ CONVERT_BYTES = 256 * MiB
 # threads, verification and splitting do not.
 TASK_CPUS = {"convert": 2, "imatrix": 4, "quantize": 2, "verify": 1, "quality": 2, "split": 1, "card": 1}
 KINDS = tuple(TASK_CPUS)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a release, as the planner resolved it: what every step of it needs to know."""
+
+    source: str
+    stem: str
+    model_dir: Path
+    alias: str | None
+    first_qtype: str
 
 
 @dataclass
@@ -80,9 +90,9 @@ class ReleasePlan:
 
 def _local_source(src: str, download: bool) -> LocalSource | None:
     """The checkpoint on disk: a directory, a cached download, or (when allowed) a new download."""
-    from blossom_edge.catalog import lookup
-    from blossom_edge.hub import is_cached, parse_repo_spec, resolve_source
-    from blossom_edge.source import LocalSource
+    from blossom_edge.inputs.hub import is_cached, parse_repo_spec, resolve_source
+    from blossom_edge.inputs.source import LocalSource
+    from blossom_edge.model.catalog import lookup
 
     if Path(src).expanduser().is_dir() or download:
         return resolve_source(src)
@@ -104,9 +114,9 @@ def _shape(model_dir: Path) -> ModelShape | None:
     A config.json that is not one is refused here, before any task runs; each number passes the
     converter's bound, so none can be zero (a division) or 1e999 (int() of it).
     """
-    from blossom_edge.bounded_read import json_int, read_json_object
+    from blossom_edge.base.bounded_read import json_int, read_json_object
     from blossom_edge.convert.arch import MAX_CONFIG_INT
-    from blossom_edge.shape import ModelShape
+    from blossom_edge.model.shape import ModelShape
 
     config = read_json_object(model_dir / "config.json", required=False)
     n = {key: json_int(config.get(key), low=1, high=MAX_CONFIG_INT) for key in (
@@ -121,7 +131,7 @@ def _shape(model_dir: Path) -> ModelShape | None:
 
 def _run_bytes(shape: ModelShape | None, weights: int, n_ctx: int) -> int:
     """What loading and running a file of `weights` bytes takes (memory.estimate), in a Ray worker."""
-    from blossom_edge.memory import estimate
+    from blossom_edge.model.memory import estimate
 
     if shape is None:
         return weights + WORKER_BYTES
@@ -140,13 +150,13 @@ def plan_release(sources: list[str], qtypes: list[str], output_dir: Path, *, spl
 
     `download=False` (the dry run) plans a hub model that is not cached from the catalog alone.
     """
-    from blossom_edge.catalog import lookup
     from blossom_edge.convert.metadata import output_stem
-    from blossom_edge.naming import gguf_name
+    from blossom_edge.inputs.source import is_gguf_source
+    from blossom_edge.model.catalog import lookup
+    from blossom_edge.model.naming import gguf_name
     from blossom_edge.quantize.manifest import tool_versions
     from blossom_edge.quantize.pipeline import checkpoint_bytes, source_revision
     from blossom_edge.quantize.types import parse_qtype
-    from blossom_edge.source import is_gguf_source
 
     if not sources:
         raise UsageError("give at least one SRC")

@@ -16,7 +16,7 @@ def task_table(plan: ReleasePlan, states: dict[str, TaskState], now: float | Non
     """The rich Table of every task; `skipped` ones are done already (their record matched) or lost an input."""
     from rich.table import Table
 
-    from blossom_edge.output import human_bytes
+    from blossom_edge.base.output import human_bytes
 
     now = time.time() if now is None else now
     table = Table(show_edge=False, pad_edge=False)
@@ -41,7 +41,7 @@ class LiveTable:
     """A rich Live display of `task_table`, refreshed on every update; silent off a terminal."""
 
     def __init__(self, plan: ReleasePlan, enabled: bool) -> None:
-        from blossom_edge.output import err_console, on_terminal
+        from blossom_edge.base.output import err_console, on_terminal
 
         self.plan = plan
         self.live = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blossom_edge.errors import NetworkError, UsageError
+from blossom_edge.base.errors import NetworkError, UsageError
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -42,7 +42,7 @@ def hub_repo(template: str, stem: str, models: int) -> str:
 
 def hub_commits(plan: ReleasePlan, stem: str) -> list[Commit]:
     """The commits for one model, in order: one per quant type, then the card and the small files."""
-    from blossom_edge.naming import imatrix_name
+    from blossom_edge.model.naming import imatrix_name
     from blossom_edge.quantize.manifest import manifest_path
     from blossom_edge.release.card import CARD_NAME, file_rows
 
@@ -68,7 +68,7 @@ def _git_blob_sha(path: Path) -> str:
 
 
 def _already_there(local: Path, remote: Any) -> bool:
-    from blossom_edge.digest import sha256_file
+    from blossom_edge.base.digest import sha256_file
 
     lfs = getattr(remote, "lfs", None)
     if lfs is not None:
@@ -110,7 +110,7 @@ def push_hub(plan: ReleasePlan, template: str, *, api: HfApi | None = None) -> l
 
 def push_ollama(plan: ReleasePlan, *, host: str | None = None, push: bool = True) -> list[dict[str, Any]]:
     """Create every Modelfile's model in the Ollama at `host` (OLLAMA_HOST) and push it to ollama.com."""
-    from blossom_edge.catalog import lookup
+    from blossom_edge.model.catalog import lookup
     from blossom_edge.ollama import client as oc
     from blossom_edge.release.tags import modelfile_name, ollama_name
 

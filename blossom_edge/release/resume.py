@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from blossom_edge.atomic import atomic_write_text
-from blossom_edge.bounded_read import read_json_object
-from blossom_edge.errors import CorruptFileError, NotFoundError
+from blossom_edge.base.atomic import atomic_write_text
+from blossom_edge.base.bounded_read import read_json_object
+from blossom_edge.base.errors import CorruptFileError, NotFoundError
 
 STATE_DIR = ".release"
 # Records are the manifests and `.release/` files we write: a few kilobytes (a split record lists
@@ -52,7 +52,7 @@ def same_source(found: Any, wanted: dict[str, Any]) -> bool:
 
 def matching_manifest(final: Path, qtype: str, source: dict[str, Any], tools: dict[str, str]) -> dict[str, Any] | None:
     """The manifest of `final` when the file is what this run would make, else None."""
-    from blossom_edge.digest import sha256_file
+    from blossom_edge.base.digest import sha256_file
     from blossom_edge.quantize.manifest import manifest_path
 
     data = read_record(manifest_path(final))
@@ -81,7 +81,7 @@ def split_path(model_dir: Path, final: Path) -> Path:
 
 def matching_split(model_dir: Path, final: Path, sha256: str, max_size: int) -> dict[str, Any] | None:
     """The shards of `final` made at this size from the file with this sha256, each still on disk unchanged."""
-    from blossom_edge.digest import sha256_file
+    from blossom_edge.base.digest import sha256_file
 
     data = read_record(split_path(model_dir, final))
     if data is None or data.get("sha256") != sha256 or data.get("max_size") != max_size:
@@ -107,7 +107,7 @@ def matching_intermediate(model_dir: Path, stem: str, source: dict[str, Any],
     Hashing a checkpoint-sized file would cost as much as converting it again; a file we wrote
     ourselves, unchanged since (same size and mtime), is trusted instead.
     """
-    from blossom_edge.naming import intermediate_name
+    from blossom_edge.model.naming import intermediate_name
 
     data = read_record(intermediate_record_path(model_dir, stem))
     path = state_dir(model_dir) / intermediate_name(stem)

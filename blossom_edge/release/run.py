@@ -69,8 +69,8 @@ def release(sources: list[str], qtypes: list[str], output_dir: Path, *, gpu_tags
 
 def _check_feasible(plan: ReleasePlan) -> None:
     """A task asking for more RAM than any node has would wait forever; say so at once."""
-    from blossom_edge.errors import ResourceError
-    from blossom_edge.output import human_bytes
+    from blossom_edge.base.errors import ResourceError
+    from blossom_edge.base.output import human_bytes
     from blossom_edge.release.graph import node_capacity
 
     _cpus, memory = node_capacity()

@@ -12,8 +12,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from blossom_edge import sizes
-from blossom_edge.errors import UsageError
+from blossom_edge.base import sizes
+from blossom_edge.base.errors import UsageError
 
 
 def parse_size(text: str) -> int:

@@ -15,21 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blossom_edge.release import resume
+from blossom_edge.release.plan import ModelSpec
 
 if TYPE_CHECKING:
-    from blossom_edge.catalog import ChatFormat
+    from blossom_edge.model.catalog import ChatFormat
     from blossom_edge.quantize.pipeline import Run
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model of a release, as the planner resolved it: what every step of it needs to know."""
-
-    source: str
-    stem: str
-    model_dir: Path
-    alias: str | None
-    first_qtype: str
 
 
 @dataclass(frozen=True)
@@ -51,8 +41,8 @@ def convert_model(spec: ModelSpec, threads: int) -> Converted:
 
     An intermediate left by an interrupted release of the same source and tools is reused.
     """
-    from blossom_edge.diskspace import DiskNeed, Placement, check_free_space
-    from blossom_edge.naming import intermediate_name
+    from blossom_edge.base.diskspace import DiskNeed, Placement, check_free_space
+    from blossom_edge.model.naming import intermediate_name
     from blossom_edge.quantize.manifest import tool_versions
     from blossom_edge.quantize.pipeline import Run, checkpoint_bytes, convert_intermediate, resolve_checkpoint
     from blossom_edge.quantize.types import parse_qtype
@@ -83,7 +73,7 @@ def _run_for(conv: Converted, qtype: str, threads: int) -> Run:
     """The pipeline's state for one type, as `quantize` would hold it after its conversion step."""
     import copy
 
-    from blossom_edge.naming import gguf_name
+    from blossom_edge.model.naming import gguf_name
     from blossom_edge.quantize.pipeline import Run
     from blossom_edge.quantize.types import parse_qtype
 
@@ -111,8 +101,8 @@ def quantize_type(conv: Converted, qtype: str, imatrix: dict[str, Any] | None, t
     The file is complete but unverified there; `verify_type` moves it into place. A worker killed
     in between leaves nothing under the final name, and the plan, finding no manifest, quantizes again.
     """
-    from blossom_edge.atomic import atomic_output
-    from blossom_edge.diskspace import DiskNeed, check_free_space
+    from blossom_edge.base.atomic import atomic_output
+    from blossom_edge.base.diskspace import DiskNeed, check_free_space
     from blossom_edge.quantize.pipeline import quantize_file
 
     run = _run_for(conv, qtype, threads)
@@ -164,7 +154,7 @@ def _fsync_directory(directory: Path) -> None:
 
 def quality_type(conv: Converted, manifest: dict[str, Any], threads: int) -> dict[str, Any]:
     """Perplexity and KL divergence from the 16-bit intermediate, recorded for the card."""
-    from blossom_edge.quality import measure
+    from blossom_edge.quantize.quality import measure
 
     final = conv.model_dir / manifest["file"]
     reference, row = measure(conv.intermediate, [final], threads=threads, progress=False)
@@ -177,7 +167,7 @@ def quality_type(conv: Converted, manifest: dict[str, Any], threads: int) -> dic
 
 def split_type(model_dir: Path, manifest: dict[str, Any], max_size: int) -> dict[str, Any] | None:
     """Shards for a file larger than `max_size` (stale shards of it removed); None when it needs none."""
-    from blossom_edge.digest import sha256_file
+    from blossom_edge.base.digest import sha256_file
     from blossom_edge.release.split import split_gguf, stale_shards
 
     final = model_dir / manifest["file"]
@@ -204,7 +194,7 @@ def card_model(spec: ModelSpec, qtypes: list[str], gpu_tags: bool, quantized_by:
 
 
 def _drop_intermediate(model_dir: Path, stem: str) -> None:
-    from blossom_edge.naming import intermediate_name
+    from blossom_edge.model.naming import intermediate_name
 
     (resume.state_dir(model_dir) / intermediate_name(stem)).unlink(missing_ok=True)
     resume.intermediate_record_path(model_dir, stem).unlink(missing_ok=True)

@@ -20,7 +20,7 @@ def read_gguf(path: Path) -> tuple[dict, dict]:
     """(every key → value, every tensor → (type, shape, bytes)) of a GGUF."""
     import gguf
 
-    from blossom_edge.gguf_info import _field_value
+    from blossom_edge.inputs.gguf_info import _field_value
 
     reader = gguf.GGUFReader(path)
     keys = {k: _field_value(f) for k, f in reader.fields.items() if not k.startswith("GGUF.")}

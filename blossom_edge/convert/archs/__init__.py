@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from blossom_edge.base.errors import UnsupportedError
 from blossom_edge.convert.arch import Architecture, check_config
 from blossom_edge.convert.archs.glm4 import GLM4
 from blossom_edge.convert.archs.llama import LLAMA
@@ -11,7 +12,6 @@ from blossom_edge.convert.archs.qwen3_5 import QWEN3_5
 from blossom_edge.convert.archs.qwen3_5_moe import QWEN3_5_MOE
 from blossom_edge.convert.archs.qwen3_moe import QWEN3_MOE
 from blossom_edge.convert.archs.seed_oss import SEED_OSS
-from blossom_edge.errors import UnsupportedError
 
 ARCHITECTURES = (QWEN2, QWEN3, QWEN3_MOE, LLAMA, GLM4, SEED_OSS, QWEN3_5, QWEN3_5_MOE)
 _BY_HF_NAME = {name: arch for arch in ARCHITECTURES for name in arch.hf_names}

@@ -31,7 +31,7 @@ from blossom_edge.convert.transforms import Rewritten, Transform, grouped_to_til
 if TYPE_CHECKING:
     import gguf
 
-    from blossom_edge.checkpoint import TensorRef
+    from blossom_edge.inputs.checkpoint import TensorRef
 
 log = logging.getLogger(__name__)
 

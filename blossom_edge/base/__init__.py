@@ -1,0 +1,1 @@
+"""What every layer stands on: errors, signals, atomic outputs, bounded readers, sizes, digests, disk space, the consoles."""

@@ -1,0 +1,89 @@
+"""`blossom-edge convert`: Hugging Face checkpoint → GGUF, without torch, in bounded memory.
+
+Examples:
+    blossom-edge convert 4b                          # alias: download, write blossom-v5-4b-BF16.gguf
+    blossom-edge convert Azure99/blossom-v5.1-9b@main --outtype q8_0
+    blossom-edge convert ./my-checkpoint -o model-f16.gguf --outtype f16
+    blossom-edge convert ./my-checkpoint --dry-run   # print the plan, write nothing
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from blossom_edge.cli.options import JsonOpt, OutputFileOpt, SourceArg
+
+OuttypeOpt = Annotated[
+    str,
+    typer.Option("--outtype", help="f32, f16, bf16, q8_0, or auto (keep the source's 16-bit type)."),
+]
+
+
+def convert(
+    source: SourceArg,
+    output: OutputFileOpt = None,
+    outtype: OuttypeOpt = "auto",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (tensors, types, size); write nothing.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Convert a Hugging Face checkpoint (alias, org/name[@revision] or directory) to GGUF.
+
+    Example: blossom-edge convert 4b --outtype bf16
+    """
+    from blossom_edge.base.output import human_bytes, note, print_json
+    from blossom_edge.convert import plan_conversion
+    from blossom_edge.inputs.hub import resolve_source
+
+    local = resolve_source(source)
+    with plan_conversion(local, output, outtype) as conversion:
+        if dry_run:
+            _show_plan(conversion, json_output)
+            return
+        result = conversion.write(progress=not json_output)
+    summary = {
+        "path": str(result.path),
+        "outtype": result.outtype,
+        "tensors": result.tensor_count,
+        "bytes": result.bytes_written,
+        "seconds": round(result.seconds, 3),
+        "source": local.describe(),
+    }
+    if json_output:
+        print_json(summary)
+    else:
+        rate = result.bytes_written / result.seconds if result.seconds else 0
+        note(f"wrote {result.path} ({human_bytes(result.bytes_written)}, {result.tensor_count} tensors, "
+             f"{result.outtype}) in {result.seconds:.1f} s ({human_bytes(rate)}/s)")
+
+
+def _show_plan(conversion, json_output: bool) -> None:
+    from blossom_edge.base.output import human_bytes, out_console, print_json
+
+    plan = conversion.plan
+    rows = [
+        {"name": t.name, "source": t.source.name, "shape": list(t.shape), "from": t.source.dtype,
+         "to": t.qtype.name, "bytes": t.nbytes}
+        for t in plan.tensors
+    ]
+    if json_output:
+        print_json({"output": str(conversion.output), "architecture": plan.arch.arch_name, "outtype": plan.outtype,
+                    "n_params": plan.n_params, "tensor_bytes": plan.tensor_bytes, "tensors": rows})
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(f"{conversion.output} ({plan.arch.arch_name}, {plan.outtype}) — dry run, nothing written"))
+    for col in ("gguf tensor", "shape", "from", "to", "size"):
+        table.add_column(col, justify="right" if col == "size" else "left")
+    for row in rows:
+        table.add_row(row["name"], "×".join(map(str, row["shape"])), row["from"], row["to"], human_bytes(row["bytes"]))
+    table.add_section()
+    table.add_row(f"{len(rows)} tensors", f"{plan.n_params / 1e9:.3f}B params", "", "",
+                  human_bytes(plan.tensor_bytes))
+    out_console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("convert")(convert)

@@ -1,0 +1,94 @@
+"""`blossom-edge inspect FILE.gguf`: what a GGUF holds and how much RAM it needs to run.
+
+Examples:
+    blossom-edge inspect blossom-v5-4b-Q4_K_M.gguf
+    blossom-edge inspect blossom-v5-4b-Q4_K_M.gguf --ctx 8192
+    blossom-edge inspect blossom-v5-4b-Q4_K_M.gguf --json | jq .memory.total
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from blossom_edge.cli.options import JsonOpt
+
+DEFAULT_CTX = 4096
+
+
+def inspect(
+    path: Annotated[Path, typer.Argument(help="A GGUF file.", show_default=False)],
+    ctx: Annotated[int, typer.Option("--ctx", "-c", min=1, help="Context length for the RAM estimate.")] = DEFAULT_CTX,
+    json_output: JsonOpt = False,
+) -> None:
+    """Architecture, parameters, tensor types, bits per weight, chat template, special tokens and RAM.
+
+    Example: blossom-edge inspect blossom-v5-4b-Q4_K_M.gguf --ctx 2048
+    """
+    from blossom_edge.inputs.gguf_inspect import inspect_report
+
+    data = inspect_report(path, ctx)
+    if json_output:
+        from blossom_edge.base.output import print_json
+
+        print_json(data)
+        return
+    _render(data)
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f} B ({n:,})" if n >= 1e9 else f"{n / 1e6:.1f} M ({n:,})"
+
+
+def _render(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from blossom_edge.base.output import human_bytes, out_console
+
+    console = out_console()
+    console.print(f"[bold]{data['path']}[/]  {human_bytes(data['file_size'])}")
+    facts = Table(show_header=False, show_edge=False)
+    facts.add_column(style="dim")
+    facts.add_column()
+    rows = [
+        ("architecture", data["architecture"]),
+        ("name", data["name"] or "-"),
+        ("parameters", _count(data["n_params"])),
+        ("bits per weight", f"{data['bits_per_weight']:.2f}"),
+        ("context length", str(data["context_length"])),
+        ("layers / width", f"{data['n_layer']} / {data['n_embd']}"),
+        ("heads / kv heads", f"{data['n_head']} / {data['n_head_kv']}"),
+        ("vocabulary", str(data["vocab_size"])),
+        *([("experts", f"{data['experts']['count']}, {data['experts']['used']} per token "
+                       f"({human_bytes(data['experts']['bytes'])} held, read only when routed)")]
+          if data["experts"] else []),
+        *([("layer kinds", f"{data['layer_kinds']['full_attention']} full attention (KV cache), "
+                           f"{data['layer_kinds']['linear_attention']} linear attention (fixed state)")]
+          if data["layer_kinds"]["linear_attention"] else []),
+        ("special tokens", ", ".join(f"{k}={v}" for k, v in data["special_tokens"].items()) or "-"),
+    ]
+    for key, value in rows:
+        facts.add_row(key, value)
+    console.print(facts)
+    types = Table(title="tensor types", show_edge=False)
+    for col in ("type", "tensors", "weights", "size"):
+        types.add_column(col, justify="left" if col == "type" else "right")
+    for name, t in sorted(data["types"].items(), key=lambda kv: -kv[1]["bytes"]):
+        types.add_row(name, str(t["tensors"]), f"{t['elements']:,}", human_bytes(t["bytes"]))
+    console.print(types)
+    mem = data["memory"]
+    console.print(
+        f"RAM at {mem['n_ctx']} tokens of context: about {human_bytes(mem['total'])} = weights "
+        f"{human_bytes(mem['weights'])} + KV cache {human_bytes(mem['kv_cache'])} + compute "
+        f"{human_bytes(mem['compute'] + mem['output'])} + runtime {human_bytes(mem['runtime'])}"
+    )
+    template = data["chat_template"]
+    console.print("chat template:" if template else "chat template: none", style="dim")
+    if template:
+        console.print(template, markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("inspect")(inspect)

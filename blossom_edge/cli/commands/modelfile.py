@@ -1,0 +1,165 @@
+"""`blossom-edge modelfile`: Ollama Modelfiles for Blossom, checked the way Ollama reads them.
+
+Examples:
+    blossom-edge modelfile 4b                                   # azure99/blossom:4b on stdout
+    blossom-edge modelfile blossom-v5-4b-Q4_K_M.gguf --gpu -o 4b-gpu.Modelfile   # its tokenizer.chat_template, proved
+    blossom-edge modelfile 9b --system "你是一个乐于助人的助手。" --ctx 8192
+    blossom-edge modelfile ./Blossom-V6.1-8B                     # from the checkpoint's own chat template, proved
+    blossom-edge modelfile --check Modelfile                    # errors with line numbers, as Ollama reports them
+    blossom-edge modelfile --check Modelfile --against ./Blossom-V6.1-8B   # does its TEMPLATE prompt like the model?
+    blossom-edge modelfile --all modelfiles/                    # regenerate the published set
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from blossom_edge.cli.options import CtxOpt, GpuOpt, JsonOpt, ModelOpt, SystemOpt
+
+ModelfileSourceArg = Annotated[
+    str | None,
+    typer.Argument(help="A GGUF file or checkpoint directory (its own chat template is used), or a catalog "
+                        "alias (4b, 9b, 14b, 34b, …) for the file `quantize` would name (the cached "
+                        "checkpoint's template when it was downloaded before).", show_default=False),
+]
+TagOpt = Annotated[
+    str | None,
+    typer.Option("--tag", help="Ollama tag the Modelfile is for (default: the published one, e.g. 4b or 4b-gpu)."),
+]
+
+
+def _template_match(commands, against: Path) -> dict:
+    """Whether the Modelfile's TEMPLATE and SYSTEM prompt as the model's own chat template does."""
+    from blossom_edge.base.errors import NotFoundError, UnsupportedError
+    from blossom_edge.ollama import chat_template
+
+    if not against.exists():
+        raise NotFoundError(f"no such checkpoint directory or GGUF file: {against}")
+    template = chat_template.from_source(against)
+    if template is None:
+        raise UnsupportedError(f"{against} carries no chat template to compare the TEMPLATE with")
+    fields = {c.name: c.args for c in commands if c.name in ("template", "system")}
+    if "template" not in fields:
+        return {"against": template.origin, "matches": False, "difference": "the Modelfile has no TEMPLATE"}
+    difference = chat_template.first_difference(fields["template"], fields.get("system", ""), template)
+    return {"against": template.origin, "matches": difference is None,
+            "difference": None if difference is None else str(difference)}
+
+
+def _check(path: Path, json_output: bool, against: Path | None = None) -> None:
+    from blossom_edge.base.errors import CorruptFileError
+    from blossom_edge.base.output import print_json
+    from blossom_edge.ollama.modelfile import check_file
+
+    commands, problems, start = check_file(path)
+    errors = [p for p in problems if not p.warning]
+    match = _template_match(commands, against) if against is not None and not errors else None
+    if json_output:
+        print_json({"file": str(path), "ok": not errors and (match is None or match["matches"]), "template": match,
+                    "problems": [{"line": p.line or start or None, "severity": "warning" if p.warning else "error",
+                                  "message": p.message} for p in problems],
+                    "commands": [{"line": c.line, "name": c.name, "args": c.args} for c in commands]})
+    else:
+        for p in problems:
+            where = f"{path}:{p.line}" if p.line else str(path)
+            hint = f" (the command that starts on line {start})" if start and not p.line else ""
+            typer.echo(f"{where}: {'warning' if p.warning else 'error'}: {p.message}{hint}")
+        if not errors:
+            typer.echo(f"{path}: ok, {len(commands)} commands, as Ollama reads it")
+        if match is not None and match["matches"]:
+            typer.echo(f"{path}: TEMPLATE prompts exactly as {match['against']} on every probe")
+    if errors:
+        raise CorruptFileError(f"{path}: Ollama would refuse this Modelfile: {errors[0].message}")
+    if match is not None and not match["matches"]:
+        raise CorruptFileError(f"{path}: TEMPLATE does not prompt as {match['against']}: {match['difference']}")
+
+
+def _write_all(directory: Path, qtype: str, json_output: bool) -> None:
+    from rich.markup import escape
+
+    from blossom_edge.base.output import note, print_json
+    from blossom_edge.ollama.modelfile import write_published_set
+    from blossom_edge.quantize.types import parse_qtype
+
+    written, stale = write_published_set(directory, parse_qtype(qtype).name)
+    for name in stale:
+        note(escape(f"not part of the published set (remove it by hand): {directory / name}"))
+    if json_output:
+        print_json({"directory": str(directory), "written": written, "stale": stale})
+    else:
+        for name in written:
+            typer.echo(str(directory / name))
+
+
+def modelfile(
+    source: ModelfileSourceArg = None,
+    tag: TagOpt = None,
+    gpu: GpuOpt = False,
+    ctx: CtxOpt = None,
+    system: SystemOpt = None,
+    model: ModelOpt = None,
+    qtype: Annotated[str, typer.Option("--qtype", help="Quant type of the GGUF an alias stands for.")] = "q4_k_m",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the Modelfile here (default: stdout).")
+    ] = None,
+    check: Annotated[
+        Path | None, typer.Option("--check", help="Check a Modelfile as Ollama parses it, report errors by line.")
+    ] = None,
+    against: Annotated[
+        Path | None, typer.Option("--against", help="With --check: a checkpoint directory or GGUF whose own chat "
+                                                    "template the TEMPLATE must match.")
+    ] = None,
+    all_dir: Annotated[
+        Path | None, typer.Option("--all", help="Write the published azure99/blossom set into this directory.")
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Render a Blossom Modelfile for a GGUF file, checkpoint or catalog alias, or check any Modelfile.
+
+    The model's own chat template (a checkpoint's, a GGUF's tokenizer.chat_template, or the cached
+    checkpoint's for an alias) is turned into the TEMPLATE and proved equal on probe conversations,
+    or refused at the first that differs; without one the catalog's format is used. Every value is written so Ollama reads
+    it back unchanged, and the file is parsed back before it is written.
+
+    Example: blossom-edge modelfile 4b --gpu -o 4b-gpu.Modelfile
+    """
+    from blossom_edge.base.errors import UsageError
+
+    modes = [m for m, on in (("SRC", source is not None), ("--check", check is not None), ("--all", all_dir is not None))
+             if on]
+    if len(modes) != 1:
+        raise UsageError("give exactly one of SRC, --check FILE or --all DIR" +
+                         (f" (got {' and '.join(modes)})" if modes else ""))
+    if against is not None and check is None:
+        raise UsageError("--against goes with --check FILE")
+    if check is not None:
+        _check(check, json_output, against)
+        return
+    if all_dir is not None:
+        _write_all(all_dir, qtype, json_output)
+        return
+    from blossom_edge.ollama.create import render_for_source
+
+    rendered = render_for_source(source, qtype=qtype, tag=tag, gpu=gpu, num_ctx=ctx, system=system, alias=model,
+                                 modelfile_dir=output.parent if output else Path.cwd())
+    if output is None:
+        typer.echo(rendered.text, nl=False)
+        return
+    from blossom_edge.base.atomic import atomic_write_text, refuse_overwriting
+
+    refuse_overwriting(output, [Path(source)])
+    atomic_write_text(output, rendered.text)
+    if json_output:
+        from blossom_edge.base.output import print_json
+
+        print_json({"file": str(output), "tag": rendered.tag, "model": rendered.model.alias,
+                    "from": rendered.from_value})
+    else:
+        typer.echo(str(output))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("modelfile")(modelfile)

@@ -1,0 +1,84 @@
+"""`blossom-edge report`: compare bench runs across devices, models and quants.
+
+Examples:
+    blossom-edge report                          # everything in the local results store
+    blossom-edge report phone.json pi5.json --png speed.png
+    blossom-edge report --json | jq '.[] | select(.tg_ts > 10)'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from blossom_edge.cli.options import JsonOpt
+
+
+def report(
+    results: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files from bench --json or --csv (default: the local results store).", show_default=False),
+    ] = None,
+    png: Annotated[Path | None, typer.Option("--png", help="Also write the chart to this PNG file.")] = None,
+    chart: Annotated[bool, typer.Option("--chart/--no-chart", help="Draw the chart in the terminal.")] = True,
+    json_output: JsonOpt = False,
+) -> None:
+    """A table and a chart of generation tokens/s against model size as a share of device RAM.
+
+    Example: blossom-edge report runs.json --png speed.png
+    """
+    from rich.markup import escape
+
+    from blossom_edge.base.errors import NotFoundError
+    from blossom_edge.base.output import note, print_json
+    from blossom_edge.bench import report as r
+    from blossom_edge.bench.store import ResultsStore
+
+    if results:
+        rows = r.load_files(results)
+    else:
+        with ResultsStore() as store:
+            rows = store.rows()
+    pts = r.points(rows)
+    if not pts:
+        raise NotFoundError("no bench results to report: run `blossom-edge bench MODEL.gguf` first")
+    if png is not None:
+        from blossom_edge.base.atomic import refuse_overwriting
+
+        refuse_overwriting(png, results or [])
+        r.png_chart(pts, png)
+        note(escape(f"chart written to {png}"))
+    if json_output:
+        print_json([p.to_dict() for p in pts])
+        return
+    render(pts)
+    if chart:
+        from blossom_edge.base.output import out_console
+
+        width = min(out_console().width, 110)
+        out_console().print(r.terminal_chart(pts, width=width), markup=False, highlight=False)
+
+
+def render(pts) -> None:
+    """The points as a table. Names are plain Text: they come from files anyone can write, and
+    rich would read a device called `[/]` as markup and fail on it."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from blossom_edge.base.output import human_bytes, out_console
+
+    table = Table(title="bench results")
+    for col in ("device", "model", "size", "% of RAM", "threads", "pp t/s", "tg t/s", "engine"):
+        table.add_column(col, justify="left" if col in ("device", "model", "engine") else "right",
+                         overflow="fold")
+    for p in pts:
+        table.add_row(Text(p.device), Text(p.model), human_bytes(p.model_size) if p.model_size else "?",
+                      f"{100 * p.ram_share:.1f}" if p.ram_share is not None else "?", str(p.n_threads or "?"),
+                      f"{p.pp_ts:.1f}" if p.pp_ts else "–", f"{p.tg_ts:.1f}" if p.tg_ts else "–", Text(p.engine))
+    out_console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)

@@ -1,0 +1,1 @@
+"""The offline demo and its built-in tiny model."""
