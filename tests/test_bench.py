@@ -115,9 +115,10 @@ def test_usage_errors(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_default_threads_are_big_cores() -> None:
     from blossom_edge.bench import llama as bench
-    from blossom_edge.device import probe as device
+    from blossom_edge.device.probe import probe
+    from blossom_edge.device.tree import Tree
 
-    info = device.probe(device.Tree(DEVICES / "galaxy-s23-snapdragon-8-gen-2"))
+    info = probe(Tree(DEVICES / "galaxy-s23-snapdragon-8-gen-2"))
     assert bench.parse_threads(None, info) == ([5], False)
     assert bench.parse_threads("sweep", info) == (list(range(1, 9)), True)
     assert bench.parse_threads("1,2,4", info) == ([1, 2, 4], False)
@@ -137,7 +138,7 @@ def test_estimate_and_bytes_per_token(tiny: Path) -> None:
 def test_throttling_and_energy_sampling() -> None:
     from blossom_edge.bench.measure import Sample
     from blossom_edge.bench.measure import throttled as _throttled
-    from blossom_edge.device import probe as device
+    from blossom_edge.device.tree import Tree
 
     cool = Sample(1, 0, 40.0, {4: 2803200}, 1.5, True)
     capped = Sample(1, 0, 60.0, {4: 1996800}, 1.5, True)
@@ -145,7 +146,7 @@ def test_throttling_and_energy_sampling() -> None:
     assert not _throttled(cool, cool)
     assert _throttled(cool, capped)
     assert _throttled(cool, hot)
-    s = Sample.take(device.Tree(DEVICES / "galaxy-s23-snapdragon-8-gen-2"), [7])
+    s = Sample.take(Tree(DEVICES / "galaxy-s23-snapdragon-8-gen-2"), [7])
     assert s.discharging and s.power_w == pytest.approx(0.412 * 3.987)
     assert s.caps == {7: 3360000}
 

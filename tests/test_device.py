@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from blossom_edge.cli import main
-from blossom_edge.device import probe as dev
+from blossom_edge.device.probe import probe
+from blossom_edge.device.procfs import parse_getprop
+from blossom_edge.device.sensors import read_freq_caps
+from blossom_edge.device.tree import Tree
 
 DEVICES = Path(__file__).parent / "data" / "devices"
 GiB = 2**30
@@ -57,7 +60,7 @@ EXPECTED = {
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_captured_device_fields(name: str) -> None:
     want = EXPECTED[name]
-    info = dev.probe(dev.Tree(DEVICES / name))
+    info = probe(Tree(DEVICES / name))
     assert info.name == want["name"]
     assert info.soc == want["soc"]
     assert info.board == want["board"]
@@ -87,26 +90,26 @@ def test_captured_device_fields(name: str) -> None:
 
 
 def test_core_names_from_part_numbers() -> None:
-    info = dev.probe(dev.Tree(DEVICES / "galaxy-s23-snapdragon-8-gen-2"))
+    info = probe(Tree(DEVICES / "galaxy-s23-snapdragon-8-gen-2"))
     assert [c.core for c in info.clusters] == ["Cortex-X3", "Cortex-A710", "Cortex-A715", "Cortex-A510"]
     assert info.cpu_model == "1× Cortex-X3 + 2× Cortex-A710 + 2× Cortex-A715 + 3× Cortex-A510"
 
 
 def test_throttled_caps_readable() -> None:
-    tree = dev.Tree(DEVICES / "pixel-3-snapdragon-845")
-    caps = dev.read_freq_caps(tree, [0, 4])
+    tree = Tree(DEVICES / "pixel-3-snapdragon-845")
+    caps = read_freq_caps(tree, [0, 4])
     assert caps == {0: 1766400, 4: 1996800}
 
 
 def test_empty_root_is_all_optional(tmp_path: Path) -> None:
-    info = dev.probe(dev.Tree(tmp_path))
+    info = probe(Tree(tmp_path))
     assert info.ram_total is None and info.clusters == [] and info.thermal == [] and info.battery is None
     assert info.default_threads >= 0
 
 
 def test_getprop_parsing_ignores_noise() -> None:
     text = "[ro.product.model]: [Pixel 8]\ngarbage line\n[ro.empty]: []\n"
-    assert dev.parse_getprop(text) == {"ro.product.model": "Pixel 8", "ro.empty": ""}
+    assert parse_getprop(text) == {"ro.product.model": "Pixel 8", "ro.empty": ""}
 
 
 def test_cli_json_on_capture(capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,8 +128,8 @@ def test_cli_table_on_capture(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_capture_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["device", "--capture", str(tmp_path / "cap")]) == 0
-    live = dev.probe()
-    replay = dev.probe(dev.Tree(tmp_path / "cap"))
+    live = probe()
+    replay = probe(Tree(tmp_path / "cap"))
     assert replay.ram_total == live.ram_total
     assert replay.n_cores == live.n_cores
     assert replay.features == live.features

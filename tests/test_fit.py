@@ -68,10 +68,11 @@ def test_context_capped_for_4k_models(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_stored_results_win_over_estimates(capsys: pytest.CaptureFixture[str]) -> None:
-    from blossom_edge.device import probe as dev
+    from blossom_edge.device.probe import probe
+    from blossom_edge.device.tree import Tree
 
     root = DEVICES / "raspberry-pi-5"
-    info = dev.probe(dev.Tree(root))
+    info = probe(Tree(root))
     with ResultsStore() as store:
         store.append([BenchRow(device_id=info.device_id, model_filename="/m/blossom-v5-4b-Q4_K_M.gguf",
                                n_threads=4, n_prompt=0, n_gen=128, avg_ts=3.2)])

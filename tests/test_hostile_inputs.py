@@ -491,9 +491,10 @@ def test_a_row_that_is_not_a_json_object_is_named(data_home: Path, capsys: pytes
                                                   command: list[str]) -> None:
     _store_with_rows(_store_path(data_home), [BAD_ROW_TEXTS[name]])
     if command[0] == "fit":  # fit reads this device's rows only
-        from blossom_edge.device import probe as device
+        from blossom_edge.device.probe import probe
+        from blossom_edge.device.tree import Tree
 
-        info = device.probe(device.Tree(GALAXY))
+        info = probe(Tree(GALAXY))
         with sqlite3.connect(_store_path(data_home)) as db:
             db.execute("UPDATE runs SET device_id = ?", (info.device_id,))
     err = _one_line(capsys, main(command), 1)
@@ -611,9 +612,10 @@ def test_a_stored_bandwidth_that_is_not_a_number_is_measured_again(data_home: Pa
 
 def test_a_stored_bandwidth_that_is_not_a_number_does_not_stop_fit(data_home: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    from blossom_edge.device import probe as device
+    from blossom_edge.device.probe import probe
+    from blossom_edge.device.tree import Tree
 
-    info = device.probe(device.Tree(GALAXY))
+    info = probe(Tree(GALAXY))
     path = _store_path(data_home)
     with ResultsStore(path):
         pass

@@ -23,8 +23,10 @@ from blossom_edge.base.errors import ResourceError
 from blossom_edge.base.output import human_bytes
 from blossom_edge.bench.measure import Sample, swap_growth, throttled, timing_stats
 from blossom_edge.bench.row import BenchRow
-from blossom_edge.device import probe as dev
+from blossom_edge.device.probe import DeviceInfo
+from blossom_edge.device.sensors import read_memory
 from blossom_edge.device.threads import performance_cores
+from blossom_edge.device.tree import Tree
 from blossom_edge.engine.llama_lowlevel import LlamaEngine
 from blossom_edge.model.memory import MemoryEstimate, bytes_per_token, current_rss, estimate, peak_rss, reset_peak_rss
 
@@ -41,7 +43,7 @@ class BenchConfig:
     seed: int = 1234
 
 
-def parse_threads(spec: str | None, info: dev.DeviceInfo) -> tuple[list[int], bool]:
+def parse_threads(spec: str | None, info: DeviceInfo) -> tuple[list[int], bool]:
     """`--threads` → counts to run and whether this is a sweep (then report the best)."""
     from blossom_edge.base.errors import UsageError
 
@@ -107,8 +109,8 @@ class _Runner:
 def run(
     models: list[Path],
     cfg: BenchConfig,
-    info: dev.DeviceInfo,
-    tree: dev.Tree,
+    info: DeviceInfo,
+    tree: Tree,
     bandwidth: float | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> list[BenchRow]:
@@ -119,7 +121,7 @@ def run(
     n_ctx_max = max(cfg.n_prompt, cfg.n_gen, 1)
     for path, gguf in infos:
         need = estimate(gguf.model_shape(), n_ctx_max, cfg.n_batch, cfg.n_ubatch, runtime=0)
-        mem = dev.read_memory(tree)
+        mem = read_memory(tree)
         check_fits(path, need, mem["ram_available"], mem["ram_total"], cfg.force)
 
     from blossom_edge.native.isolated import run_isolated
@@ -131,7 +133,7 @@ def run(
     return rows
 
 
-def _bench_model(path: Path, gguf: Any, cfg: BenchConfig, info: dev.DeviceInfo, tree: dev.Tree,
+def _bench_model(path: Path, gguf: Any, cfg: BenchConfig, info: DeviceInfo, tree: Tree,
                  bandwidth: float | None, seed: int, emit: Callable[[str], None]) -> list[BenchRow]:
     """In a child process (`isolated.py`): one model's tests; the rows' timings and peak RSS are the child's own."""
     from blossom_edge.engine.weight_repack import extra_buffers_allowed
@@ -171,7 +173,7 @@ def _bench_model(path: Path, gguf: Any, cfg: BenchConfig, info: dev.DeviceInfo, 
 
 
 def _one_test(row: BenchRow, llama: LlamaEngine, model: Any, rng: random.Random, cfg: BenchConfig,
-              tree: dev.Tree, info: dev.DeviceInfo) -> None:
+              tree: Tree, info: DeviceInfo) -> None:
     """Warm up, time `cfg.reps` repetitions, and fill the row's timings and device state."""
     n_prompt, n_gen = row.n_prompt, row.n_gen
     before = Sample.take(tree, info.perf_cores)
@@ -230,7 +232,7 @@ def _identity(path: Path, desc: str, model_size: int, n_params: int, cfg: BenchC
     }
 
 
-def _device_fields(info: dev.DeviceInfo, bandwidth: float | None) -> dict[str, Any]:
+def _device_fields(info: DeviceInfo, bandwidth: float | None) -> dict[str, Any]:
     return {
         "cpu_info": info.cpu_model,
         "device": info.name,

@@ -10,7 +10,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from blossom_edge.device import probe as dev
+from blossom_edge.device.sensors import cpu_temperature, read_battery, read_freq_caps, read_memory, read_thermal
+from blossom_edge.device.tree import Tree
 
 # A test that ends this hot, or with a lowered frequency cap, ran throttled.
 THROTTLE_TEMP_C = 85.0
@@ -28,17 +29,17 @@ class Sample:
     discharging: bool
 
     @classmethod
-    def take(cls, tree: dev.Tree, cores: list[int]) -> Sample:
-        mem = dev.read_memory(tree)
+    def take(cls, tree: Tree, cores: list[int]) -> Sample:
+        mem = read_memory(tree)
         swap_used = None
         if mem["swap_total"] is not None and mem["swap_free"] is not None:
             swap_used = mem["swap_total"] - mem["swap_free"]
-        battery = dev.read_battery(tree)
+        battery = read_battery(tree)
         return cls(
             ram_available=mem["ram_available"],
             swap_used=swap_used,
-            temp_c=dev.cpu_temperature(dev.read_thermal(tree)),
-            caps=dev.read_freq_caps(tree, cores),
+            temp_c=cpu_temperature(read_thermal(tree)),
+            caps=read_freq_caps(tree, cores),
             power_w=battery.power_w if battery else None,
             discharging=bool(battery and (battery.status or "").lower() == "discharging"),
         )

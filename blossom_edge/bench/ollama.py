@@ -17,8 +17,9 @@ from blossom_edge.base.errors import NotFoundError
 from blossom_edge.bench.llama import BenchConfig
 from blossom_edge.bench.measure import Sample, swap_growth, throttled, timing_stats
 from blossom_edge.bench.row import BenchRow
-from blossom_edge.device import probe as dev
+from blossom_edge.device.probe import DeviceInfo
 from blossom_edge.device.threads import performance_cores
+from blossom_edge.device.tree import Tree
 
 _WORDS = ("river", "garden", "blossom", "light", "stone", "cloud", "orchard", "wind", "lantern", "meadow")
 
@@ -47,8 +48,8 @@ def _prompt(rng: random.Random, n_words: int) -> str:
 def run_ollama(
     tag: str,
     cfg: BenchConfig,
-    info: dev.DeviceInfo,
-    tree: dev.Tree,
+    info: DeviceInfo,
+    tree: Tree,
     bandwidth: float | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> list[BenchRow]:

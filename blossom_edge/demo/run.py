@@ -70,7 +70,8 @@ def _write_modelfile(gguf: Path) -> Path:
 
 def _bench(gguf: Path) -> list[BenchRow]:
     from blossom_edge.bench import llama as bench
-    from blossom_edge.device import probe as device
+    from blossom_edge.device.probe import probe
+    from blossom_edge.device.tree import Tree
 
-    tree = device.Tree()
-    return bench.run([gguf], bench.BenchConfig(n_prompt=64, n_gen=16, reps=2), device.probe(tree), tree)
+    tree = Tree()
+    return bench.run([gguf], bench.BenchConfig(n_prompt=64, n_gen=16, reps=2), probe(tree), tree)

@@ -57,7 +57,8 @@ def bench(
     from blossom_edge.bench import llama as b
     from blossom_edge.bench.bandwidth import bandwidth_for
     from blossom_edge.bench.store import ResultsStore
-    from blossom_edge.device import probe as dev
+    from blossom_edge.device.probe import probe
+    from blossom_edge.device.tree import Tree
 
     if json_output and csv_output:
         raise UsageError("--json and --csv cannot be used together")
@@ -73,8 +74,8 @@ def bench(
         raise UsageError("give GGUF files to benchmark, or --ollama TAG")
     if models and ollama:
         raise UsageError("benchmark either GGUF files or an Ollama model, not both")
-    tree = dev.Tree(device_root) if device_root is not None else dev.Tree()
-    info = dev.probe(tree)
+    tree = Tree(device_root) if device_root is not None else Tree()
+    info = probe(tree)
     counts, sweep = b.parse_threads(threads, info)
     cfg = b.BenchConfig(n_prompt=n_prompt, n_gen=n_gen, reps=reps, threads=counts, force=force)
     if n_prompt == 0 and n_gen == 0:

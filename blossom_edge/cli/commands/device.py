@@ -36,18 +36,20 @@ def device(
 
     from blossom_edge.base.errors import UsageError
     from blossom_edge.base.output import note, print_json
-    from blossom_edge.device import probe as dev
+    from blossom_edge.device.capture import capture as capture_files
+    from blossom_edge.device.probe import probe
+    from blossom_edge.device.tree import Tree
 
     if root is not None and capture is not None:
         raise UsageError("--root and --capture cannot be used together")
     if capture is not None:
-        written = dev.capture(capture)
+        written = capture_files(capture)
         if json_output:
             print_json({"capture": str(capture), "files": written})
         else:
             note(escape(f"captured {len(written)} files into {capture}"))
         return
-    info = dev.probe(dev.Tree(root) if root is not None else None)
+    info = probe(Tree(root) if root is not None else None)
     if json_output:
         print_json(info.to_dict())
         return

@@ -43,10 +43,11 @@ def fit(
     from blossom_edge.bench import fit as f
     from blossom_edge.bench.bandwidth import bandwidth_for
     from blossom_edge.bench.store import ResultsStore
-    from blossom_edge.device import probe as dev
+    from blossom_edge.device.probe import probe
+    from blossom_edge.device.tree import Tree
 
     ram_bytes = f.parse_size(ram) if ram is not None else None
-    info = dev.probe(dev.Tree(device_root) if device_root is not None else None)
+    info = probe(Tree(device_root) if device_root is not None else None)
     total, budget, basis = f.budget(ram_bytes, info)
     with ResultsStore() as store:
         stored = store.rows(info.device_id)
