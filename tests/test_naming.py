@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from blossom_edge.inputs.source import is_gguf_source
+from blossom_edge.inputs.source import GgufSource, classify
 from blossom_edge.model.catalog import MODELS
 from blossom_edge.model.naming import gguf_name, intermediate_name, stem_of
 
@@ -30,5 +30,5 @@ def test_a_type_suffix_is_replaced_not_doubled() -> None:
 def test_gguf_sources(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "model.bin").write_bytes(b"x")
-    assert is_gguf_source("~/model.bin") and is_gguf_source("missing.GGUF")
-    assert not is_gguf_source("4b") and not is_gguf_source(str(tmp_path))
+    assert isinstance(classify("~/model.bin"), GgufSource) and isinstance(classify("missing.GGUF"), GgufSource)
+    assert not isinstance(classify("4b"), GgufSource) and not isinstance(classify(str(tmp_path)), GgufSource)

@@ -25,6 +25,7 @@ import gguf
 
 from blossom_edge.base.bounded_read import MAX_JSON_BYTES, json_int, read_json_object, read_small_text
 from blossom_edge.base.errors import CorruptFileError, NotFoundError, UnsupportedError, excerpt
+from blossom_edge.inputs.source import CheckpointFiles
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class Vocab:
 
 def load_vocab(model_dir: Path, vocab_size: int | None, *, space_prefix_key: bool | None = None,
                arch_name: str | None = None, pre_names: Mapping[str, str] | None = None,
-               special_tokens: Mapping[str, str] | None = None) -> Vocab:
+               special_tokens: Mapping[str, str] | None = None, files: CheckpointFiles | None = None) -> Vocab:
     """Read the checkpoint's tokenizer the way llama.cpp's converter would.
 
     `vocab_size` is config.json's: the embedding has that many rows, and llama.cpp wants
@@ -111,10 +112,12 @@ def load_vocab(model_dir: Path, vocab_size: int | None, *, space_prefix_key: boo
     names the architecture in messages. `pre_names` renames a split rule's usual pre-tokenizer
     name the way llama.cpp knows it in this architecture, and `special_tokens` gives special-token
     roles by token text where the tokenizer files leave them unset (both from the Architecture).
+    `files` are the checkpoint's JSON files as the run already read them (`LocalSource.files`).
     """
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise NotFoundError(f"model directory not found: {model_dir}")
+    files = files or CheckpointFiles.read(model_dir)
     if vocab_size is not None:
         checked = json_int(vocab_size, low=1, high=MAX_VOCAB)
         if checked is None:
@@ -124,17 +127,16 @@ def load_vocab(model_dir: Path, vocab_size: int | None, *, space_prefix_key: boo
     spm_file = model_dir / "tokenizer.model"
     json_file = model_dir / "tokenizer.json"
     if spm_file.is_file():
-        vocab = _load_sentencepiece(model_dir, spm_file, vocab_size)
+        vocab = _load_sentencepiece(model_dir, spm_file, vocab_size, files)
     elif os.path.lexists(json_file):  # a FIFO or directory there is refused by name, not taken for none
-        vocab = _load_bpe(model_dir, json_file, vocab_size, arch_name)
+        vocab = _load_bpe(model_dir, json_file, vocab_size, arch_name, files)
         vocab.pre = (pre_names or {}).get(vocab.pre, vocab.pre)
     else:
         raise NotFoundError(
             f"no tokenizer in {model_dir}: expected tokenizer.json (byte-level BPE) "
             "or tokenizer.model (SentencePiece)"
         )
-    config = read_json_object(model_dir / "tokenizer_config.json", required=False)
-    add_prefix_space = config.get("add_prefix_space")
+    add_prefix_space = files.tokenizer_config.get("add_prefix_space")
     if isinstance(add_prefix_space, bool) and _writes_space_prefix_key(space_prefix_key, vocab.model):
         vocab.add_space_prefix = add_prefix_space
     for role, token in (special_tokens or {}).items():
@@ -173,7 +175,8 @@ def _writes_space_prefix_key(space_prefix_key: bool | None, model: str) -> bool:
 # --- byte-level BPE (tokenizer.json) -----------------------------------------------------
 
 
-def _load_bpe(model_dir: Path, path: Path, vocab_size: int | None, arch_name: str | None) -> Vocab:
+def _load_bpe(model_dir: Path, path: Path, vocab_size: int | None, arch_name: str | None,
+              files: CheckpointFiles) -> Vocab:
     tokenizer = read_json_object(path, required=True)
     model = tokenizer.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("vocab"), dict):
@@ -223,7 +226,7 @@ def _load_bpe(model_dir: Path, path: Path, vocab_size: int | None, arch_name: st
             toktypes.append(gguf.TokenType.USER_DEFINED)
         tokens.append(token)
 
-    special = _special_vocab(model_dir, tokenizer, load_merges=True, n_vocab=None)
+    special = _special_vocab(model_dir, tokenizer, files, load_merges=True, n_vocab=None)
     if not special.merges:
         raise CorruptFileError(f"{path} has no BPE merges: llama.cpp cannot tokenize with it")
     return Vocab(model="gpt2", pre=pre, tokens=tokens, toktypes=toktypes, scores=None,
@@ -279,7 +282,7 @@ def looks_special(token: str) -> bool:
 # --- SentencePiece (tokenizer.model) -----------------------------------------------------
 
 
-def _load_sentencepiece(model_dir: Path, path: Path, vocab_size: int | None) -> Vocab:
+def _load_sentencepiece(model_dir: Path, path: Path, vocab_size: int | None, files: CheckpointFiles) -> Vocab:
     """Tokens, scores and types as the reference's `_create_vocab_sentencepiece`.
 
     gguf.SentencePieceVocab would read the same file but types added tokens differently
@@ -320,8 +323,7 @@ def _load_sentencepiece(model_dir: Path, path: Path, vocab_size: int | None) -> 
     for content, token_id in added_tokens_json.items():
         if isinstance(token_id, int):
             set_added(token_id, content, gguf.TokenType.USER_DEFINED)
-    config = read_json_object(model_dir / "tokenizer_config.json", required=False)
-    decoder = config.get("added_tokens_decoder") or {}
+    decoder = files.tokenizer_config.get("added_tokens_decoder") or {}
     for key, entry in decoder.items() if isinstance(decoder, dict) else ():
         content = entry.get("content") if isinstance(entry, dict) else None
         if not isinstance(content, str) or not str(key).isdigit():
@@ -332,7 +334,7 @@ def _load_sentencepiece(model_dir: Path, path: Path, vocab_size: int | None) -> 
             set_added(int(key), content.replace(_SPIECE_UNDERLINE, " "), gguf.TokenType.USER_DEFINED)
 
     tokenizer_json = read_json_object(model_dir / "tokenizer.json", required=False)
-    special = _special_vocab(model_dir, tokenizer_json, load_merges=False, n_vocab=n_tokens)
+    special = _special_vocab(model_dir, tokenizer_json, files, load_merges=False, n_vocab=n_tokens)
     return Vocab(model="llama", pre="default", tokens=tokens, toktypes=[int(t) for t in toktypes],
                  scores=scores, special=special, source=path, warnings=warnings)
 
@@ -352,7 +354,7 @@ def _piece_type(processor: Any, i: int) -> int:
 # --- shared ------------------------------------------------------------------------------
 
 
-def _special_vocab(model_dir: Path, tokenizer_json: Mapping[str, Any], *, load_merges: bool,
+def _special_vocab(model_dir: Path, tokenizer_json: Mapping[str, Any], files: CheckpointFiles, *, load_merges: bool,
                    n_vocab: int | None) -> gguf.SpecialVocab:
     """gguf-py's special-token settings, once every file it opens has passed our readers.
 
@@ -360,8 +362,7 @@ def _special_vocab(model_dir: Path, tokenizer_json: Mapping[str, Any], *, load_m
     the chat template files and merges.txt with plain open() and json.load: a FIFO there would
     hang it, a deep nesting or non-UTF-8 bytes fail unnamed, a 2 GB file be read whole.
     """
-    config = read_json_object(model_dir / "tokenizer_config.json", required=False)
-    read_json_object(model_dir / "config.json", required=False)
+    config = files.tokenizer_config
     read_json_object(model_dir / "chat_template.json", required=False)
     for text_file in (model_dir / "chat_template.jinja", model_dir / "merges.txt",
                       *sorted((model_dir / "additional_chat_templates").glob("*.jinja"))):

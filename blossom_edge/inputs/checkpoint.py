@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from blossom_edge.base.bounded_read import parse_json, read_json, read_json_object
+from blossom_edge.base.bounded_read import parse_json, read_json
 from blossom_edge.base.errors import CorruptFileError, NotFoundError, UnsupportedError, excerpt
+from blossom_edge.inputs.source import CheckpointFiles
 
 INDEX_NAME = "model.safetensors.index.json"
 SINGLE_NAME = "model.safetensors"
@@ -125,15 +126,17 @@ class Checkpoint:
         self.shards = shards
 
     @classmethod
-    def open(cls, directory: Path | str) -> Checkpoint:
-        """Open and validate every header; refuse what we cannot or must not read."""
+    def open(cls, directory: Path | str, files: CheckpointFiles | None = None) -> Checkpoint:
+        """Open and validate every header; refuse what we cannot or must not read.
+
+        `files` are the checkpoint's JSON files as the run already read them (`LocalSource.files`).
+        """
         directory = Path(directory)
         if not directory.is_dir():
             raise NotFoundError(f"no such checkpoint directory: {directory}")
-        try:
-            config = read_json_object(directory / "config.json", required=True)
-        except NotFoundError:
-            raise NotFoundError(f"{directory} has no config.json; is it a Hugging Face checkpoint?") from None
+        if not (directory / "config.json").exists():
+            raise NotFoundError(f"{directory} has no config.json; is it a Hugging Face checkpoint?")
+        config = (files or CheckpointFiles.read(directory)).config
         if isinstance(config.get("text_config"), dict):
             # A multimodal checkpoint (Qwen3.5): its language model's numbers are nested, and
             # llama.cpp's converter reads them with the top level, text_config winning.

@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 from blossom_edge.base.errors import NetworkError, NotFoundError, UnsupportedError
-from blossom_edge.inputs.source import LocalSource
-from blossom_edge.model.catalog import ModelInfo, lookup
+from blossom_edge.inputs.source import CheckpointDir, GgufSource, HubSource, LocalSource, Source, classify
+from blossom_edge.model.catalog import ModelInfo
 
 ALLOW_PATTERNS = [
     "*.safetensors",
@@ -34,28 +34,20 @@ ALLOW_PATTERNS = [
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-def parse_repo_spec(spec: str) -> tuple[str, str | None]:
-    """`org/name@rev` → (`org/name`, `rev`)."""
-    repo_id, _, revision = spec.partition("@")
-    return repo_id, revision or None
-
-
-def resolve_source(src: str) -> LocalSource:
+def resolve_source(src: str | Source) -> LocalSource:
     """A local directory as it is, or a catalog alias / repo id downloaded into the HF cache."""
-    path = Path(src).expanduser()
-    if path.is_dir():
-        return LocalSource(path=path, model=lookup(path.name))
-    model = lookup(src)
-    if model is not None:
-        _, revision = parse_repo_spec(src)
-        return download(model.repo_id, revision, model)
-    repo_id, revision = parse_repo_spec(src)
-    if _REPO_ID.match(repo_id) and not path.exists():
-        return download(repo_id, revision, None)
-    if path.exists():
-        raise NotFoundError(f"{src} is a file, not a checkpoint directory or model name")
+    source = classify(src)
+    if isinstance(source, CheckpointDir):
+        return LocalSource(path=source.path, model=source.model)
+    if isinstance(source, HubSource) and source.model is not None:
+        return download(source.model.repo_id, source.revision, source.model)
+    if isinstance(source, HubSource) and _REPO_ID.match(source.repo_id):
+        return download(source.repo_id, source.revision, None)
+    if isinstance(source, GgufSource) and source.path.exists():
+        raise NotFoundError(f"{source.text} is a file, not a checkpoint directory or model name")
     raise NotFoundError(
-        f"{src} is neither a local directory, a catalog alias (see `blossom-edge models`) nor a repo id org/name"
+        f"{source.text} is neither a local directory, a catalog alias (see `blossom-edge models`) nor a repo id "
+        "org/name"
     )
 
 

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 from blossom_edge.base.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
+    from blossom_edge.inputs.source import GgufSource, Source
     from blossom_edge.model.catalog import ModelInfo
     from blossom_edge.ollama.chat_template import OllamaChat
     from blossom_edge.ollama.client import Created
-    from blossom_edge.ollama.names import ModelName
+    from blossom_edge.ollama.go.names import ModelName
 
 # The publisher's Ollama namespace: writing there on a user's server is done only when asked.
 PUBLISHER_NAMESPACE = "azure99"
@@ -39,43 +40,45 @@ def identify_gguf(path: Path, alias: str | None) -> ModelInfo:
     return next(m for m in MODELS if m.name == stem)
 
 
-def identify(source: str, alias: str | None) -> ModelInfo:
+def identify(source: str | Source, alias: str | None) -> ModelInfo:
     """The catalog entry for any SRC: a GGUF by its name, a checkpoint by alias, repo or directory name."""
-    from blossom_edge.inputs.source import is_gguf_source
+    from blossom_edge.inputs.source import CheckpointDir, GgufSource, classify
     from blossom_edge.model.catalog import lookup, resolve
 
-    if is_gguf_source(source):
-        return identify_gguf(Path(source).expanduser(), alias)
+    source = classify(source)
+    if isinstance(source, GgufSource):
+        return identify_gguf(source.path, alias)
     if alias:
         return resolve(alias)
-    found = lookup(source) or lookup(Path(source).expanduser().resolve().name)
+    found = source.model
+    if found is None and isinstance(source, CheckpointDir):
+        found = lookup(source.path.resolve().name)
     if found is None:
-        raise UsageError(f"cannot tell which Blossom release '{source}' is; say it with --model ALIAS "
+        raise UsageError(f"cannot tell which Blossom release '{source.text}' is; say it with --model ALIAS "
                          "(see `blossom-edge models`)")
     return found
 
 
-def _existing_gguf(source: str) -> Path:
-    gguf = Path(source).expanduser()
+def _existing_gguf(source: GgufSource) -> Path:
+    gguf = source.path
     if not gguf.is_file():
         raise NotFoundError(f"no such GGUF file: {gguf}")
     return gguf
 
 
-def own_chat(source: str, model: ModelInfo | None = None) -> OllamaChat | None:
+def own_chat(source: str | Source, model: ModelInfo | None = None) -> OllamaChat | None:
     """The proved prompt layout from the model's own chat template: a checkpoint directory's, a GGUF's
     `tokenizer.chat_template`, or for an alias or repo id its checkpoint's when huggingface-hub's cache
     holds it. None when no template is at hand; the catalog's format is the fallback then."""
-    from blossom_edge.inputs.hub import parse_repo_spec
-    from blossom_edge.inputs.source import is_gguf_source
+    from blossom_edge.inputs.source import HubSource, classify
     from blossom_edge.ollama import chat_template
 
-    path = Path(source).expanduser()
+    source = classify(source)
     template = None
-    if path.is_dir() or is_gguf_source(source):
-        template = chat_template.from_source(path)
+    if not isinstance(source, HubSource):
+        template = chat_template.from_source(source.path)
     elif model is not None:
-        cached = chat_template.cached_checkpoint(model.repo_id, parse_repo_spec(source)[1])
+        cached = chat_template.cached_checkpoint(model.repo_id, source.revision)
         template = chat_template.from_checkpoint(cached) if cached else None
     return chat_template.derive(template) if template else None
 
@@ -102,12 +105,12 @@ class Rendered:
     from_value: str
 
 
-def render_for_source(source: str, *, qtype: str, tag: str | None = None, gpu: bool = False,
+def render_for_source(source: str | Source, *, qtype: str, tag: str | None = None, gpu: bool = False,
                       num_ctx: int | None = None, system: str | None = None, alias: str | None = None,
                       modelfile_dir: Path) -> Rendered:
     """The Modelfile for a GGUF file, a checkpoint directory (its own chat template, proved) or the
     file `quantize` would make from an alias."""
-    from blossom_edge.inputs.source import is_gguf_source
+    from blossom_edge.inputs.source import CheckpointDir, GgufSource, classify
     from blossom_edge.model.catalog import resolve
     from blossom_edge.model.naming import gguf_name
     from blossom_edge.ollama.modelfile import blossom_modelfile, from_path
@@ -115,13 +118,14 @@ def render_for_source(source: str, *, qtype: str, tag: str | None = None, gpu: b
     from blossom_edge.quantize.types import parse_qtype
 
     quant = parse_qtype(qtype).name
-    if is_gguf_source(source):
+    source = classify(source)
+    if isinstance(source, GgufSource):
         gguf = _existing_gguf(source)
         model = identify_gguf(gguf, alias)
         from_value = from_path(gguf, modelfile_dir)
         quant = quant_of(gguf, model)
     else:
-        model = identify(source, alias) if Path(source).expanduser().is_dir() else resolve(source)
+        model = identify(source, alias) if isinstance(source, CheckpointDir) else resolve(source.text)
         from_value = f"./{gguf_name(model.name, quant)}"
     chat = own_chat(source, model)
     if tag is None and model.published is None:
@@ -158,7 +162,7 @@ def target_name(model: ModelInfo, quant: str, *, gpu: bool, name: str | None, pu
                 warn: Callable[[str], None]) -> ModelName:
     """The Ollama name to create: `--name` as given, the publisher's with `--publish`, else a local
     name outside any namespace (`blossom-v5-4b:q4_k_m`), so a pulled model is never replaced unasked."""
-    from blossom_edge.ollama.names import parse_model_name
+    from blossom_edge.ollama.go.names import parse_model_name
 
     if name is not None and publish:
         raise UsageError("give --name or --publish, not both")
@@ -175,7 +179,7 @@ def target_name(model: ModelInfo, quant: str, *, gpu: bool, name: str | None, pu
     return chosen
 
 
-def create_in_ollama(source: str, qtype: str | None = None, *, gpu: bool = False, name: str | None = None,
+def create_in_ollama(source: str | Source, qtype: str | None = None, *, gpu: bool = False, name: str | None = None,
                      publish: bool = False, push: bool = False, num_ctx: int | None = None,
                      system: str | None = None, alias: str | None = None, host: str | None = None,
                      output_dir: Path | None = None, progress: Callable[[str], None] = lambda _msg: None,
@@ -184,7 +188,7 @@ def create_in_ollama(source: str, qtype: str | None = None, *, gpu: bool = False
     write the Modelfile, create the model and read it back. The TEMPLATE comes from the model's own
     chat template (see `own_chat`; for a checkpoint not yet downloaded, from the GGUF quantize
     writes) and from the catalog's format only when there is none."""
-    from blossom_edge.inputs.source import is_gguf_source
+    from blossom_edge.inputs.source import GgufSource, classify
     from blossom_edge.model.catalog import DEFAULT_QTYPE
     from blossom_edge.ollama import client as oc
     from blossom_edge.ollama.modelfile import catalog_chat
@@ -192,7 +196,8 @@ def create_in_ollama(source: str, qtype: str | None = None, *, gpu: bool = False
     from blossom_edge.quantize import pipeline
     from blossom_edge.quantize.types import parse_qtype
 
-    is_gguf = is_gguf_source(source)
+    source = classify(source)
+    is_gguf = isinstance(source, GgufSource)
     if is_gguf and qtype:
         raise UsageError("QTYPE applies when quantizing; a GGUF file is used as it is")
     quant = None if is_gguf else parse_qtype(qtype or DEFAULT_QTYPE).name.lower()
@@ -211,7 +216,7 @@ def create_in_ollama(source: str, qtype: str | None = None, *, gpu: bool = False
     if gguf is None:
         gguf = pipeline.quantize_source(source, quant, output_dir or Path.cwd())
         # Downloaded only now: the template the converter copied into the GGUF is the checkpoint's own.
-        chat = chat or own_chat(str(gguf), model) or catalog_chat(model)
+        chat = chat or own_chat(GgufSource(gguf, str(gguf)), model) or catalog_chat(model)
     modelfile_dir = output_dir or gguf.parent
     modelfile_path = modelfile_dir / f"{full_name.model}-{tag}.Modelfile"
     text = write_modelfile(model, gguf, modelfile_path, name=str(full_name), gpu=gpu, num_ctx=num_ctx,

@@ -29,7 +29,7 @@ from blossom_edge.quantize.types import AUTO, QuantType, imatrix_choice, parse_q
 
 if TYPE_CHECKING:
     from blossom_edge.base.diskspace import Placement
-    from blossom_edge.inputs.source import LocalSource
+    from blossom_edge.inputs.source import LocalSource, Source
     from blossom_edge.model.catalog import ChatFormat
     from blossom_edge.quantize.verify import Verification
 
@@ -54,7 +54,7 @@ class QuantizeReport:
 class Run:
     """One run's state as it moves through the steps."""
 
-    source: str
+    source: Source
     qtype: QuantType
     output_dir: Path
     threads: int
@@ -86,7 +86,7 @@ class Run:
 
 
 def quantize_pipeline(
-    source: str,
+    source: str | Source,
     qtype: str,
     output_dir: Path,
     *,
@@ -99,15 +99,15 @@ def quantize_pipeline(
 
     `imatrix`: a file, "auto" (compute one, the default for types that need one) or "none".
     """
-    from blossom_edge.inputs.source import is_gguf_source
+    from blossom_edge.inputs.source import GgufSource, classify
 
     qt = parse_qtype(qtype)
     choice = imatrix_choice(qt, imatrix)
-    run = Run(source, qt, _prepared_output_dir(output_dir), threads or all_cores(),
+    run = Run(classify(source), qt, _prepared_output_dir(output_dir), threads or all_cores(),
               choice if isinstance(choice, Path) else None, keep_intermediate, progress, imatrix_auto=choice == AUTO)
     with signals_as_interrupts():
         try:
-            if is_gguf_source(source):
+            if isinstance(run.source, GgufSource):
                 _from_gguf(run)
             else:
                 _from_checkpoint(run)
@@ -122,7 +122,7 @@ def quantize_pipeline(
 
 
 def quantize_source(
-    source: str,
+    source: str | Source,
     qtype: str,
     output_dir: Path,
     *,
@@ -158,7 +158,7 @@ def _from_gguf(run: Run) -> None:
     from blossom_edge.model.naming import gguf_name
     from blossom_edge.quantize.types import LOSSLESS_TYPES
 
-    src = Path(run.source).expanduser()
+    src = run.source.path
     info = read_gguf_info(src)
     run.final = run.output_dir / gguf_name(src.stem, run.qtype.name)
     if run.final.resolve() == src.resolve():
@@ -183,7 +183,7 @@ def _from_checkpoint(run: Run) -> None:
     run.final = run.output_dir / gguf_name(run.stem, run.qtype.name)
     refuse_overwriting(run.final, [p for p in local.path.iterdir() if p.is_file()]
                        + ([run.imatrix] if run.imatrix else []))
-    weights, per_param = checkpoint_bytes(local.path)
+    weights, per_param = checkpoint_bytes(local)
     intermediate_bytes = weights // per_param * 2
     placement = place_intermediate(intermediate_bytes, run.output_dir, keep=run.keep_intermediate)
     run.ram_dir = placement.directory if placement.in_ram else None
@@ -386,21 +386,15 @@ def _imatrix_manifest(run: Run) -> dict[str, Any] | None:
             "chunks": meta["chunks"], "entries": len(meta["entries"]), **(run.imatrix_record or {})}
 
 
-def checkpoint_bytes(model_dir: Path) -> tuple[int, int]:
-    """(weight bytes, bytes per parameter) of a local HF checkpoint, from its files and config.
-
-    Runs before the conversion that reads config.json again, so a hostile one is refused here, by
-    the same reader, rather than taken for a missing one.
-    """
-    from blossom_edge.base.bounded_read import read_json_object
-
-    weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
-    config = read_json_object(model_dir / "config.json", required=False)
-    dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
+def checkpoint_bytes(local: LocalSource) -> tuple[int, int]:
+    """(weight bytes, bytes per parameter) of a local HF checkpoint, from its files and its config
+    (read once for the whole run, by the bounded reader, so a hostile one is refused here)."""
+    weights = sum(p.stat().st_size for p in local.path.glob("*.safetensors"))
+    dtype = str(local.config.get("torch_dtype") or local.config.get("dtype") or "bfloat16")
     return weights, _BYTES_PER_PARAM.get(dtype, 2)
 
 
-def _precheck_download(source: str, qtype: QuantType, output_dir: Path, keep_intermediate: bool) -> None:
+def _precheck_download(source: Source, qtype: QuantType, output_dir: Path, keep_intermediate: bool) -> None:
     """Before a multi-gigabyte download: will the catalog model, its intermediate and output fit?
 
     The intermediate counts only if it will go to disk; if it fits in RAM now, it is not counted
@@ -408,16 +402,15 @@ def _precheck_download(source: str, qtype: QuantType, output_dir: Path, keep_int
     """
     from blossom_edge.base.diskspace import DiskNeed, check_free_space, fits_in_ram
     from blossom_edge.inputs.hub import cache_dir, is_cached
-    from blossom_edge.model.catalog import lookup
+    from blossom_edge.inputs.source import HubSource
 
-    model = lookup(source)
-    if model is None or Path(source).expanduser().exists():
+    if not isinstance(source, HubSource) or source.model is None:
         return
-    params = int(model.params_b * 1e9)
+    params = int(source.model.params_b * 1e9)
     needs = [DiskNeed("output", output_dir, int(params * qtype.bpw / 8))]
     if keep_intermediate or not fits_in_ram(params * 2):
         needs.append(DiskNeed("intermediate", output_dir, params * 2))
-    if not is_cached(model.repo_id):
+    if not is_cached(source.model.repo_id):
         needs.append(DiskNeed("download", cache_dir(), params * 2))
     check_free_space(needs)
 

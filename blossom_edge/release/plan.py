@@ -16,7 +16,7 @@ from blossom_edge.base.errors import UsageError
 from blossom_edge.release import resume
 
 if TYPE_CHECKING:
-    from blossom_edge.inputs.source import LocalSource
+    from blossom_edge.inputs.source import LocalSource, Source
     from blossom_edge.model.shape import ModelShape
 
 MiB = 1 << 20
@@ -88,37 +88,34 @@ class ReleasePlan:
                 "tasks": [asdict(n) for n in self.nodes]}
 
 
-def _local_source(src: str, download: bool) -> LocalSource | None:
+def _local_source(source: Source, download: bool) -> LocalSource | None:
     """The checkpoint on disk: a directory, a cached download, or (when allowed) a new download."""
-    from blossom_edge.inputs.hub import is_cached, parse_repo_spec, resolve_source
-    from blossom_edge.inputs.source import LocalSource
-    from blossom_edge.model.catalog import lookup
+    from blossom_edge.inputs.hub import is_cached, resolve_source
+    from blossom_edge.inputs.source import CheckpointDir, HubSource, LocalSource
 
-    if Path(src).expanduser().is_dir() or download:
-        return resolve_source(src)
-    model = lookup(src)
-    repo_id, revision = parse_repo_spec(src)
-    repo_id = model.repo_id if model else repo_id
-    if not is_cached(repo_id, revision):
+    if isinstance(source, CheckpointDir) or download:
+        return resolve_source(source)
+    assert isinstance(source, HubSource)  # GGUF sources are refused before this
+    if not is_cached(source.repo_id, source.revision):
         return None
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
-    return LocalSource(path=Path(str(found)).parent, repo_id=repo_id, revision=revision, model=model)
+    found = try_to_load_from_cache(source.repo_id, "config.json", revision=source.revision)
+    return LocalSource(path=Path(str(found)).parent, repo_id=source.repo_id, revision=source.revision,
+                       model=source.model)
 
 
-def _shape(model_dir: Path) -> ModelShape | None:
+def _shape(config: dict[str, Any]) -> ModelShape | None:
     """The dimensions memory estimates need, from the checkpoint's config.json; None when it lacks
     some (the estimate then goes by file size alone).
 
-    A config.json that is not one is refused here, before any task runs; each number passes the
-    converter's bound, so none can be zero (a division) or 1e999 (int() of it).
+    The config was read once, by the bounded reader, when the source was resolved; each number
+    passes the converter's bound, so none can be zero (a division) or 1e999 (int() of it).
     """
-    from blossom_edge.base.bounded_read import json_int, read_json_object
+    from blossom_edge.base.bounded_read import json_int
     from blossom_edge.convert.arch import MAX_CONFIG_INT
     from blossom_edge.model.shape import ModelShape
 
-    config = read_json_object(model_dir / "config.json", required=False)
     n = {key: json_int(config.get(key), low=1, high=MAX_CONFIG_INT) for key in (
         "num_attention_heads", "num_hidden_layers", "hidden_size", "vocab_size", "num_key_value_heads", "head_dim",
         "intermediate_size")}
@@ -151,8 +148,7 @@ def plan_release(sources: list[str], qtypes: list[str], output_dir: Path, *, spl
     `download=False` (the dry run) plans a hub model that is not cached from the catalog alone.
     """
     from blossom_edge.convert.metadata import output_stem
-    from blossom_edge.inputs.source import is_gguf_source
-    from blossom_edge.model.catalog import lookup
+    from blossom_edge.inputs.source import GgufSource, classify
     from blossom_edge.model.naming import gguf_name
     from blossom_edge.quantize.manifest import tool_versions
     from blossom_edge.quantize.pipeline import checkpoint_bytes, source_revision
@@ -176,11 +172,12 @@ def plan_release(sources: list[str], qtypes: list[str], output_dir: Path, *, spl
         return node
 
     for src in sources:
-        if is_gguf_source(src):
+        source = classify(src)
+        if isinstance(source, GgufSource):
             raise UsageError(f"{src} is a GGUF file; a release starts from the checkpoint (alias, repo id or "
                              "directory), converts it once and makes every type from its 16-bit intermediate")
-        local = _local_source(src, download)
-        model = local.model if local else lookup(src)
+        local = _local_source(source, download)
+        model = local.model if local else source.model
         if local is None and model is None:
             raise UsageError(f"{src} is not cached and not in the catalog: a dry run cannot plan it without "
                              "downloading")
@@ -189,13 +186,13 @@ def plan_release(sources: list[str], qtypes: list[str], output_dir: Path, *, spl
             raise UsageError(f"{src} is given twice (both are {stem})")
         model_dir = output_dir / stem
         if local is not None:
-            weights, per_param = checkpoint_bytes(local.path)
+            weights, per_param = checkpoint_bytes(local)
             params = weights // per_param
             revision = source_revision(local)
             record = {"repo_id": local.repo_id, "revision": revision,
                       "path": None if local.repo_id else str(local.path.resolve())}
             pinned = f"{local.repo_id}@{revision}" if local.repo_id and revision else src
-            shape = _shape(local.path)
+            shape = _shape(local.config)
         else:
             params, record, pinned, shape = int(model.params_b * 1e9), None, src, model.shape
         spec = ModelSpec(pinned, stem, model_dir, model.alias if model else None, types[0])

@@ -42,6 +42,7 @@ def convert_model(spec: ModelSpec, threads: int) -> Converted:
     An intermediate left by an interrupted release of the same source and tools is reused.
     """
     from blossom_edge.base.diskspace import DiskNeed, Placement, check_free_space
+    from blossom_edge.inputs.source import classify
     from blossom_edge.model.naming import intermediate_name
     from blossom_edge.quantize.manifest import tool_versions
     from blossom_edge.quantize.pipeline import Run, checkpoint_bytes, convert_intermediate, resolve_checkpoint
@@ -50,7 +51,7 @@ def convert_model(spec: ModelSpec, threads: int) -> Converted:
     started = time.perf_counter()
     work = resume.state_dir(spec.model_dir)
     work.mkdir(parents=True, exist_ok=True)
-    run = Run(spec.source, parse_qtype(spec.first_qtype), spec.model_dir, threads, None, True, False)
+    run = Run(classify(spec.source), parse_qtype(spec.first_qtype), spec.model_dir, threads, None, True, False)
     local = resolve_checkpoint(run)
     tools = tool_versions()
     found = resume.matching_intermediate(spec.model_dir, run.stem, run.record["source"], tools)
@@ -58,7 +59,7 @@ def convert_model(spec: ModelSpec, threads: int) -> Converted:
     if found is not None:
         run.record.update(intermediate_type=found["intermediate_type"], intermediate=found["intermediate"])
     else:
-        weights, per_param = checkpoint_bytes(local.path)
+        weights, per_param = checkpoint_bytes(local)
         check_free_space([DiskNeed("intermediate", work, weights // per_param * 2)])
         convert_intermediate(run, local, Placement(work, in_ram=False))
         stat = intermediate.stat()
@@ -73,12 +74,13 @@ def _run_for(conv: Converted, qtype: str, threads: int) -> Run:
     """The pipeline's state for one type, as `quantize` would hold it after its conversion step."""
     import copy
 
+    from blossom_edge.inputs.source import classify
     from blossom_edge.model.naming import gguf_name
     from blossom_edge.quantize.pipeline import Run
     from blossom_edge.quantize.types import parse_qtype
 
     qt = parse_qtype(qtype)
-    run = Run(conv.described, qt, conv.model_dir, threads, None, False, False)
+    run = Run(classify(conv.described), qt, conv.model_dir, threads, None, False, False)
     run.record, run.chat, run.stem, run.described = copy.deepcopy(conv.record), conv.chat, conv.stem, conv.described
     run.quant_input = conv.intermediate
     run.final = conv.model_dir / gguf_name(conv.stem, qt.name)
