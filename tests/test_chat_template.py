@@ -16,7 +16,8 @@ from blossom_edge.model.catalog import CHATML as CATALOG_CHATML
 from blossom_edge.model.catalog import MODELS, ChatFormat, resolve
 from blossom_edge.ollama import chat_template as ct
 from blossom_edge.ollama import modelfile as mf
-from blossom_edge.ollama.server_rules import chat_prompt
+from blossom_edge.ollama.go import create_request, modelfile_parser
+from blossom_edge.ollama.go.server import chat_prompt
 from tests.builders.checkpoints import build_checkpoint
 from tests.builders.tiny_gguf import build_metadata_gguf
 from tests.builders.tokenizers import set_chat_template
@@ -82,7 +83,7 @@ def test_the_hub_v5_template_ignores_system_so_the_modelfile_has_no_system(base_
     directory = _checkpoint(base_checkpoint, tmp_path, *FORMATS["v5-hub"])
     assert main(["modelfile", str(directory)]) == 0
     text = capsys.readouterr().out
-    fields = mf.create_fields(mf.parse(text))
+    fields = create_request.create_fields(modelfile_parser.parse(text))
     assert "system" not in fields and "proved equal on 8 probe conversations" in text
     assert fields["parameters"]["stop"] == ["<|endoftext|>", "|Human|:"]
     assert main(["modelfile", str(directory), "--system", "x"]) == 2
@@ -92,7 +93,7 @@ def test_the_hub_v5_template_ignores_system_so_the_modelfile_has_no_system(base_
 def test_default_system_becomes_the_modelfile_system(base_checkpoint, tmp_path, capsys):
     directory = _checkpoint(base_checkpoint, tmp_path, *FORMATS["chatml-default"])
     assert main(["modelfile", str(directory), "--json", "-o", str(tmp_path / "M")]) == 0
-    fields = mf.create_fields(mf.read(tmp_path / "M"))
+    fields = create_request.create_fields(mf.read(tmp_path / "M"))
     assert fields["system"] == "You are a helpful assistant."
     assert fields["parameters"]["stop"] == ["<|im_end|>", "<|im_start|>user"]
     capsys.readouterr()
@@ -180,7 +181,7 @@ def test_modelfile_of_a_checkpoint_renders_what_jinja_renders_for_every_catalog_
     set_chat_template(directory, template, eos=fmt.eos_token)
     out = tmp_path / "Modelfile"
     assert main(["modelfile", str(directory), "-o", str(out)]) == 0, capsys.readouterr().err
-    fields = mf.create_fields(mf.read(out))
+    fields = create_request.create_fields(mf.read(out))
     loaded = ct.from_checkpoint(directory)
     for name, messages in ct.PROBES:
         assert chat_prompt(fields["template"], fields.get("system", ""), messages, loaded.family) == \
@@ -215,7 +216,7 @@ def test_a_gguf_template_becomes_the_template_with_its_special_tokens(tmp_path, 
     assert ct.render(loaded, [{"role": "user", "content": "hi"}]) == "<s>[INST] hi [/INST]"
     assert main(["modelfile", str(gguf)]) == 0
     text = capsys.readouterr().out
-    fields = mf.create_fields(mf.parse(text))
+    fields = create_request.create_fields(modelfile_parser.parse(text))
     for name, messages in ct.PROBES[:1] + ct.PROBES[2:]:  # this template has no system turn
         assert chat_prompt(fields["template"], "", messages, "llama") == ct.render(loaded, messages), name
     assert f"TEMPLATE from {gguf} tokenizer.chat_template, proved equal on {len(ct.PROBES)}" in text
@@ -229,9 +230,9 @@ def test_a_converted_checkpoint_gives_the_same_modelfile_from_its_gguf(base_chec
     assert main(["convert", str(directory), "-o", str(gguf), "--outtype", "f16"]) == 0
     capsys.readouterr()
     assert main(["modelfile", str(directory)]) == 0
-    from_dir = mf.create_fields(mf.parse(capsys.readouterr().out))
+    from_dir = create_request.create_fields(modelfile_parser.parse(capsys.readouterr().out))
     assert main(["modelfile", str(gguf)]) == 0
-    from_gguf = mf.create_fields(mf.parse(capsys.readouterr().out))
+    from_gguf = create_request.create_fields(modelfile_parser.parse(capsys.readouterr().out))
     assert from_gguf["template"] == from_dir["template"] and from_gguf["system"] == from_dir["system"]
 
 
@@ -256,7 +257,7 @@ def test_a_gguf_differing_on_a_probe_is_refused_with_that_probe(tmp_path, capsys
 def test_a_gguf_without_a_template_falls_back_to_the_catalog_format(tmp_path, capsys):
     gguf = build_metadata_gguf(tmp_path / "blossom-v5-4b-Q4_K_M.gguf")
     assert main(["modelfile", str(gguf)]) == 0
-    fields = mf.create_fields(mf.parse(capsys.readouterr().out))
+    fields = create_request.create_fields(modelfile_parser.parse(capsys.readouterr().out))
     assert fields["template"] == mf.catalog_chat(resolve("4b")).template
     no_format = build_metadata_gguf(tmp_path / "blossom-v6-7b-Q4_K_M.gguf")
     assert main(["modelfile", str(no_format)]) == 1
@@ -282,7 +283,7 @@ def test_an_alias_whose_checkpoint_is_cached_uses_its_template(base_checkpoint, 
     assert main(["modelfile", "4b"]) == 0
     text = capsys.readouterr().out
     assert f"TEMPLATE from {snapshot / 'tokenizer_config.json'} chat_template, proved" in text
-    assert mf.create_fields(mf.parse(text))["system"] == "You are a helpful assistant."
+    assert create_request.create_fields(modelfile_parser.parse(text))["system"] == "You are a helpful assistant."
     assert main(["modelfile", "14b"]) == 0  # not cached: the catalog's format
     assert "TEMPLATE from the model card's dialogue format" in capsys.readouterr().out
 

@@ -10,8 +10,9 @@ import math
 
 import pytest
 
-from blossom_edge.ollama import modelfile as mf
-from blossom_edge.ollama.modelfile import Command as C
+from blossom_edge.ollama.go import create_request
+from blossom_edge.ollama.go import modelfile_parser as mf
+from blossom_edge.ollama.go.modelfile_parser import Command as C
 
 
 def parse(text: str) -> list[tuple[str, str]]:
@@ -65,7 +66,7 @@ def test_missing_from(text):  # (ollama)
 def test_commands_are_case_insensitive_but_parameter_names_and_roles_are_not():
     assert parse("from x\nsYsTeM y\nParameter Temperature 1\nmessage user u\n") == [
         ("model", "x"), ("system", "y"), ("Temperature", "1"), ("message", "user: u")]
-    assert [str(p) for p in mf.check(mf.parse("FROM x\nPARAMETER Temperature 1\n"))] == [
+    assert [str(p) for p in create_request.check(mf.parse("FROM x\nPARAMETER Temperature 1\n"))] == [
         "line 2: error: unknown parameter 'Temperature'"]
     assert error("FROM x\nMESSAGE User hi\n") == (2, mf.ERR_INVALID_ROLE)
 
@@ -150,7 +151,7 @@ def test_messages():  # (ollama)
                                ("message", "user: Hey there!"),
                                ("message", "assistant: \nHello, I want to parse all the things!\n")]
     assert error("\nFROM foo\nMESSAGE badguy I'm a bad guy!\n") == (3, mf.ERR_INVALID_ROLE)
-    assert mf.create_fields(mf.parse(text))["messages"][1] == {"role": "user", "content": "Hey there!"}
+    assert create_request.create_fields(mf.parse(text))["messages"][1] == {"role": "user", "content": "Hey there!"}
 
 
 def test_non_printable_characters_are_silently_dropped():
@@ -170,7 +171,7 @@ def test_byte_order_marks_choose_the_encoding(encoding, bom):  # (ollama)
 def test_a_double_space_after_parameter_makes_an_empty_name():
     commands = mf.parse("FROM x\nPARAMETER  temperature 0.5\n")
     assert commands[1] == C("", "temperature 0.5")
-    assert [p.message for p in mf.check(commands)] == ["unknown parameter ''"]
+    assert [p.message for p in create_request.check(commands)] == ["unknown parameter ''"]
 
 
 @pytest.mark.parametrize("line, message", [
@@ -184,7 +185,7 @@ def test_a_double_space_after_parameter_makes_an_empty_name():
     ("use_mmap yes", "invalid bool value [yes]"),
 ])
 def test_wrong_value_types_are_errors_with_ollamas_message(line, message):
-    problems = mf.check(mf.parse(f"FROM x\nPARAMETER {line}\n"))
+    problems = create_request.check(mf.parse(f"FROM x\nPARAMETER {line}\n"))
     assert [(p.line, p.message, p.warning) for p in problems] == [(2, message, False)]
 
 
@@ -195,28 +196,28 @@ def test_wrong_value_types_are_errors_with_ollamas_message(line, message):
 ])
 def test_values_go_accepts(line, value):
     commands = mf.parse(f"FROM x\nPARAMETER {line}\n")
-    assert mf.check(commands) == []
-    (name, got), = mf.create_fields(commands)["parameters"].items()
+    assert create_request.check(commands) == []
+    (name, got), = create_request.create_fields(commands)["parameters"].items()
     assert got == pytest.approx(value) and type(got) is type(value)
 
 
 def test_repeated_stop_is_a_list_and_other_repeats_warn():
     commands = mf.parse("FROM x\nPARAMETER stop a\nPARAMETER stop b\nPARAMETER top_k 1\nPARAMETER top_k 2\n"
                         "PARAMETER mirostat 1\n")
-    problems = mf.check(commands)
+    problems = create_request.check(commands)
     assert [(p.line, p.warning) for p in problems] == [(5, True), (6, True)]
     assert "deprecated" in problems[1].message
-    assert mf.create_fields(commands)["parameters"] == {"stop": ["a", "b"], "top_k": 2}
+    assert create_request.create_fields(commands)["parameters"] == {"stop": ["a", "b"], "top_k": 2}
 
 
 @pytest.mark.parametrize("version, ok", [("0.14.0", True), ("v0.14.0", True), ("0.14", True), ("1", True),
                                          ("0.14.0-rc1", True), ("01.2.3", False), ("latest", False),
                                          ("0.14.0.1", False)])
 def test_requires_is_semver(version, ok):
-    problems = mf.check(mf.parse(f"FROM x\nREQUIRES {version}\n"))
+    problems = create_request.check(mf.parse(f"FROM x\nREQUIRES {version}\n"))
     assert (problems == []) is ok
 
 
 def test_create_fields_stops_at_the_first_error_like_ollama_create():
     with pytest.raises(mf.ModelfileError, match=r"line 3: unknown parameter 'bad'"):
-        mf.create_fields(mf.parse("FROM x\nPARAMETER top_k 1\nPARAMETER bad 1\nPARAMETER worse 2\n"))
+        create_request.create_fields(mf.parse("FROM x\nPARAMETER top_k 1\nPARAMETER bad 1\nPARAMETER worse 2\n"))

@@ -13,6 +13,7 @@ from blossom_edge.base.errors import UnsupportedError
 from blossom_edge.cli import main
 from blossom_edge.model.catalog import DEFAULT_QTYPE, MODELS, published, resolve
 from blossom_edge.ollama import modelfile as mf
+from blossom_edge.ollama.go import create_request, modelfile_parser
 from blossom_edge.ollama.names import is_gpu_tag
 from tests.builders.tiny_gguf import build_metadata_gguf
 
@@ -58,10 +59,10 @@ def test_render_parse_render_is_identical_for_every_catalog_model(model, gpu):
     commands = mf.blossom_commands(model, f"./{model.gguf_filename(DEFAULT_QTYPE)}", gpu=gpu)
     comment = mf.blossom_comment(model, model.ollama_name(gpu), gpu)
     text = mf.render(commands, comment)
-    assert mf.parse(text) == commands
-    assert mf.render(mf.parse(text), comment) == text
-    assert [p for p in mf.check(mf.parse(text))] == []
-    params = mf.create_fields(mf.parse(text))["parameters"]
+    assert modelfile_parser.parse(text) == commands
+    assert mf.render(modelfile_parser.parse(text), comment) == text
+    assert [p for p in create_request.check(modelfile_parser.parse(text))] == []
+    params = create_request.create_fields(modelfile_parser.parse(text))["parameters"]
     assert params["stop"] == model.chat.stop_sequences()
     assert params["num_ctx"] == min(model.context_length, 4096)
     assert ("num_gpu" in params) is gpu and params.get("num_gpu", 999) == 999
@@ -73,9 +74,9 @@ def test_render_parse_render_is_identical_for_every_catalog_model(model, gpu):
 def test_hostile_system_prompts_round_trip(prompt):
     model = resolve("4b")
     text = mf.blossom_modelfile(model, "./x.gguf", name="azure99/blossom:4b", system=prompt)
-    system = [c.args for c in mf.parse(text) if c.name == "system"]
+    system = [c.args for c in modelfile_parser.parse(text) if c.name == "system"]
     assert system == [prompt]
-    assert mf.render(mf.parse(text), mf.blossom_comment(model, "azure99/blossom:4b", False)) == text
+    assert mf.render(modelfile_parser.parse(text), mf.blossom_comment(model, "azure99/blossom:4b", False)) == text
 
 
 @pytest.mark.parametrize("prompt, reason", UNWRITABLE)
@@ -102,14 +103,14 @@ def test_writable_exactly_when_ollama_could_read_it_back():
             assert not representable, repr(value)
         else:
             assert representable, repr(value)
-            assert mf.parse(f"FROM x\nSYSTEM {form}\n")[1].args == value
+            assert modelfile_parser.parse(f"FROM x\nSYSTEM {form}\n")[1].args == value
 
 
 def test_message_and_parameter_names_are_checked_when_rendering():
-    text = mf.render([mf.Command("model", "x"), mf.Command("message", 'user: say "hi"\n')])
-    assert mf.parse(text)[1] == mf.Command("message", 'user: say "hi"\n')
+    text = mf.render([modelfile_parser.Command("model", "x"), modelfile_parser.Command("message", 'user: say "hi"\n')])
+    assert modelfile_parser.parse(text)[1] == modelfile_parser.Command("message", 'user: say "hi"\n')
     with pytest.raises(Exception, match="PARAMETER name"):
-        mf.render([mf.Command("model", "x"), mf.Command("bad name", "1")])
+        mf.render([modelfile_parser.Command("model", "x"), modelfile_parser.Command("bad name", "1")])
 
 
 def test_published_set_is_every_size_cpu_and_gpu_plus_latest_and_gpu():
@@ -118,10 +119,10 @@ def test_published_set_is_every_size_cpu_and_gpu_plus_latest_and_gpu():
     assert sorted(files) == sorted([f"{t}.Modelfile" for t in tags] + [f"{t}-gpu.Modelfile" for t in tags]
                                    + ["latest.Modelfile", "gpu.Modelfile"])
     for name, text in files.items():
-        commands = mf.parse(text)
+        commands = modelfile_parser.parse(text)
         tag = name.removesuffix(".Modelfile")
         model = resolve("9b" if tag in ("latest", "gpu") else tag.removesuffix("-gpu"))
-        assert commands[0] == mf.Command("model", f"./{model.gguf_filename('Q4_K_M')}")
+        assert commands[0] == modelfile_parser.Command("model", f"./{model.gguf_filename('Q4_K_M')}")
         assert any(c.name == "num_gpu" for c in commands) is is_gpu_tag(tag)
         assert text.startswith(f"# azure99/blossom:{tag}: {model.repo_id}")
 
@@ -146,7 +147,7 @@ def test_repository_modelfiles_match_the_catalog(tmp_path, capsys):
 def test_cli_renders_to_stdout_and_to_a_file(tmp_path, capsys, monkeypatch):
     assert main(["modelfile", "4b", "--gpu", "--ctx", "2048"]) == 0
     out = capsys.readouterr().out
-    params = mf.create_fields(mf.parse(out))["parameters"]
+    params = create_request.create_fields(modelfile_parser.parse(out))["parameters"]
     assert params["num_ctx"] == 2048 and params["num_gpu"] == 999
     gguf_dir = tmp_path / "models"
     gguf_dir.mkdir()
@@ -160,7 +161,7 @@ def test_cli_renders_to_stdout_and_to_a_file(tmp_path, capsys, monkeypatch):
     report = json.loads(capsys.readouterr().out)
     assert report == {"file": str(target), "tag": "q5_k_m", "model": "v5-mistral-7b",
                       "from": "../models/blossom-v5-mistral-7b-Q5_K_M.gguf"}
-    fields = mf.create_fields(mf.read(target))
+    fields = create_request.create_fields(mf.read(target))
     assert fields["system"] == "你好\n" and fields["parameters"]["stop"] == ["</s>", "|Human|:"]
     assert not list(target.parent.glob("*.partial"))
 
@@ -195,7 +196,7 @@ def test_check_reports_like_ollama(tmp_path, capsys):
     assert main(["modelfile", "--check", str(bad), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False and report["problems"] == [
-        {"line": 2, "severity": "error", "message": mf.ERR_INVALID_COMMAND}]
+        {"line": 2, "severity": "error", "message": modelfile_parser.ERR_INVALID_COMMAND}]
     good = tmp_path / "good"
     good.write_text("from x\n")
     assert main(["modelfile", "--check", str(good)]) == 0

@@ -1,7 +1,7 @@
 """The Blossom TEMPLATE, rendered the way Ollama renders it, must give the model card's dialogue.
 
-Templates are executed by `blossom_edge.ollama.gotemplate` (a subset of Go's text/template, checked
-here against Go's semantics) after `server_rules` applies what Ollama's server does first: roles
+Templates are executed by `blossom_edge.ollama.go.template` (a subset of Go's text/template, checked
+here against Go's semantics) after `go.server` applies what Ollama's server does first: roles
 lower-cased, the Modelfile SYSTEM prepended unless the chat brings its own, consecutive messages of
 one role merged with a blank line, system messages joined into `.System`, and for the qwen3 family
 earlier assistant turns stripped of their think blocks.
@@ -16,8 +16,8 @@ import pytest
 from blossom_edge.base.errors import UnsupportedError
 from blossom_edge.model.catalog import BLOSSOM_V5_SYSTEM, resolve
 from blossom_edge.ollama import modelfile as mf
-from blossom_edge.ollama.gotemplate import GoTemplate
-from blossom_edge.ollama.server_rules import chat_prompt, request_messages, template_path
+from blossom_edge.ollama.go.server import chat_prompt, request_messages, template_path
+from blossom_edge.ollama.go.template import GoTemplate
 
 
 def ollama_prompt(template: str, model_system: str, messages: list[dict[str, str]], family: str = "") -> str:

@@ -8,7 +8,7 @@ that ends in an assistant message). Its turn layout is read off renderings of ma
 conversations: what comes before and after a system, user and assistant message, the
 generation prompt, and the text that stands in when no system message is given. Those pieces
 make a `.Messages` TEMPLATE; `prove` then renders both on the probe conversations, the Ollama
-side through `server_rules.chat_prompt`, and refuses at the first probe that differs, so a
+side through `go.server.chat_prompt`, and refuses at the first probe that differs, so a
 Modelfile never prompts the model differently from its own template.
 
 Ollama merges consecutive messages of one role before any template sees them, which no TEMPLATE
@@ -338,8 +338,8 @@ class Difference:
 
 def first_difference(go_template: str, system: str, template: ChatTemplate) -> Difference | None:
     """Render every probe both ways; the first that differs, or None when all agree."""
-    from blossom_edge.ollama.gotemplate import TemplateError
-    from blossom_edge.ollama.server_rules import chat_prompt
+    from blossom_edge.ollama.go.server import chat_prompt
+    from blossom_edge.ollama.go.template import TemplateError
 
     for name, messages in PROBES:
         expected = render(template, messages)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blossom_edge.base.errors import CorruptFileError, ExternalToolError, NetworkError, NotFoundError, UsageError
-from blossom_edge.ollama.names import DEFAULT_NAMESPACE, parse_model_name
+from blossom_edge.ollama.go.names import DEFAULT_NAMESPACE, parse_model_name
 
 if TYPE_CHECKING:
     import ollama
@@ -200,7 +200,7 @@ def verify(client: ollama.Client, name: str, fields: dict[str, Any], url: str) -
 
     Returns notes for what could not be compared; raises ExternalToolError on a difference.
     """
-    from blossom_edge.ollama import modelfile as mf
+    from blossom_edge.ollama.go.modelfile_parser import ModelfileError, parse
 
     with talking(url, f"show {name}"):
         shown = client.show(name)
@@ -210,8 +210,8 @@ def verify(client: ollama.Client, name: str, fields: dict[str, Any], url: str) -
     problems += parameter_differences(fields.get("parameters", {}), parse_show_parameters(shown.parameters or ""))
     notes = []
     try:
-        echoed = [c.args for c in mf.parse(shown.modelfile or "") if c.name == "system"]
-    except mf.ModelfileError:
+        echoed = [c.args for c in parse(shown.modelfile or "") if c.name == "system"]
+    except ModelfileError:
         notes.append("could not read the SYSTEM prompt back from Ollama's own Modelfile")
     else:
         if echoed[-1:] != ([fields["system"]] if "system" in fields else []):
@@ -224,10 +224,11 @@ def verify(client: ollama.Client, name: str, fields: dict[str, Any], url: str) -
 def create_model(client: ollama.Client, name: str, modelfile_text: str, base_dir: Path, url: str,
                  progress: Progress, push: bool = False) -> Created:
     """Create `name` from a Modelfile whose FROM is a local GGUF: blob, create, show, optional push."""
-    from blossom_edge.ollama import modelfile as mf
+    from blossom_edge.ollama.go.create_request import create_fields
+    from blossom_edge.ollama.go.modelfile_parser import parse
 
     model = parse_model_name(name)
-    fields = mf.create_fields(mf.parse(modelfile_text))
+    fields = create_fields(parse(modelfile_text))
     gguf = _blob_file(fields, base_dir)
     if push and model.namespace == DEFAULT_NAMESPACE:
         raise UsageError(f"cannot push {name}: give it your ollama.com namespace, like azure99/blossom:TAG")

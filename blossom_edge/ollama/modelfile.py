@@ -1,404 +1,47 @@
-"""Ollama Modelfiles for Blossom: rendered from the catalog, read back exactly as Ollama reads them.
+"""Blossom's Ollama Modelfiles: rendered from the model's chat template or the catalog, written
+so Ollama reads them back exactly, and checked as a Modelfile on disk.
 
-Ollama's Modelfile grammar has no escape character. Its parser (`parser/parser.go`) drops
-every character Go's `strconv.IsPrint` rejects (zero-width joiners, U+3000 ideographic
-space, NBSP), and ends a quoted value at the first line break where the text so far merely
-*looks* closed. A Modelfile that Ollama reads differently from what we wrote ships a broken
-chat template without any error message, so:
-
-- `parse` reproduces Ollama's reader: the same commands, case rules, comments, quoting, the
-  same silently dropped characters and the same error texts and line numbers;
-- `check` adds what `ollama create` rejects after parsing (parameter names and value types);
-- `render` writes each value in a form `parse` reads back unchanged, refuses a value that
-  has no such form, and parses the whole file back before returning it.
+How Ollama reads a Modelfile is `go.modelfile_parser` and `go.create_request`; this module holds
+what Blossom decides: the TEMPLATE, SYSTEM, sampling defaults and context size it writes, the
+writer that picks for each value a spelling Ollama's parser reads back unchanged (refusing a
+value that has none, and parsing the whole file back before returning it), and the size limit
+and template proof applied to a Modelfile someone hands in.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
-import struct
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from blossom_edge.base.errors import CorruptFileError, UnsupportedError, UsageError
+from blossom_edge.base.errors import UnsupportedError, UsageError
+from blossom_edge.ollama.go.create_request import check
+from blossom_edge.ollama.go.modelfile_parser import (
+    KEYWORDS,
+    MESSAGE_ROLES,
+    NEWLINE,
+    SPACE,
+    Command,
+    ModelfileError,
+    Problem,
+    decode,
+    parse,
+)
+from blossom_edge.ollama.go.strconv import is_print
 
 if TYPE_CHECKING:
     from blossom_edge.model.catalog import ChatFormat, ModelInfo
     from blossom_edge.ollama.chat_template import OllamaChat
-
-COMMANDS = ("from", "license", "template", "system", "adapter", "draft", "renderer", "parser",
-            "parameter", "message", "requires")
-MESSAGE_ROLES = ("system", "user", "assistant")
-
-# api.Options / api.Runner JSON names and the Go kind `ollama create` converts each value to.
-INT_PARAMETERS = frozenset({"num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx",
-                            "num_batch", "num_gpu", "main_gpu", "num_thread"})
-FLOAT_PARAMETERS = frozenset({"top_p", "min_p", "typical_p", "temperature", "repeat_penalty",
-                              "presence_penalty", "frequency_penalty"})
-BOOL_PARAMETERS = frozenset({"use_mmap"})
-LIST_PARAMETERS = frozenset({"stop"})
-# Accepted with a warning and then dropped by `ollama create`.
-DEPRECATED_PARAMETERS = frozenset({"penalize_newline", "low_vram", "f16_kv", "logits_all", "vocab_only",
-                                   "use_mlock", "mirostat", "mirostat_tau", "mirostat_eta"})
 
 # The sampling defaults of the published azure99/blossom models.
 BLOSSOM_PARAMETERS: tuple[tuple[str, float | int], ...] = (
     ("temperature", 0.5), ("top_p", 0.85), ("top_k", 50), ("repeat_penalty", 1.05))
 # Community convention for "offload every layer": Ollama passes num_gpu on as a layer count.
 ALL_GPU_LAYERS = 999
-
-ERR_INVALID_COMMAND = ("command must be one of " + ", ".join(f'"{c}"' for c in COMMANDS[:-1])
-                       + f', or "{COMMANDS[-1]}"')
-ERR_INVALID_ROLE = 'message role must be one of "system", "user", or "assistant"'
-ERR_MISSING_FROM = "no FROM line"
-ERR_EOF = "unexpected EOF"
-
-# The largest file `read` accepts: Ollama's Modelfiles are a few kB, so anything bigger is some
-# other file, and /dev/zero or a FIFO would otherwise be read forever.
-MAX_MODELFILE_BYTES = 4 << 20
-
-_KEYWORD = {"model": "FROM", "license": "LICENSE", "template": "TEMPLATE", "system": "SYSTEM",
-            "adapter": "ADAPTER", "draft": "DRAFT", "renderer": "RENDERER", "parser": "PARSER",
-            "requires": "REQUIRES", "message": "MESSAGE"}
-
-
-@dataclass(frozen=True)
-class Command:
-    """One command as Ollama stores it: FROM is `model`, PARAMETER is the parameter's own name,
-    MESSAGE args are `role: content`. `line` is where it starts (not part of equality)."""
-
-    name: str
-    args: str
-    line: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding of `check`; `line` 0 means Ollama names no line for it."""
-
-    line: int
-    message: str
-    warning: bool = False
-
-    def __str__(self) -> str:
-        kind = "warning" if self.warning else "error"
-        return f"line {self.line}: {kind}: {self.message}" if self.line else f"{kind}: {self.message}"
-
-
-class ModelfileError(CorruptFileError):
-    """A Modelfile Ollama's parser rejects. `problem` holds Ollama's own text and line (0 where
-    Ollama names none); `start` is the line of the command left unfinished, for the reader."""
-
-    def __init__(self, line: int, message: str, start: int = 0) -> None:
-        self.problem = Problem(line, message)
-        self.start = start
-        where = f" (the command that starts on line {start})" if start and not line else ""
-        super().__init__(f"Modelfile line {line}: {message}" if line else f"Modelfile: {message}{where}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading
-
-
-def decode(data: bytes) -> str:
-    """Bytes to text the way Ollama decodes a Modelfile: a UTF-8 or UTF-16 byte-order mark
-    decides the encoding, otherwise UTF-8 with invalid bytes replaced."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace")
-    if data.startswith(b"\xff\xfe"):
-        return data[2:].decode("utf-16-le", errors="replace")
-    if data.startswith(b"\xfe\xff"):
-        return data[2:].decode("utf-16-be", errors="replace")
-    return data.decode("utf-8", errors="replace")
-
-
-def read(path: Path) -> list[Command]:
-    """Parse a Modelfile on disk: a regular file of at most MAX_MODELFILE_BYTES."""
-    from blossom_edge.base.bounded_read import read_small_file
-
-    return parse(decode(read_small_file(Path(path), MAX_MODELFILE_BYTES, what="a Modelfile")))
-
-
-def _printable(ch: str) -> bool:
-    # Go's strconv.IsPrint: letters, marks, numbers, punctuation, symbols and the ASCII space.
-    return ch.isprintable()
-
-
-def _is_alpha(ch: str) -> bool:
-    return ("a" <= ch <= "z") or ("A" <= ch <= "Z")
-
-
-def _unquote(text: str) -> tuple[str, bool]:
-    """Ollama's test for "this value is complete": (value, closed)."""
-    if text.startswith('"""'):
-        if len(text) >= 6 and text.endswith('"""'):
-            return text[3:-3], True
-        return "", False
-    if text.startswith('"'):
-        if len(text) >= 2 and text.endswith('"'):
-            return text[1:-1], True
-        return "", False
-    return text, True
-
-
-_TRIPLE = ['"', '"', '"']
-
-
-def _closed(buf: list[str], first: int, last: int) -> bool:
-    """`_unquote(text)[1]` for text = the stripped value, told by where its ends are in `buf`.
-
-    `first` and `last` index the first and last character that `strip` keeps (-1 when none
-    is), so deciding at every line break costs constant time instead of re-joining the
-    whole value, which made a value of many lines quadratic.
-    """
-    if first < 0:
-        return True
-    length = last - first + 1
-    if buf[first:first + 3] == _TRIPLE:
-        return length >= 6 and buf[last - 2:last + 1] == _TRIPLE
-    if buf[first] == '"':
-        return length >= 2 and buf[last] == '"'
-    return True
-
-
-# Parser states, named after what is being read.
-_IDLE, _KEYWORD_STATE, _VALUE, _PARAM_NAME, _ROLE, _COMMENT = range(6)
-_SPACE = " \t"
-_NEWLINE = "\r\n"
-
-
-def parse(text: str) -> list[Command]:
-    """Read Modelfile text into commands exactly as Ollama's parser does, or raise ModelfileError.
-
-    Quirks kept on purpose because Ollama has them: `#` starts a comment only where a command
-    could start; a quoted value ends at the first line break where the trimmed text so far is
-    closed (`"..."` or `\"\"\"...\"\"\"`), so nothing may follow a closing quote on its line;
-    characters that are not printable are dropped outside the whitespace Ollama keeps; `\\r`
-    and `\\n` each count as a line, so CRLF files report doubled line numbers, as Ollama does.
-    Time is linear in the text: each character is looked at once, and a value is joined once.
-    """
-    commands: list[Command] = []
-    state = _IDLE
-    buf: list[str] = []
-    line = 1
-    start = 1
-    name = role = ""
-    # Where the value's stripped text begins and ends in `buf` (-1: only whitespace so far).
-    first = last = -1
-
-    def finish_value() -> None:
-        value, _ = _unquote("".join(buf).strip(_SPACE + _NEWLINE))
-        commands.append(Command(name, f"{role}: {value}" if role else value, start))
-
-    for ch in text:
-        if ch in _NEWLINE:
-            line += 1
-        if state == _IDLE:
-            if ch == "#":
-                state = _COMMENT
-            elif ch not in _SPACE + _NEWLINE:
-                state, start, role = _KEYWORD_STATE, line, ""
-                buf = [ch] if _printable(ch) else []
-        elif state == _COMMENT:
-            if ch in _NEWLINE:
-                state = _IDLE
-        elif state == _KEYWORD_STATE:
-            if _is_alpha(ch):
-                buf.append(ch)
-            elif ch in _SPACE and "".join(buf).lower() in COMMANDS:
-                word = "".join(buf).lower()
-                buf = []
-                if word == "parameter":
-                    state = _PARAM_NAME
-                elif word == "message":
-                    name, state = "message", _ROLE
-                else:
-                    name, state = ("model" if word == "from" else word), _VALUE
-            else:
-                raise ModelfileError(line, ERR_INVALID_COMMAND)
-        elif state == _PARAM_NAME:
-            if _is_alpha(ch) or (ch.isascii() and ch.isdigit()) or ch == "_":
-                buf.append(ch)
-            elif ch in _SPACE:
-                name, buf, state = "".join(buf), [], _VALUE
-            else:
-                raise ModelfileError(0, f"{ERR_EOF}: {''.join(buf)}", start)
-        elif state == _ROLE:
-            if _is_alpha(ch):
-                buf.append(ch)
-            elif ch in _SPACE:
-                if "".join(buf) not in MESSAGE_ROLES:
-                    raise ModelfileError(line, ERR_INVALID_ROLE)
-                role, buf, state = "".join(buf), [], _VALUE
-            else:
-                raise ModelfileError(0, f"{ERR_EOF}: {''.join(buf)}", start)
-        elif ch in _SPACE:
-            buf.append(ch)
-        elif ch in _NEWLINE:
-            if _closed(buf, first, last):
-                finish_value()
-                buf, state, first, last = [], _IDLE, -1, -1
-            else:
-                buf.append(ch)
-        elif _printable(ch):
-            first = len(buf) if first < 0 else first
-            last = len(buf)
-            buf.append(ch)
-
-    if state == _VALUE:
-        if not _closed(buf, first, last):
-            raise ModelfileError(0, ERR_EOF, start)
-        finish_value()
-    elif state in (_KEYWORD_STATE, _PARAM_NAME, _ROLE):
-        raise ModelfileError(0, ERR_EOF, start)
-    if not any(c.name == "model" for c in commands):
-        raise ModelfileError(0, ERR_MISSING_FROM)
-    return commands
-
-
-# ---------------------------------------------------------------------------------------------
-# What `ollama create` checks after parsing
-
-
-_GO_INT = re.compile(r"[+-]?[0-9]+\Z")
-_GO_DEC_FLOAT = re.compile(r"[+-]?(?:[0-9](?:_?[0-9])*(?:\.(?:[0-9](?:_?[0-9])*)?)?|\.[0-9](?:_?[0-9])*)"
-                           r"(?:[eE][+-]?[0-9](?:_?[0-9])*)?\Z")
-_GO_HEX_FLOAT = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+\Z")
-_GO_SPECIAL_FLOATS = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf,
-                      "+infinity": math.inf, "-infinity": -math.inf, "nan": math.nan}
-_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
-             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
-
-
-def _go_float32(text: str) -> float:
-    """strconv.ParseFloat(text, 32), raising ValueError where Go returns an error (bad syntax or
-    a value beyond float32's range)."""
-    if text.lower() in _GO_SPECIAL_FLOATS:
-        return _GO_SPECIAL_FLOATS[text.lower()]
-    if _GO_DEC_FLOAT.match(text):
-        value = float(text.replace("_", ""))
-    elif _GO_HEX_FLOAT.match(text):
-        try:
-            value = float.fromhex(text)
-        except OverflowError:
-            value = math.inf
-    else:
-        raise ValueError(text)
-    if math.isinf(value):  # a finite spelling past float64 ("1e999"): Go's ErrRange
-        raise ValueError(text)
-    try:
-        return struct.unpack("<f", struct.pack("<f", value))[0]
-    except OverflowError:
-        raise ValueError(text) from None
-
-
-def _go_int64(text: str) -> int | None:
-    """strconv.ParseInt(text, 10, 64), or None where Go returns an error.
-
-    Leading zeros go before int() sees the digits: Go accepts any number of them, and int()
-    refuses strings past Python's 4300-digit limit with an error of its own.
-    """
-    if not _GO_INT.match(text):
-        return None
-    digits = text.lstrip("+-").lstrip("0") or "0"
-    if len(digits) > 19:
-        return None
-    value = -int(digits) if text.startswith("-") else int(digits)
-    return value if -(2**63) <= value < 2**63 else None
-
-
-def parameter_value(name: str, raw: str) -> Any:
-    """The typed value `ollama create` sends for `PARAMETER name raw`, or ValueError with
-    Ollama's message."""
-    if name in INT_PARAMETERS:
-        value = _go_int64(raw)
-        if value is None:
-            raise ValueError(f"invalid int value [{raw}]")
-        return value
-    if name in FLOAT_PARAMETERS:
-        try:
-            return _go_float32(raw)
-        except ValueError:
-            raise ValueError(f"invalid float value [{raw}]") from None
-    if name in BOOL_PARAMETERS:
-        if raw not in _GO_BOOLS:
-            raise ValueError(f"invalid bool value [{raw}]")
-        return _GO_BOOLS[raw]
-    if name in LIST_PARAMETERS:
-        return raw
-    raise ValueError(f"unknown parameter '{name}'")
-
-
-_SEMVER_NUM = r"(?:0|[1-9][0-9]*)"
-_SEMVER_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
-_SEMVER = re.compile(rf"v{_SEMVER_NUM}(?:\.{_SEMVER_NUM}(?:\.{_SEMVER_NUM}"
-                     rf"(?:-{_SEMVER_ID}(?:\.{_SEMVER_ID})*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?)?)?\Z")
-# Every parsed command that is not a PARAMETER carries one of the keyword names.
-_NOT_PARAMETERS = frozenset(_KEYWORD)
-
-
-def check(commands: Sequence[Command]) -> list[Problem]:
-    """What `ollama create` rejects (errors) or warns about after a successful parse, in file order.
-
-    Ollama stops at the first error; every one is listed here, the first is the one Ollama prints.
-    """
-    problems: list[Problem] = []
-    seen: dict[str, int] = {}
-    for cmd in commands:
-        if cmd.name == "requires":
-            version = cmd.args if cmd.args.startswith("v") else f"v{cmd.args}"
-            if not _SEMVER.match(version):
-                problems.append(Problem(cmd.line, "requires must be a valid semver (e.g. 0.14.0)"))
-            continue
-        if cmd.name in _NOT_PARAMETERS:
-            continue
-        if cmd.name in DEPRECATED_PARAMETERS:
-            problems.append(Problem(cmd.line, f"parameter {cmd.name} is deprecated", warning=True))
-            continue
-        try:
-            parameter_value(cmd.name, cmd.args)
-        except ValueError as exc:
-            problems.append(Problem(cmd.line, str(exc)))
-            continue
-        if cmd.name not in LIST_PARAMETERS and cmd.name in seen:
-            problems.append(Problem(cmd.line, f"parameter {cmd.name} was already set on line {seen[cmd.name]}; "
-                                              "Ollama keeps this later value", warning=True))
-        seen[cmd.name] = cmd.line
-    return problems
-
-
-def create_fields(commands: Sequence[Command]) -> dict[str, Any]:
-    """The /api/create fields the Modelfile stands for (FROM/ADAPTER/DRAFT paths left as written).
-
-    Raises ModelfileError on the first problem Ollama would reject, as `ollama create` does.
-    """
-    errors = [p for p in check(commands) if not p.warning]
-    if errors:
-        raise ModelfileError(errors[0].line, errors[0].message)
-    fields: dict[str, Any] = {}
-    params: dict[str, Any] = {}
-    for cmd in commands:
-        if cmd.name in ("model", "adapter", "draft"):
-            fields.setdefault(cmd.name, []).append(cmd.args)
-        elif cmd.name in ("template", "system", "renderer", "parser", "requires"):
-            fields[cmd.name] = cmd.args.removeprefix("v") if cmd.name == "requires" else cmd.args
-        elif cmd.name == "license":
-            fields.setdefault("license", []).append(cmd.args)
-        elif cmd.name == "message":
-            role, _, content = cmd.args.partition(": ")
-            fields.setdefault("messages", []).append({"role": role, "content": content})
-        elif cmd.name in LIST_PARAMETERS:
-            params.setdefault(cmd.name, []).append(cmd.args)
-        elif cmd.name not in DEPRECATED_PARAMETERS:
-            params[cmd.name] = parameter_value(cmd.name, cmd.args)
-    if params:
-        fields["parameters"] = params
-    return fields
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,12 +59,12 @@ def _why_unwritable(value: str, what: str) -> str:
     lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     for number, text in enumerate(lines, 1):
         for ch in text:
-            if not _printable(ch) and ch not in _SPACE:
+            if not is_print(ch) and ch not in SPACE:
                 label = unicodedata.name(ch, "a control character")
                 return (f"{what} line {number} contains U+{ord(ch):04X} ({label}), which Ollama's Modelfile "
                         "parser silently drops; remove or replace it")
     for number, text in enumerate(lines[:-1], 1):
-        if text.rstrip(_SPACE).endswith('"""'):
+        if text.rstrip(SPACE).endswith('"""'):
             return (f'{what} line {number} ends with """, which Ollama reads as the end of the value '
                     "(Modelfiles have no escape character); reword that line")
     return f"{what} cannot be written so that Ollama reads it back unchanged"
@@ -434,7 +77,7 @@ def quote(value: str, what: str = "value") -> str:
     `"..."`; each candidate is parsed back. Raises UnsupportedError naming the offending line
     of the value when no spelling works.
     """
-    multi_line = any(c in value for c in _NEWLINE)
+    multi_line = any(c in value for c in NEWLINE)
     candidates = [f'"""{value}"""', f'"{value}"'] if multi_line else [value, f'"{value}"', f'"""{value}"""']
     for form in candidates:
         if form and _reads_back(form, value):
@@ -448,8 +91,8 @@ def _render_command(cmd: Command) -> str:
         if role not in MESSAGE_ROLES:
             raise UsageError(f"MESSAGE role must be one of {', '.join(MESSAGE_ROLES)}, not '{role}'")
         return f"MESSAGE {role} {quote(content, f'MESSAGE {role} text')}"
-    if cmd.name in _KEYWORD:
-        keyword = _KEYWORD[cmd.name]
+    if cmd.name in KEYWORDS:
+        keyword = KEYWORDS[cmd.name]
         return f"{keyword} {quote(cmd.args, f'{keyword} text')}"
     if not re.fullmatch(r"[A-Za-z0-9_]+", cmd.name):
         raise UsageError(f"'{cmd.name}' cannot be a PARAMETER name (letters, digits and '_' only)")
@@ -551,7 +194,7 @@ def blossom_commands(model: ModelInfo, from_path: str, *, gpu: bool = False, num
 def blossom_comment(model: ModelInfo, name: str, gpu: bool, chat: OllamaChat | None = None) -> str:
     """The header of a generated Modelfile: what it is for, where its template came from, and which
     template Ollama will actually render chats with."""
-    from blossom_edge.ollama.server_rules import THINK_FILTER_FAMILIES, template_path
+    from blossom_edge.ollama.go.server import THINK_FILTER_FAMILIES, template_path
 
     chat = chat or catalog_chat(model)
     offload = "every layer on the GPU (num_gpu 999)" if gpu else "GPU offload left to Ollama"
@@ -603,15 +246,6 @@ def write_published_set(directory: Path, qtype: str) -> tuple[list[str], list[st
     return sorted(files), stale
 
 
-def check_file(path: Path) -> tuple[list[Command], list[Problem], int]:
-    """(commands, problems, start line of an unfinished command) for a Modelfile on disk, as Ollama sees it."""
-    try:
-        commands = read(path)
-    except ModelfileError as exc:
-        return [], [exc.problem], exc.start
-    return commands, check(commands), 0
-
-
 def from_path(gguf: Path, modelfile_dir: Path) -> str:
     """FROM as Ollama resolves it: relative to the Modelfile's directory."""
     try:
@@ -619,3 +253,103 @@ def from_path(gguf: Path, modelfile_dir: Path) -> str:
     except ValueError:
         return str(gguf.resolve())
     return rel if rel.startswith(("./", "../")) else f"./{rel}"
+
+
+def save(path: Path, text: str, source: str) -> None:
+    """Write a rendered Modelfile at `path`: never over the file it was rendered from, and never
+    half-written, since Ollama would read a truncated TEMPLATE without complaint."""
+    from blossom_edge.base.atomic import atomic_write_text, refuse_overwriting
+
+    refuse_overwriting(path, [Path(source)])
+    atomic_write_text(path, text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking a Modelfile someone hands in
+
+
+# The largest file `read` accepts: Ollama's Modelfiles are a few kB, so anything bigger is some
+# other file, and /dev/zero or a FIFO would otherwise be read forever.
+MAX_MODELFILE_BYTES = 4 << 20
+
+
+def read(path: Path) -> list[Command]:
+    """Parse a Modelfile on disk: a regular file of at most MAX_MODELFILE_BYTES."""
+    from blossom_edge.base.bounded_read import read_small_file
+
+    return parse(decode(read_small_file(Path(path), MAX_MODELFILE_BYTES, what="a Modelfile")))
+
+
+@dataclass(frozen=True)
+class TemplateMatch:
+    """Whether a Modelfile's TEMPLATE and SYSTEM prompt as a model's own chat template does: Ollama
+    renders any TEMPLATE it can parse, so a wrong one shows only in the model's answers."""
+
+    against: str
+    difference: str | None
+
+    @property
+    def matches(self) -> bool:
+        return self.difference is None
+
+
+def template_match(commands: Sequence[Command], against: Path) -> TemplateMatch:
+    """Compare the TEMPLATE and SYSTEM of `commands` with the chat template of the checkpoint
+    directory or GGUF `against`, on the same probe conversations a written TEMPLATE is proved on."""
+    from blossom_edge.base.errors import NotFoundError
+    from blossom_edge.ollama import chat_template
+
+    if not against.exists():
+        raise NotFoundError(f"no such checkpoint directory or GGUF file: {against}")
+    template = chat_template.from_source(against)
+    if template is None:
+        raise UnsupportedError(f"{against} carries no chat template to compare the TEMPLATE with")
+    fields = {c.name: c.args for c in commands if c.name in ("template", "system")}
+    if "template" not in fields:
+        return TemplateMatch(template.origin, "the Modelfile has no TEMPLATE")
+    difference = chat_template.first_difference(fields["template"], fields.get("system", ""), template)
+    return TemplateMatch(template.origin, None if difference is None else str(difference))
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """A Modelfile on disk as Ollama sees it. `start` is the line of a command the parser found
+    unfinished (0 when none), which Ollama's own message leaves out; `template` is set only when
+    a chat template to match was given and the file has no errors."""
+
+    path: Path
+    commands: list[Command]
+    problems: list[Problem]
+    start: int
+    template: TemplateMatch | None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if not p.warning]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and (self.template is None or self.template.matches)
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the file fails, in one line: the first error Ollama would stop at, else the first
+        probe the TEMPLATE prompts differently on."""
+        if self.errors:
+            return f"{self.path}: Ollama would refuse this Modelfile: {self.errors[0].message}"
+        if self.template is not None and not self.template.matches:
+            return f"{self.path}: TEMPLATE does not prompt as {self.template.against}: {self.template.difference}"
+        return None
+
+
+def check_file(path: Path, against: Path | None = None) -> FileCheck:
+    """Read `path` as Ollama does, list what `ollama create` would refuse or warn about, and, when the
+    file is otherwise sound and `against` is given, compare its TEMPLATE with that model's own."""
+    try:
+        commands = read(path)
+    except ModelfileError as exc:
+        return FileCheck(path, [], [exc.problem], exc.start, None)
+    problems = check(commands)
+    sound = all(p.warning for p in problems)
+    match = template_match(commands, against) if against is not None and sound else None
+    return FileCheck(path, commands, problems, 0, match)

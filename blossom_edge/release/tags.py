@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from blossom_edge.model.catalog import ModelInfo
-    from blossom_edge.ollama.names import ModelName
+    from blossom_edge.ollama.go.names import ModelName
 
 
 def ollama_name(model: ModelInfo, qtype: str, gpu: bool) -> ModelName:
     """The name one (type, cpu|gpu) of `model` is published under, checked by Ollama's rules."""
     from blossom_edge.model.catalog import DEFAULT_QTYPE
-    from blossom_edge.ollama.names import parse_model_name
+    from blossom_edge.ollama.go.names import parse_model_name
 
     if model.published is None:
         return parse_model_name(model.local_ollama_name(qtype, gpu))

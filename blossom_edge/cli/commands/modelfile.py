@@ -31,50 +31,32 @@ TagOpt = Annotated[
 ]
 
 
-def _template_match(commands, against: Path) -> dict:
-    """Whether the Modelfile's TEMPLATE and SYSTEM prompt as the model's own chat template does."""
-    from blossom_edge.base.errors import NotFoundError, UnsupportedError
-    from blossom_edge.ollama import chat_template
-
-    if not against.exists():
-        raise NotFoundError(f"no such checkpoint directory or GGUF file: {against}")
-    template = chat_template.from_source(against)
-    if template is None:
-        raise UnsupportedError(f"{against} carries no chat template to compare the TEMPLATE with")
-    fields = {c.name: c.args for c in commands if c.name in ("template", "system")}
-    if "template" not in fields:
-        return {"against": template.origin, "matches": False, "difference": "the Modelfile has no TEMPLATE"}
-    difference = chat_template.first_difference(fields["template"], fields.get("system", ""), template)
-    return {"against": template.origin, "matches": difference is None,
-            "difference": None if difference is None else str(difference)}
-
-
 def _check(path: Path, json_output: bool, against: Path | None = None) -> None:
     from blossom_edge.base.errors import CorruptFileError
     from blossom_edge.base.output import print_json
     from blossom_edge.ollama.modelfile import check_file
 
-    commands, problems, start = check_file(path)
-    errors = [p for p in problems if not p.warning]
-    match = _template_match(commands, against) if against is not None and not errors else None
+    result = check_file(path, against)
+    match = result.template
     if json_output:
-        print_json({"file": str(path), "ok": not errors and (match is None or match["matches"]), "template": match,
-                    "problems": [{"line": p.line or start or None, "severity": "warning" if p.warning else "error",
-                                  "message": p.message} for p in problems],
-                    "commands": [{"line": c.line, "name": c.name, "args": c.args} for c in commands]})
+        print_json({"file": str(path), "ok": result.ok,
+                    "template": None if match is None else {"against": match.against, "matches": match.matches,
+                                                            "difference": match.difference},
+                    "problems": [{"line": p.line or result.start or None,
+                                  "severity": "warning" if p.warning else "error",
+                                  "message": p.message} for p in result.problems],
+                    "commands": [{"line": c.line, "name": c.name, "args": c.args} for c in result.commands]})
     else:
-        for p in problems:
+        for p in result.problems:
             where = f"{path}:{p.line}" if p.line else str(path)
-            hint = f" (the command that starts on line {start})" if start and not p.line else ""
+            hint = f" (the command that starts on line {result.start})" if result.start and not p.line else ""
             typer.echo(f"{where}: {'warning' if p.warning else 'error'}: {p.message}{hint}")
-        if not errors:
-            typer.echo(f"{path}: ok, {len(commands)} commands, as Ollama reads it")
-        if match is not None and match["matches"]:
-            typer.echo(f"{path}: TEMPLATE prompts exactly as {match['against']} on every probe")
-    if errors:
-        raise CorruptFileError(f"{path}: Ollama would refuse this Modelfile: {errors[0].message}")
-    if match is not None and not match["matches"]:
-        raise CorruptFileError(f"{path}: TEMPLATE does not prompt as {match['against']}: {match['difference']}")
+        if not result.errors:
+            typer.echo(f"{path}: ok, {len(result.commands)} commands, as Ollama reads it")
+        if match is not None and match.matches:
+            typer.echo(f"{path}: TEMPLATE prompts exactly as {match.against} on every probe")
+    if result.refusal is not None:
+        raise CorruptFileError(result.refusal)
 
 
 def _write_all(directory: Path, qtype: str, json_output: bool) -> None:
@@ -148,10 +130,9 @@ def modelfile(
     if output is None:
         typer.echo(rendered.text, nl=False)
         return
-    from blossom_edge.base.atomic import atomic_write_text, refuse_overwriting
+    from blossom_edge.ollama.modelfile import save
 
-    refuse_overwriting(output, [Path(source)])
-    atomic_write_text(output, rendered.text)
+    save(output, rendered.text, source)
     if json_output:
         from blossom_edge.base.output import print_json
 

@@ -1,6 +1,6 @@
 """What an Ollama server does with a chat before and while it renders a Modelfile TEMPLATE.
 
-Read from ollama/ollama at fb30760996871fa9460115c753afd2c60d4ab0f7 (2026-08-21):
+Read from Ollama's source at `OLLAMA_COMMIT` (`blossom_edge.ollama.go`):
 
 - `api/types.go` (Message.UnmarshalJSON) lower-cases every role as the request is decoded, so
   `User` is a user turn;
@@ -15,7 +15,7 @@ Read from ollama/ollama at fb30760996871fa9460115c753afd2c60d4ab0f7 (2026-08-21)
   GGUF's advertises more capabilities (tools: the words `tools`/`tool_call`; thinking: `<think>`
   and `</think>`) than the TEMPLATE does, and `OLLAMA_GO_TEMPLATE` decides outright when set.
 
-`chat_prompt` applies these rules with `gotemplate` and is what every proof and test renders.
+`chat_prompt` applies these rules with `go.template` and is what every proof and test renders.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from blossom_edge.ollama.gotemplate import GoTemplate
+from blossom_edge.ollama.go.template import GoTemplate
 
 # Model families whose earlier assistant turns lose their <think> blocks (general.architecture).
 THINK_FILTER_FAMILIES = frozenset({"qwen3"})

@@ -1,5 +1,6 @@
 """Enough of Go's text/template to execute Ollama chat templates, so a TEMPLATE can be proved
-against the checkpoint's own Jinja template before it is written.
+against the checkpoint's own Jinja template before it is written. `template/template.go` runs
+TEMPLATEs with the text/template of the Go its `go.mod` names (at `OLLAMA_COMMIT`, `blossom_edge.ollama.go`).
 
 It covers what Ollama chat templates use: text, actions with `{{-`/`-}}` trimming, if / else if /
 else / end, range with `$i, $m :=` (and else), `:=` variables, fields, `$`, string and number
