@@ -59,7 +59,7 @@ def llama_logits(gguf_path: Path, ids: list[int]) -> np.ndarray:
 @pytest.mark.parametrize("name", ["qwen2", "qwen2-tied-sharded-f16", "qwen3", "llama", "mistral"])
 def test_f32_logits_match_transformers(checkpoints, tmp_path, name):
     model_dir = checkpoints[name]
-    out = convert_checkpoint(model_dir, tmp_path / "m.gguf", "f32", progress=False).path
+    out = convert_checkpoint(model_dir, tmp_path / "m.gguf", "f32").path
     ids = hf_ids(model_dir, PROMPT)
     assert len(ids) > 10
     ref, got = reference_logits(model_dir, ids), llama_logits(out, ids)
@@ -77,7 +77,7 @@ def test_f32_logits_match_transformers(checkpoints, tmp_path, name):
 def test_reduced_precision_stays_within_tolerance(checkpoints, tmp_path, outtype, max_frac, min_argmax):
     """Max abs logit error as a fraction of the logit spread, and argmax agreement, per output type."""
     model_dir = checkpoints["llama"]
-    out = convert_checkpoint(model_dir, tmp_path / "m.gguf", outtype, progress=False).path
+    out = convert_checkpoint(model_dir, tmp_path / "m.gguf", outtype).path
     ids = hf_ids(model_dir, PROMPT)
     ref, got = reference_logits(model_dir, ids), llama_logits(out, ids)
     spread = ref.max() - ref.min()
@@ -95,7 +95,7 @@ def _gguf_tensors(path: Path) -> dict[str, tuple[str, bytes]]:
 def test_bf16_auto_is_a_byte_copy(checkpoints, tmp_path):
     """`auto` on a bf16 checkpoint keeps bf16, and Qwen tensors (no permutation) are the stored bytes."""
     model_dir = checkpoints["qwen2"]
-    result = convert_checkpoint(model_dir, tmp_path / "m.gguf", "auto", progress=False)
+    result = convert_checkpoint(model_dir, tmp_path / "m.gguf", "auto")
     assert result.outtype == "bf16"
     tensors = _gguf_tensors(result.path)
     raw = (model_dir / "model.safetensors").read_bytes()
@@ -114,7 +114,7 @@ def test_padded_vocab_and_tied_embeddings(checkpoints, tmp_path):
 
     model_dir = checkpoints["qwen2-tied-sharded-f16"]
     config = json.loads((model_dir / "config.json").read_text())
-    info = read_gguf_info(convert_checkpoint(model_dir, tmp_path / "m.gguf", "auto", progress=False).path)
+    info = read_gguf_info(convert_checkpoint(model_dir, tmp_path / "m.gguf", "auto").path)
     assert info.vocab_size == config["vocab_size"]
     assert "output.weight" not in info.tensor_types
     assert info.tensor_types["token_embd.weight"] == "F16"
@@ -126,7 +126,7 @@ def test_hyperparameters_written(checkpoints, tmp_path):
     for name, arch in (("llama", "llama"), ("qwen3", "qwen3"), ("mistral", "llama")):
         model_dir = checkpoints[name]
         config = json.loads((model_dir / "config.json").read_text())
-        info = read_gguf_info(convert_checkpoint(model_dir, tmp_path / f"{name}.gguf", "auto", progress=False).path)
+        info = read_gguf_info(convert_checkpoint(model_dir, tmp_path / f"{name}.gguf", "auto").path)
         assert info.architecture == arch
         assert info.n_layer == config["num_hidden_layers"]
         assert info.n_head_kv == config["num_key_value_heads"]

@@ -24,14 +24,14 @@ def glm4(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("outtype", ["f16", "bf16", "q8_0"])
 def test_same_gguf_as_llama_cpp(reference_src, glm4, tmp_path, outtype):
-    ours = convert_checkpoint(glm4, tmp_path / "ours.gguf", outtype, progress=False).path
+    ours = convert_checkpoint(glm4, tmp_path / "ours.gguf", outtype).path
     proc = run_reference_with_pre(reference_src, glm4, tmp_path / "ref.gguf", outtype, "glm4")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_same_gguf(ours, tmp_path / "ref.gguf")
 
 
 def test_f32_logits_match_transformers(glm4, tmp_path):
-    out = convert_checkpoint(glm4, tmp_path / "m.gguf", "f32", progress=False).path
+    out = convert_checkpoint(glm4, tmp_path / "m.gguf", "f32").path
     ids = hf_ids(glm4, PROMPT)
     ref, got = reference_logits(glm4, ids), llama_logits(out, ids)
     assert got.shape == ref.shape
@@ -40,7 +40,7 @@ def test_f32_logits_match_transformers(glm4, tmp_path):
 
 
 def test_glm4_keys(glm4, tmp_path):
-    out = convert_checkpoint(glm4, tmp_path / "m.gguf", "f16", progress=False).path
+    out = convert_checkpoint(glm4, tmp_path / "m.gguf", "f16").path
     keys, tensors = read_gguf(out)
     assert keys["general.architecture"] == "glm4"
     assert keys["glm4.rope.dimension_count"] == 16  # half of head_dim 32
@@ -52,6 +52,6 @@ def test_glm4_keys(glm4, tmp_path):
 def test_quantize_q4_k_m_end_to_end(glm4, tmp_path):
     from blossom_edge.quantize.pipeline import quantize_pipeline
 
-    report = quantize_pipeline(str(glm4), "q4_k_m", tmp_path / "out", progress=False)
+    report = quantize_pipeline(str(glm4), "q4_k_m", tmp_path / "out")
     assert report.path.is_file()
     assert report.verification is not None

@@ -56,21 +56,21 @@ def _reference(src: Path, tmp_path: Path, model_dir: Path, outtype: str) -> Path
 @pytest.mark.slow
 @pytest.mark.parametrize("outtype", ["f16", "bf16", "q8_0"])
 def test_same_gguf_as_llama_cpp(reference_src, qwen35, tmp_path, outtype):
-    ours = convert_checkpoint(qwen35, tmp_path / "ours.gguf", outtype, progress=False).path
+    ours = convert_checkpoint(qwen35, tmp_path / "ours.gguf", outtype).path
     _compare(ours, _reference(reference_src, tmp_path, qwen35, outtype))
 
 
 @pytest.mark.slow
 def test_multimodal_same_text_gguf_as_llama_cpp(reference_src, qwen35_vl, tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
-        ours = convert_checkpoint(qwen35_vl, tmp_path / "ours.gguf", "f16", progress=False).path
+        ours = convert_checkpoint(qwen35_vl, tmp_path / "ours.gguf", "f16").path
     lines = [r.getMessage() for r in caplog.records if "vision tower" in r.getMessage()]
     assert len(lines) == 1 and "model.visual." in lines[0]
     _compare(ours, _reference(reference_src, tmp_path, qwen35_vl, "f16"))
 
 
 def test_f32_logits_match_transformers(qwen35, tmp_path):
-    out = convert_checkpoint(qwen35, tmp_path / "m.gguf", "f32", progress=False).path
+    out = convert_checkpoint(qwen35, tmp_path / "m.gguf", "f32").path
     ids = hf_ids(qwen35, PROMPT)
     ref, got = reference_logits(qwen35, ids), llama_logits(out, ids)
     assert got.shape == ref.shape
@@ -79,7 +79,7 @@ def test_f32_logits_match_transformers(qwen35, tmp_path):
 
 
 def test_layer_kinds_and_mtp_keys(qwen35, tmp_path):
-    out = convert_checkpoint(qwen35, tmp_path / "m.gguf", "f16", progress=False).path
+    out = convert_checkpoint(qwen35, tmp_path / "m.gguf", "f16").path
     keys, tensors = read_gguf(out)
     assert keys["general.architecture"] == "qwen35"
     assert keys["qwen35.block_count"] == 5  # 4 layers + the MTP block
@@ -108,7 +108,7 @@ def _drop_mtp(model_dir: Path, dst: Path, *, keep_config: bool) -> Path:
 def test_without_mtp_tensors_converts_to_a_loadable_gguf(qwen35, tmp_path, caplog, keep_config):
     model_dir = _drop_mtp(qwen35, tmp_path / "no-mtp", keep_config=keep_config)
     with caplog.at_level(logging.WARNING):
-        out = convert_checkpoint(model_dir, tmp_path / "m.gguf", "f32", progress=False).path
+        out = convert_checkpoint(model_dir, tmp_path / "m.gguf", "f32").path
     if keep_config:
         assert any("no mtp.* tensors" in r.getMessage() for r in caplog.records)
     keys, tensors = read_gguf(out)
@@ -123,6 +123,6 @@ def test_without_mtp_tensors_converts_to_a_loadable_gguf(qwen35, tmp_path, caplo
 def test_quantize_q4_k_m_end_to_end(qwen35, tmp_path):
     from blossom_edge.quantize.pipeline import quantize_pipeline
 
-    report = quantize_pipeline(str(qwen35), "q4_k_m", tmp_path / "out", progress=False)
+    report = quantize_pipeline(str(qwen35), "q4_k_m", tmp_path / "out")
     assert report.path.is_file()
     assert report.verification is not None

@@ -32,7 +32,7 @@ def moe_dir(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("outtype", ["f16", "bf16", "q8_0"])
 def test_same_tensors_bytes_and_keys_as_llama_cpp(reference_src, moe_dir, tmp_path, outtype):
-    ours = convert_checkpoint(moe_dir, tmp_path / "ours.gguf", outtype, progress=False).path
+    ours = convert_checkpoint(moe_dir, tmp_path / "ours.gguf", outtype).path
     proc = run_reference_converter(reference_src, moe_dir, tmp_path / "ref.gguf", outtype)
     assert proc.returncode == 0, proc.stderr[-2000:]
     # ssm_a within an ulp: torch's exp (the reference's) is not correctly rounded, ours is (see SSM_A_ULPS).
@@ -49,7 +49,7 @@ def test_f32_logits_match_transformers(moe_dir, tmp_path):
     import torch
     import transformers
 
-    out = convert_checkpoint(moe_dir, tmp_path / "m.gguf", "f32", progress=False).path
+    out = convert_checkpoint(moe_dir, tmp_path / "m.gguf", "f32").path
     ids = hf_ids(moe_dir, PROMPT)
     assert len(ids) > 10
     model = transformers.Qwen3_5MoeForConditionalGeneration.from_pretrained(moe_dir, dtype=torch.float32)
@@ -74,7 +74,7 @@ def test_without_its_mtp_tensors_converts_to_a_loadable_gguf(moe_dir, tmp_path):
     index_path.write_text(json.dumps(index))
     for shard in mtp_shards:
         (model_dir / shard).unlink()
-    out = convert_checkpoint(model_dir, tmp_path / "m.gguf", "f16", progress=False).path
+    out = convert_checkpoint(model_dir, tmp_path / "m.gguf", "f16").path
     keys, tensors = read_gguf(out)
     assert keys["qwen35moe.block_count"] == LAYERS and "qwen35moe.nextn_predict_layers" not in keys
     assert not any(name.startswith(f"blk.{LAYERS}.") for name in tensors)
@@ -91,7 +91,7 @@ def test_quantize_q4_k_m_end_to_end(moe_dir, tmp_path):
     from blossom_edge.quantize.pipeline import quantize_pipeline
 
     model_dir = shutil.copytree(moe_dir, tmp_path / "blossom-moe-tiny")
-    report = quantize_pipeline(str(model_dir), "q4_k_m", tmp_path / "out", progress=False)
+    report = quantize_pipeline(str(model_dir), "q4_k_m", tmp_path / "out")
     assert report.verification.tokens
     info = read_gguf_info(report.path)
     assert info.architecture == "qwen35moe"

@@ -35,7 +35,7 @@ def moe_dir(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("outtype", ["f16", "bf16", "q8_0"])
 def test_same_tensors_bytes_and_keys_as_llama_cpp(reference_src, moe_dir, tmp_path, outtype):
-    ours = convert_checkpoint(moe_dir, tmp_path / "ours.gguf", outtype, progress=False).path
+    ours = convert_checkpoint(moe_dir, tmp_path / "ours.gguf", outtype).path
     proc = run_reference_converter(reference_src, moe_dir, tmp_path / "ref.gguf", outtype)
     assert proc.returncode == 0, proc.stderr[-2000:]
     our_keys, _ = assert_same_gguf(ours, tmp_path / "ref.gguf")
@@ -48,7 +48,7 @@ def test_auto_stacks_the_stored_bytes_in_expert_order(moe_dir, tmp_path):
     copied piece by piece from whichever shard holds each expert."""
     from blossom_edge.inputs.checkpoint import Checkpoint
 
-    out = convert_checkpoint(moe_dir, tmp_path / "m.gguf", "auto", progress=False).path
+    out = convert_checkpoint(moe_dir, tmp_path / "m.gguf", "auto").path
     _, tensors = read_gguf(out)
     stored = {ref.name: ref for ref in Checkpoint.open(moe_dir).tensors()}
 
@@ -98,7 +98,7 @@ def test_experts_of_different_shapes_are_refused():
 def test_inspect_shows_the_experts(moe_dir, tmp_path):
     from blossom_edge.inputs.gguf_inspect import inspect_report
 
-    out = convert_checkpoint(moe_dir, tmp_path / "m.gguf", "auto", progress=False).path
+    out = convert_checkpoint(moe_dir, tmp_path / "m.gguf", "auto").path
     experts = inspect_report(out, 256)["experts"]
     assert (experts["count"], experts["used"]) == (EXPERTS, ACTIVE) and experts["bytes"] > 0
 
@@ -121,7 +121,7 @@ def test_a_missing_expert_is_one_line_before_writing(moe_dir, tmp_path, capsys):
 
 def test_f32_logits_match_transformers(moe_dir, tmp_path):
     """Routing included: with experts picked the same way, f32 logits agree to 1e-3."""
-    out = convert_checkpoint(moe_dir, tmp_path / "m.gguf", "f32", progress=False).path
+    out = convert_checkpoint(moe_dir, tmp_path / "m.gguf", "f32").path
     ids = hf_ids(moe_dir, PROMPT)
     assert len(ids) > 10
     ref, got = reference_logits(moe_dir, ids), llama_logits(out, ids)
@@ -139,7 +139,7 @@ def test_quantize_q4_k_m_end_to_end(tmp_path):
 
     model_dir = build_qwen3_moe(tmp_path / "blossom-moe-tiny", hidden=256, moe_ff=256, heads=4, kv_heads=2,
                                 experts=4, active=2, tokenizer="small")
-    report = quantize_pipeline(str(model_dir), "q4_k_m", tmp_path / "out", progress=False)
+    report = quantize_pipeline(str(model_dir), "q4_k_m", tmp_path / "out")
     assert report.verification.tokens
     info = read_gguf_info(report.path)
     assert info.architecture == "qwen3moe"
@@ -161,7 +161,7 @@ _CHILD = """
 import sys
 from pathlib import Path
 from blossom_edge.convert import convert_checkpoint
-convert_checkpoint(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[1], progress=False)
+convert_checkpoint(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[1])
 status = Path("/proc/self/status").read_text()
 print(next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")) // 1024)
 """

@@ -24,7 +24,7 @@ def test_same_tensors_bytes_and_keys_as_llama_cpp(reference_src, tmp_path, arch,
     qwen = arch.startswith("qwen")
     model_dir = build_checkpoint(tmp_path / "ckpt", arch, dtype=dtype, sharded=True, hidden=128 if qwen else 256,
                                  heads=8, kv_heads=8 if qwen else 2, tokenizer="full" if qwen else "small")
-    ours = convert_checkpoint(model_dir, tmp_path / "ours.gguf", outtype, progress=False).path
+    ours = convert_checkpoint(model_dir, tmp_path / "ours.gguf", outtype).path
     proc = run_reference_converter(reference_src, model_dir, tmp_path / "ref.gguf", outtype)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert_same_gguf(ours, tmp_path / "ref.gguf")

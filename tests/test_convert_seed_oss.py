@@ -24,14 +24,14 @@ def seed_oss(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("outtype", ["f16", "bf16", "q8_0"])
 def test_same_gguf_as_llama_cpp(reference_src, seed_oss, tmp_path, outtype):
-    ours = convert_checkpoint(seed_oss, tmp_path / "ours.gguf", outtype, progress=False).path
+    ours = convert_checkpoint(seed_oss, tmp_path / "ours.gguf", outtype).path
     proc = run_reference_converter(reference_src, seed_oss, tmp_path / "ref.gguf", outtype)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_same_gguf(ours, tmp_path / "ref.gguf")
 
 
 def test_f32_logits_match_transformers(seed_oss, tmp_path):
-    out = convert_checkpoint(seed_oss, tmp_path / "m.gguf", "f32", progress=False).path
+    out = convert_checkpoint(seed_oss, tmp_path / "m.gguf", "f32").path
     ids = hf_ids(seed_oss, PROMPT)
     ref, got = reference_logits(seed_oss, ids), llama_logits(out, ids)
     assert got.shape == ref.shape
@@ -40,7 +40,7 @@ def test_f32_logits_match_transformers(seed_oss, tmp_path):
 
 
 def test_seed_oss_keys(seed_oss, tmp_path):
-    out = convert_checkpoint(seed_oss, tmp_path / "m.gguf", "f16", progress=False).path
+    out = convert_checkpoint(seed_oss, tmp_path / "m.gguf", "f16").path
     keys, tensors = read_gguf(out)
     assert keys["general.architecture"] == "seed_oss"
     assert keys["seed_oss.attention.key_length"] == 32  # head_dim, not hidden / heads = 16
@@ -50,6 +50,6 @@ def test_seed_oss_keys(seed_oss, tmp_path):
 def test_quantize_q4_k_m_end_to_end(seed_oss, tmp_path):
     from blossom_edge.quantize.pipeline import quantize_pipeline
 
-    report = quantize_pipeline(str(seed_oss), "q4_k_m", tmp_path / "out", progress=False)
+    report = quantize_pipeline(str(seed_oss), "q4_k_m", tmp_path / "out")
     assert report.path.is_file()
     assert report.verification is not None

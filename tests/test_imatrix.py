@@ -159,7 +159,7 @@ def tiny_f32(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("imatrix")
     ckpt = build_checkpoint(root / "blossom-tiny", "qwen2", hidden=128, layers=2, heads=4, dtype="float32")
-    return convert_checkpoint(ckpt, root / "blossom-tiny-F32.gguf", "f32", progress=False).path
+    return convert_checkpoint(ckpt, root / "blossom-tiny-F32.gguf", "f32").path
 
 
 def _gguf_tensor(reader, name: str):
@@ -221,7 +221,7 @@ def test_full_vocabulary_model(tmp_path, capsys):
     from tests.builders.checkpoints import build_checkpoint
 
     ckpt = build_checkpoint(tmp_path / "blossom-full", "qwen2", hidden=64, layers=1, heads=2, tokenizer="full")
-    model = convert_checkpoint(ckpt, tmp_path / "blossom-full-BF16.gguf", "auto", progress=False).path
+    model = convert_checkpoint(ckpt, tmp_path / "blossom-full-BF16.gguf", "auto").path
     out = tmp_path / "full.imatrix.gguf"
     assert main(["imatrix", str(model), "--ctx", "64", "--chunks", "2", "-o", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["entries"] == 7 and load_imatrix(out)["chunks"] == 2

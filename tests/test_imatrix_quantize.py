@@ -41,7 +41,7 @@ def tiny_f16(tmp_path_factory) -> Path:
     ckpt = _uneven_channels(build_checkpoint(root / "blossom-tiny", "qwen2", hidden=256, layers=2, heads=4,
                                              dtype="float16"))
     (root / "src").mkdir()
-    return convert_checkpoint(ckpt, root / "src" / "blossom-tiny-F16.gguf", "f16", progress=False).path
+    return convert_checkpoint(ckpt, root / "src" / "blossom-tiny-F16.gguf", "f16").path
 
 
 def _one_line_error(capsys, code: int) -> str:
@@ -127,9 +127,9 @@ def _uniform_imatrix(matrix: Path, path: Path) -> Path:
 def test_calibrated_iq2_xs_is_closer_to_the_16_bit_model_than_uniform(tiny_f16, tmp_path):
     from blossom_edge.quantize.quality import measure
 
-    calibrated = quantize_pipeline(str(tiny_f16), "iq2_xs", tmp_path / "cal", progress=False)
+    calibrated = quantize_pipeline(str(tiny_f16), "iq2_xs", tmp_path / "cal")
     uniform = _uniform_imatrix(tmp_path / "cal" / "blossom-tiny.imatrix.gguf", tmp_path / "uniform.imatrix.gguf")
-    flat = quantize_pipeline(str(tiny_f16), "iq2_xs", tmp_path / "flat", imatrix=uniform, progress=False)
-    rows = measure(tiny_f16, [calibrated.path, flat.path], threads=2, progress=False)
+    flat = quantize_pipeline(str(tiny_f16), "iq2_xs", tmp_path / "flat", imatrix=uniform)
+    rows = measure(tiny_f16, [calibrated.path, flat.path], threads=2)
     cal_kl, flat_kl = rows[1].kl_mean, rows[2].kl_mean
     assert cal_kl < flat_kl * 0.9, (cal_kl, flat_kl)

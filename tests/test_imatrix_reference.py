@@ -50,7 +50,7 @@ def test_same_statistics_as_llama_imatrix(arch, dtype, ctx, chunks, tmp_path):
 
     tool = llama_tool("llama-imatrix")
     ckpt = build_checkpoint(tmp_path / f"tiny-{arch}", arch, hidden=256, layers=2, heads=4, dtype=dtype)
-    model = convert_checkpoint(ckpt, tmp_path / f"tiny-{arch}-F16.gguf", "f16", progress=False).path
+    model = convert_checkpoint(ckpt, tmp_path / f"tiny-{arch}-F16.gguf", "f16").path
     text = default_text()
     text_file = tmp_path / "calibration.txt"
     text_file.write_text(text.text + "\n", encoding="utf-8")

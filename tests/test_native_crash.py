@@ -162,5 +162,5 @@ def test_a_release_whose_verification_crashes_resumes_to_what_quantize_makes_alo
     resumed = subprocess.run(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)},
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    alone = quantize_pipeline(str(ckpt), "q4_k_m", tmp_path / "alone", progress=False).path
+    alone = quantize_pipeline(str(ckpt), "q4_k_m", tmp_path / "alone").path
     assert (out / "blossom-v5-4b" / alone.name).read_bytes() == alone.read_bytes()

@@ -25,8 +25,8 @@ def test_eval_text_is_bilingual_with_provenance():
 @pytest.mark.slow
 def test_reference_against_itself_and_a_quant(tmp_path, capsys):
     ref = write_tiny_gguf(tmp_path / "tiny-BF16.gguf")
-    q2 = quantize_gguf(ref, tmp_path / "tiny-Q2_K.gguf", parse_qtype("q2_k"), progress=False).path
-    same, quant = measure(ref, [ref, q2], progress=False)[1:]
+    q2 = quantize_gguf(ref, tmp_path / "tiny-Q2_K.gguf", parse_qtype("q2_k")).path
+    same, quant = measure(ref, [ref, q2])[1:]
     assert same.kl_mean == pytest.approx(0.0, abs=1e-6) and same.top1_agreement == 1.0
     assert quant.kl_mean > same.kl_mean and quant.kl_p99 >= quant.kl_mean and quant.top1_agreement < 1.0
     assert main(["quality", str(ref), str(q2), "--json"]) == 0

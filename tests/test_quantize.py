@@ -153,7 +153,7 @@ def test_quantizer_abort_is_one_line_and_leaves_nothing(tiny_bf16, tmp_path, mon
 
     monkeypatch.setattr(quantize.subprocess, "Popen", aborting)
     with pytest.raises(ExternalToolError, match=r"killed by signal 6 .*GGML_ASSERT"):
-        quantize_gguf(tiny_bf16, tmp_path / "x-Q4_0.gguf", parse_qtype("q4_0"), progress=False)
+        quantize_gguf(tiny_bf16, tmp_path / "x-Q4_0.gguf", parse_qtype("q4_0"))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -168,7 +168,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("qtype", list(EXPECTED))
 def test_quantize_loads_generates_and_is_reproducible(tiny_bf16, tmp_path, qtype):
-    report = quantize_pipeline(str(tiny_bf16), qtype, tmp_path / "a", progress=False)
+    report = quantize_pipeline(str(tiny_bf16), qtype, tmp_path / "a")
     assert report.path.name == f"tiny-{qtype.upper()}.gguf"
     assert len(report.verification.tokens) == 8
     assert read_gguf_info(report.path).type_histogram() == EXPECTED[qtype]
@@ -176,13 +176,13 @@ def test_quantize_loads_generates_and_is_reproducible(tiny_bf16, tmp_path, qtype
     assert manifest["sha256"] == _sha(report.path) and manifest["qtype"] == qtype.upper()
     assert set(manifest["timings_seconds"]) >= {"quantize", "verify", "total"}
     assert manifest["tools"]["llama_cpp_python"]
-    again = quantize_pipeline(str(tiny_bf16), qtype, tmp_path / "b", progress=False)
+    again = quantize_pipeline(str(tiny_bf16), qtype, tmp_path / "b")
     assert _sha(again.path) == _sha(report.path)
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [report.path.name, manifest["file"].replace(".gguf", ".manifest.json")]
 
 
 def test_same_bytes_as_llama_cpp_called_directly(tiny_bf16, tmp_path):
-    ours = quantize_gguf(tiny_bf16, tmp_path / "ours.gguf", parse_qtype("q4_k_m"), threads=2, progress=False)
+    ours = quantize_gguf(tiny_bf16, tmp_path / "ours.gguf", parse_qtype("q4_k_m"), threads=2)
     direct = tmp_path / "direct.gguf"
     code = textwrap.dedent(f"""
         import ctypes, llama_cpp
@@ -230,7 +230,7 @@ def _write_imatrix(model: Path, path: Path) -> None:
 def test_imatrix_type_with_imatrix(tiny_bf16, tmp_path):
     imatrix = tmp_path / "tiny.imatrix.gguf"
     _write_imatrix(tiny_bf16, imatrix)
-    report = quantize_pipeline(str(tiny_bf16), "iq2_xxs", tmp_path / "out", imatrix=imatrix, progress=False)
+    report = quantize_pipeline(str(tiny_bf16), "iq2_xxs", tmp_path / "out", imatrix=imatrix)
     info = read_gguf_info(report.path)
     assert "IQ2_XXS" in info.types
     assert info.metadata["quantize.imatrix.file"] == "tiny.imatrix.gguf"
@@ -252,7 +252,7 @@ def test_hf_directory_same_bytes_as_convert_then_quantize(tmp_path):
     from tests.builders.checkpoints import build_checkpoint
 
     ckpt = build_checkpoint(tmp_path / "blossom-tiny", "qwen2", hidden=256, layers=2, dtype="bfloat16")
-    report = quantize_pipeline(str(ckpt), "q4_k_m", tmp_path / "direct", progress=False)
+    report = quantize_pipeline(str(ckpt), "q4_k_m", tmp_path / "direct")
     assert report.path.name == "blossom-tiny-Q4_K_M.gguf" and "convert" in report.timings
     assert sorted(p.name for p in (tmp_path / "direct").iterdir()) == [
         "blossom-tiny-Q4_K_M.gguf", "blossom-tiny-Q4_K_M.manifest.json"]
@@ -260,9 +260,9 @@ def test_hf_directory_same_bytes_as_convert_then_quantize(tmp_path):
     assert manifest["intermediate_type"] == "bf16" and manifest["source"]["path"] == str(ckpt.resolve())
 
     (tmp_path / "two").mkdir()
-    bf16 = convert_checkpoint(ckpt, tmp_path / "two" / "blossom-tiny-BF16.gguf", "bf16", progress=False)
-    two = quantize_gguf(bf16.path, tmp_path / "two" / "q.gguf", parse_qtype("q4_k_m"), progress=False)
+    bf16 = convert_checkpoint(ckpt, tmp_path / "two" / "blossom-tiny-BF16.gguf", "bf16")
+    two = quantize_gguf(bf16.path, tmp_path / "two" / "q.gguf", parse_qtype("q4_k_m"))
     assert _sha(two.path) == _sha(report.path)
 
-    kept = quantize_pipeline(str(ckpt), "q8_0", tmp_path / "keep", keep_intermediate=True, progress=False)
+    kept = quantize_pipeline(str(ckpt), "q8_0", tmp_path / "keep", keep_intermediate=True)
     assert kept.intermediate == tmp_path / "keep" / "blossom-tiny-BF16.gguf" and kept.intermediate.is_file()

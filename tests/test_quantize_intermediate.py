@@ -57,7 +57,7 @@ def test_intermediate_in_ram_when_it_fits(checkpoint, ram, tmp_path, monkeypatch
     size = (checkpoint / "model.safetensors").stat().st_size
     monkeypatch.setattr(diskspace, "free_bytes", lambda path: diskspace.MARGIN_BYTES + int(0.85 * size))
     out = tmp_path / "out"
-    report = quantize_pipeline(str(checkpoint), "q4_k_m", out, progress=False)
+    report = quantize_pipeline(str(checkpoint), "q4_k_m", out)
     [where] = ram.written
     assert where.parent.parent == ram.dir and where.name == "blossom-tiny.intermediate.gguf"
     record = _manifest(out)["intermediate"]
@@ -72,7 +72,7 @@ def test_intermediate_on_disk_when_ram_is_short(checkpoint, ram, tmp_path, monke
     size = (checkpoint / "model.safetensors").stat().st_size
     monkeypatch.setattr(diskspace, "available_ram", lambda: 2 * size)  # needs size + margin <= 50%
     out = tmp_path / "out"
-    quantize_pipeline(str(checkpoint), "q8_0", out, progress=False)
+    quantize_pipeline(str(checkpoint), "q8_0", out)
     assert [p.parent for p in ram.written] == [out]
     assert _manifest(out)["intermediate"]["location"] == "disk"
     assert not list(out.glob("*.intermediate.gguf")) and list(ram.dir.iterdir()) == []
@@ -85,14 +85,14 @@ def test_disk_check_counts_the_intermediate_when_it_goes_to_disk(checkpoint, ram
     monkeypatch.setattr(diskspace, "available_ram", lambda: 0)
     monkeypatch.setattr(diskspace, "free_bytes", lambda path: diskspace.MARGIN_BYTES + int(0.85 * size))
     with pytest.raises(ResourceError, match="intermediate"):
-        quantize_pipeline(str(checkpoint), "q4_k_m", tmp_path / "out", progress=False)
+        quantize_pipeline(str(checkpoint), "q4_k_m", tmp_path / "out")
     assert ram.written == []
 
 
 def test_keep_intermediate_writes_it_beside_the_output(checkpoint, ram, tmp_path, monkeypatch):
     monkeypatch.setattr(diskspace, "available_ram", lambda: 64 << 30)
     out = tmp_path / "out"
-    report = quantize_pipeline(str(checkpoint), "q8_0", out, keep_intermediate=True, progress=False)
+    report = quantize_pipeline(str(checkpoint), "q8_0", out, keep_intermediate=True)
     assert [p.parent for p in ram.written] == [out]
     assert report.intermediate == out / "blossom-tiny-BF16.gguf" and report.intermediate.is_file()
     assert _manifest(out)["intermediate"]["kept"] == str(report.intermediate)
@@ -112,7 +112,7 @@ def test_intermediate_removed_when_quantizing_fails(checkpoint, ram, tmp_path, m
     monkeypatch.setattr(quantize, "quantize_into", failing)
     out = tmp_path / "out"
     with pytest.raises(type(failure)):
-        quantize_pipeline(str(checkpoint), "q4_k_m", out, progress=False)
+        quantize_pipeline(str(checkpoint), "q4_k_m", out)
     assert seen == [True] and ram.written[0].parent.parent == ram.dir
     assert list(ram.dir.iterdir()) == [] and list(out.iterdir()) == []
 
@@ -142,5 +142,5 @@ def test_intermediate_is_freed_before_verification_loads_the_model(checkpoint, r
         return real(*args, **kwargs)
 
     monkeypatch.setattr(verify, "verify_gguf", watching)
-    quantize_pipeline(str(checkpoint), "q4_k_m", tmp_path / "out", progress=False)
+    quantize_pipeline(str(checkpoint), "q4_k_m", tmp_path / "out")
     assert seen == [False]

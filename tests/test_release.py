@@ -61,7 +61,7 @@ def released(local_ray, checkpoints, tmp_path_factory):
                 killed.append((key, state.pid))
 
     t0 = time.perf_counter()
-    result = release([str(c) for c in checkpoints], QTYPES, out, gpu_tags=True, progress=False,
+    result = release([str(c) for c in checkpoints], QTYPES, out, gpu_tags=True,
                      on_update=kill_first_quantize)
     return out, result, killed, time.perf_counter() - t0
 
@@ -73,7 +73,7 @@ def test_release_files_are_what_quantize_makes_alone(released, checkpoints, tmp_
     out, result, _, _ = released
     for (stem, _arch), ckpt in zip(MODELS, checkpoints):
         for qtype in QTYPES:
-            alone = quantize_pipeline(str(ckpt), qtype, tmp_path / stem, progress=False).path
+            alone = quantize_pipeline(str(ckpt), qtype, tmp_path / stem).path
             ours = out / stem / alone.name
             assert ours.read_bytes() == alone.read_bytes(), ours.name
             manifest = json.loads(manifest_path(ours).read_text())
@@ -115,7 +115,7 @@ def test_second_run_redoes_nothing(released, checkpoints):
     out, _, _, first_seconds = released
     before = _files(out)
     t0 = time.perf_counter()
-    again = release([str(c) for c in checkpoints], QTYPES, out, gpu_tags=True, progress=False)
+    again = release([str(c) for c in checkpoints], QTYPES, out, gpu_tags=True)
     seconds = time.perf_counter() - t0
     assert all(s.state == "skipped" for s in again.run.states.values())
     assert all(card["changed"] == [] for card in again.run.cards.values())
@@ -139,7 +139,7 @@ def _last_logits(path: Path, tokens: list[int]):
 def test_split_release_loads_from_first_shard_with_the_same_logits(local_ray, checkpoints, tmp_path):
     import numpy as np
 
-    result = release([str(checkpoints[0])], ["q8_0"], tmp_path, split_max_size=400_000, progress=False)
+    result = release([str(checkpoints[0])], ["q8_0"], tmp_path, split_max_size=400_000)
     model_dir = tmp_path / MODELS[0][0]
     unsplit = model_dir / f"{MODELS[0][0]}-Q8_0.gguf"
     shards = sorted(model_dir.glob(f"{unsplit.stem}-*-of-*.gguf"))
@@ -150,7 +150,7 @@ def test_split_release_loads_from_first_shard_with_the_same_logits(local_ray, ch
     assert all(f"`{s.name}`" in card for s in shards)
     record = json.loads((model_dir / ".release" / f"{unsplit.name}.split.json").read_text())
     assert [s["sha256"] for s in record["shards"]] == [_sha(s) for s in shards]
-    again = release([str(checkpoints[0])], ["q8_0"], tmp_path, split_max_size=400_000, progress=False)
+    again = release([str(checkpoints[0])], ["q8_0"], tmp_path, split_max_size=400_000)
     assert again.run.states[f"{MODELS[0][0]}/Q8_0/split"].state == "skipped"
     assert result.plan.split_max_size == 400_000
 
@@ -194,14 +194,14 @@ def test_an_interrupted_release_continues_where_it_stopped(local_ray, checkpoint
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        release([str(checkpoints[0])], types, tmp_path, progress=False, on_update=interrupt_after_first_verify)
+        release([str(checkpoints[0])], types, tmp_path, on_update=interrupt_after_first_verify)
     # At least the first type is finished (both may be, if the second verify ended in the same poll);
     # the card, which waits for every type's quality, is not.
     done = [p for p in (tmp_path / stem).glob("*.gguf") if manifest_path(p).is_file()]
     assert done and not (tmp_path / stem / "README.md").exists()
     kept = {p.name: p.stat().st_mtime_ns for p in done}
 
-    again = release([str(checkpoints[0])], types, tmp_path, progress=False)
+    again = release([str(checkpoints[0])], types, tmp_path)
     for path in done:
         qtype = path.name.removeprefix(f"{stem}-").removesuffix(".gguf")
         assert again.run.states[f"{stem}/{qtype}/quantize"].state == "skipped"
@@ -209,7 +209,7 @@ def test_an_interrupted_release_continues_where_it_stopped(local_ray, checkpoint
     assert again.run.states[f"{stem}/card"].state == "done"
     assert (tmp_path / stem / "README.md").is_file() and not list(tmp_path.rglob("*.partial"))
     low_bit = tmp_path / stem / f"{stem}-IQ2_XS.gguf"
-    alone = quantize_pipeline(str(checkpoints[0]), "iq2_xs", tmp_path / "alone", progress=False).path
+    alone = quantize_pipeline(str(checkpoints[0]), "iq2_xs", tmp_path / "alone").path
     assert low_bit.read_bytes() == alone.read_bytes()
     assert read_gguf_info(low_bit).metadata["quantize.imatrix.file"] == f"{stem}.imatrix.gguf"
 

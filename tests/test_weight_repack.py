@@ -74,8 +74,7 @@ def q4_0(tmp_path_factory) -> Path:
     from tests.test_quantize_tiny import write_tiny_gguf
 
     root = tmp_path_factory.mktemp("repack")
-    return quantize_gguf(write_tiny_gguf(root / "tiny-BF16.gguf"), root / "tiny-Q4_0.gguf", parse_qtype("q4_0"),
-                         progress=False).path
+    return quantize_gguf(write_tiny_gguf(root / "tiny-BF16.gguf"), root / "tiny-Q4_0.gguf", parse_qtype("q4_0")).path
 
 
 def _load_log(model: Path, setting: str) -> str:
@@ -121,7 +120,7 @@ def test_q4_k_m_decodes_on_an_amx_host_as_an_unrepacked_run(monkeypatch, tmp_pat
     from tests.test_quantize_tiny import write_tiny_gguf
 
     model = quantize_gguf(write_tiny_gguf(tmp_path / "tiny-BF16.gguf"), tmp_path / "tiny-Q4_K_M.gguf",
-                          parse_qtype("q4_k_m"), progress=False).path
+                          parse_qtype("q4_k_m")).path
     tokens = [1, 17, 42, 99, 7, 3, 250, 11]
     monkeypatch.delenv(weight_repack.ENV, raising=False)
     assert not weight_repack.extra_buffers_allowed()

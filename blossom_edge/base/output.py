@@ -1,7 +1,8 @@
 """Where output goes: data on stdout, everything for humans (progress, notes, errors) on stderr.
 
 Keeping stdout for data is what lets `--json` be piped into jq while progress bars still
-show on the terminal.
+show on the terminal. These are the few helpers library code may use too (a note, a size);
+a command's output, its modes and its progress bars are `cli/output.py`'s `Output`.
 """
 
 from __future__ import annotations
@@ -23,14 +24,6 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-@cache
-def out_console() -> Console:
-    """The console for human-readable results (tables) on stdout."""
-    from rich.console import Console
-
-    return Console(highlight=False)
-
-
 def print_json(data: Any) -> None:
     """Write machine output: plain JSON, no colour, one document, newline-terminated."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -40,18 +33,6 @@ def print_json(data: Any) -> None:
 def note(message: str) -> None:
     """A one-line note for humans on stderr (a warning, or where a result went); never wrapped."""
     err_console().print(message, soft_wrap=True)
-
-
-def on_terminal() -> bool:
-    """Whether progress may be shown: off a terminal (a pipe, a log file, CI) it stays silent,
-    so a failing command's stderr is its one error line."""
-    return err_console().is_terminal
-
-
-def progress(message: str) -> None:
-    """A step of long work ("loading …"), shown only on a terminal."""
-    if on_terminal():
-        err_console().print(message, soft_wrap=True)
 
 
 def human_bytes(n: float) -> str:

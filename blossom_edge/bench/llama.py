@@ -21,6 +21,7 @@ from typing import Any
 
 from blossom_edge.base.errors import ResourceError
 from blossom_edge.base.output import human_bytes
+from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.bench.measure import Sample, swap_growth, throttled, timing_stats
 from blossom_edge.bench.row import BenchRow
 from blossom_edge.device.probe import DeviceInfo
@@ -112,7 +113,7 @@ def run(
     info: DeviceInfo,
     tree: Tree,
     bandwidth: float | None = None,
-    progress: Callable[[str], None] = lambda _msg: None,
+    progress: Progress = NO_PROGRESS,
 ) -> list[BenchRow]:
     """Benchmark every model × thread count × test; one llama-bench-like row per test."""
     from blossom_edge.inputs.gguf_info import read_gguf_info
@@ -129,7 +130,7 @@ def run(
     rows: list[BenchRow] = []
     for index, (path, gguf) in enumerate(infos):
         rows += run_isolated("benchmarking", path, _bench_model, path, gguf, cfg, info, tree, bandwidth,
-                             cfg.seed + index, on_event=progress)
+                             cfg.seed + index, on_event=progress.step)
     return rows
 
 

@@ -10,13 +10,14 @@ and types per tensor), `stream` (chunked tensor data), `vocab` (tokenizer), `met
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blossom_edge.base.atomic import check_writable_dir, refuse_overwriting
+from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.convert.arch import write_common_hparams
 from blossom_edge.convert.archs import architecture_for
 from blossom_edge.convert.metadata import model_metadata, output_stem
@@ -73,13 +74,13 @@ class Conversion:
         write_vocab(writer, self.vocab)
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
-    def write(self, progress: bool = True) -> ConvertResult:
+    def write(self, progress: Progress = NO_PROGRESS) -> ConvertResult:
         from blossom_edge.convert.writer import write_gguf
 
         check_writable_dir(self.output.parent)
         start = time.perf_counter()
-        with _progress(self.plan.tensor_bytes, self.output.name, enabled=progress) as advance:
-            write_gguf(self.output, self.plan, self.fill_keys, advance)
+        with progress.task(f"writing {self.output.name}", self.plan.tensor_bytes, unit="bytes") as task:
+            write_gguf(self.output, self.plan, self.fill_keys, task.advance)
         return ConvertResult(self.output, self.plan.outtype, len(self.plan.tensors), self.output.stat().st_size,
                              time.perf_counter() - start)
 
@@ -109,42 +110,9 @@ def convert_checkpoint(
     output: Path | None,
     outtype: str = "auto",
     *,
-    progress: bool = True,
+    progress: Progress = NO_PROGRESS,
 ) -> ConvertResult:
     """Convert a checkpoint to GGUF at `output` (default: named after the model, in the cwd)."""
     with plan_conversion(source, output, outtype) as conversion:
         return conversion.write(progress)
 
-
-class _progress:
-    """A rich transfer bar on stderr; a no-op when disabled or not on a terminal."""
-
-    def __init__(self, total: int, label: str, enabled: bool) -> None:
-        self.total, self.label, self.enabled = total, label, enabled
-        self._bar = None
-
-    def __enter__(self) -> Callable[[int], None]:
-        from blossom_edge.base.output import on_terminal
-
-        if not self.enabled or not on_terminal():
-            return lambda n: None
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        from blossom_edge.base.output import err_console
-
-        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-                             TransferSpeedColumn(), TimeRemainingColumn(), console=err_console(), transient=False)
-        self._bar.start()
-        task = self._bar.add_task(f"writing {self.label}", total=self.total)
-        return lambda n: self._bar.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()

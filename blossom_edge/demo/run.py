@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blossom_edge.base.progress import NO_PROGRESS, Progress
+
 if TYPE_CHECKING:
     from blossom_edge.bench.row import BenchRow
 
@@ -31,9 +33,8 @@ class DemoResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def run_demo(workdir: Path, *, progress: bool = True, bench: bool = True) -> DemoResult:
+def run_demo(workdir: Path, *, progress: Progress = NO_PROGRESS, bench: bool = True) -> DemoResult:
     """Build, convert, quantize and verify the demo model, write its Modelfile, and benchmark it."""
-    from blossom_edge.base.output import progress as step
     from blossom_edge.demo.model import DEMO_NAME, build_demo_checkpoint
     from blossom_edge.quantize.manifest import manifest_path
     from blossom_edge.quantize.pipeline import quantize_pipeline
@@ -41,10 +42,10 @@ def run_demo(workdir: Path, *, progress: bool = True, bench: bool = True) -> Dem
     workdir = workdir.expanduser().resolve()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    step(f"building a tiny Blossom-shaped checkpoint in {workdir / 'checkpoint'}")
+    progress.step(f"building a tiny Blossom-shaped checkpoint in {workdir / 'checkpoint'}")
     checkpoint = build_demo_checkpoint(workdir / "checkpoint" / DEMO_NAME)
     timings["build"] = time.perf_counter() - t0
-    step(f"converting and quantizing to {DEMO_QTYPE}")
+    progress.step(f"converting and quantizing to {DEMO_QTYPE}")
     report = quantize_pipeline(str(checkpoint), DEMO_QTYPE, workdir, progress=progress)
     timings.update({k: v for k, v in report.timings.items() if k != "total"})
     result = DemoResult(workdir, checkpoint, report.path, manifest_path(report.path), report, timings=timings)
@@ -52,7 +53,7 @@ def run_demo(workdir: Path, *, progress: bool = True, bench: bool = True) -> Dem
     result.modelfile = _write_modelfile(report.path)
     timings["modelfile"] = time.perf_counter() - t0
     if bench:
-        step("benchmarking prompt processing and generation")
+        progress.step("benchmarking prompt processing and generation")
         t0 = time.perf_counter()
         result.bench_rows = _bench(report.path)
         timings["bench"] = time.perf_counter() - t0

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from blossom_edge.base.errors import UsageError
+from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.imatrix.text import CalibrationText
 
 DEFAULT_CTX = 512
@@ -173,19 +174,16 @@ def make_imatrix(
     chunks: int | None = None,
     threads: int,
     provenance: Mapping[str, str | int] | None = None,
-    progress: bool = True,
+    progress: Progress = NO_PROGRESS,
     text_files: list[Path] | None = None,
 ) -> ImatrixResult:
-    """`compute_imatrix` for a user-named model: checked paths, default name, a progress bar.
+    """`compute_imatrix` for a user-named model: checked paths, default name, progress.
 
-    The bar shows chunks, tokens/s and the running perplexity, as llama-imatrix prints them. The
-    model runs in a child process (`isolated.py`), so a native crash is one line here.
+    The progress shows chunks, tokens/s and the running perplexity, as llama-imatrix prints them.
+    The model runs in a child process (`isolated.py`), so a native crash is one line here.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from blossom_edge.base.atomic import refuse_overwriting
     from blossom_edge.base.errors import NotFoundError
-    from blossom_edge.base.output import err_console
     from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.model.naming import imatrix_name
     from blossom_edge.native.isolated import run_isolated
@@ -196,14 +194,11 @@ def make_imatrix(
     read_gguf_info(model_path)  # a damaged file is one line here, not a llama.cpp abort
     out = (out.expanduser() if out is not None else Path.cwd() / imatrix_name(model_path.stem))
     refuse_overwriting(out, [model_path, *(text_files or [])])
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-               TextColumn("{task.fields[ppl]}"), TimeRemainingColumn())
-    with Progress(*columns, console=err_console(), disable=not progress, transient=True) as bar:
-        task = bar.add_task("importance matrix", total=chunks, rate="", ppl="")
+    with progress.task("importance matrix", chunks) as task:
 
         def advance(done: ChunkDone) -> None:
-            bar.update(task, completed=done.done, total=done.total, rate=f"{done.tokens_per_second:.0f} tokens/s",
-                       ppl=f"ppl {done.perplexity:.3f}")
+            task.update(completed=done.done, total=done.total,
+                        detail=f"{done.tokens_per_second:.0f} tokens/s  ppl {done.perplexity:.3f}")
 
         return run_isolated("computing the importance matrix of", model_path, _compute_in_child, model_path, out,
                             text, ctx, chunks, threads, dict(provenance or {}), on_event=advance)

@@ -1,8 +1,8 @@
 """llama.cpp's quantizer in a child process (`python -m blossom_edge.quantize.child SPEC`), and its log.
 
 llama.cpp aborts the whole process on some bad inputs; in a child that becomes one line of
-error and a removed partial file. The child's log is read line by line to drive the progress
-bar and to learn which type llama.cpp chose for each tensor, which verification then checks
+error and a removed partial file. The child's log is read line by line to advance the caller's
+progress and to learn which type llama.cpp chose for each tensor, which verification then checks
 against the file.
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 
 from blossom_edge.base.atomic import atomic_output
 from blossom_edge.base.errors import ExternalToolError
+from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.device.threads import all_cores
 from blossom_edge.quantize.types import QuantType, require_imatrix
 
@@ -50,7 +51,7 @@ def quantize_gguf(
     *,
     threads: int | None = None,
     imatrix: Path | None = None,
-    progress: bool = True,
+    progress: Progress = NO_PROGRESS,
 ) -> QuantizeRun:
     """Quantize one GGUF file with llama.cpp's quantizer; `dst` appears only if it succeeded."""
     with atomic_output(dst) as partial:
@@ -65,7 +66,7 @@ def quantize_into(
     *,
     threads: int | None = None,
     imatrix: Path | None = None,
-    progress: bool = True,
+    progress: Progress = NO_PROGRESS,
 ) -> QuantizeRun:
     """Quantize into `out` exactly, for a caller that owns the output's atomicity (a partial it verifies)."""
     require_imatrix(qtype, imatrix)
@@ -81,20 +82,14 @@ def quantize_into(
     return QuantizeRun(out, qtype, chosen, time.perf_counter() - start)
 
 
-def _run_child(spec: dict[str, Any], *, label: str, progress: bool) -> tuple[dict[str, str], list[str]]:
+def _run_child(spec: dict[str, Any], *, label: str, progress: Progress) -> tuple[dict[str, str], list[str]]:
     """Run the quantizer child, follow its log, and turn any failure into one line."""
-    from blossom_edge.base.output import err_console
-
     cmd = [sys.executable, "-m", CHILD_MODULE, json.dumps(spec)]
     chosen: dict[str, str] = {}
     log: list[str] = []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     try:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err_console(), disable=not progress, transient=True) as bar:
-            task = bar.add_task(label, total=None)
+        with progress.task(label) as task:
             assert proc.stdout is not None
             for line in proc.stdout:
                 log.append(line.rstrip("\n"))
@@ -102,7 +97,7 @@ def _run_child(spec: dict[str, Any], *, label: str, progress: bool) -> tuple[dic
                 if match:
                     index, total, name, old_type, new_type = match.groups()
                     chosen[name] = (new_type or old_type).upper()
-                    bar.update(task, completed=int(index), total=int(total))
+                    task.update(completed=int(index), total=int(total))
                     continue
                 resumed = _CONVERTING.match(line)
                 if resumed and chosen:

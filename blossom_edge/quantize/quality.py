@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from blossom_edge.base.errors import UnsupportedError
+from blossom_edge.base.progress import NO_PROGRESS, Progress
 
 DEFAULT_CHUNK = 256
 # Positions at the start of a chunk have too little context to say anything about the weights.
@@ -81,16 +82,14 @@ def _chunk_logprobs(llm: Any, tokens: list[int]) -> Any:
 
 
 def measure(reference: Path, quants: list[Path], *, text: str | None = None, chunk: int = DEFAULT_CHUNK,
-            threads: int | None = None, progress: bool = True) -> list[QualityRow]:
+            threads: int | None = None, progress: Progress = NO_PROGRESS) -> list[QualityRow]:
     """Perplexity of every file and KL/top-1 of each quant against `reference`, on the same tokens.
 
     The models run in a child process (`isolated.py`), so a native crash is one line here; the
-    progress bar stays in this process, advanced by the child's events.
+    progress stays in this process, advanced by the child's events.
     """
     import numpy as np
-    from rich.progress import Progress
 
-    from blossom_edge.base.output import err_console
     from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.native.isolated import run_isolated
 
@@ -104,11 +103,11 @@ def measure(reference: Path, quants: list[Path], *, text: str | None = None, chu
     infos = [read_gguf_info(p) for p in models]
     if len({i.vocab_size for i in infos}) != 1:
         raise UnsupportedError("the files have different vocabularies; KL divergence needs the same tokenizer")
-    with Progress(console=err_console(), disable=not progress, transient=True) as bar:
-        task = bar.add_task("measuring quality", total=None)
+    with progress.task("measuring quality") as task:
 
         def advance(total: int) -> None:
-            bar.update(task, total=total, advance=1)
+            task.update(total=total)
+            task.advance()
 
         nll, kls, agree, scored = run_isolated("measuring the quality of", reference, _score, models, text, chunk,
                                                threads, on_event=advance)

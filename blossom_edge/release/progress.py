@@ -1,4 +1,4 @@
-"""One live table of a release's tasks on stderr: waiting, running (node, elapsed), done, failed (why)."""
+"""The table of a release's tasks: waiting, running (node, elapsed), done, failed (why); live during a run."""
 
 from __future__ import annotations
 
@@ -36,29 +36,3 @@ def task_table(plan: ReleasePlan, states: dict[str, TaskState], now: float | Non
                       human_bytes(node.disk) if node.disk else "", detail)
     return table
 
-
-class LiveTable:
-    """A rich Live display of `task_table`, refreshed on every update; silent off a terminal."""
-
-    def __init__(self, plan: ReleasePlan, enabled: bool) -> None:
-        from blossom_edge.base.output import err_console, on_terminal
-
-        self.plan = plan
-        self.live = None
-        if enabled and on_terminal():
-            from rich.live import Live
-
-            self.live = Live(console=err_console(), refresh_per_second=4, transient=False)
-
-    def __enter__(self) -> LiveTable:
-        if self.live is not None:
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.live is not None:
-            self.live.__exit__(*exc)
-
-    def update(self, states: dict[str, TaskState]) -> None:
-        if self.live is not None:
-            self.live.update(task_table(self.plan, states))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.release.graph import ReleaseRun, TaskState
 from blossom_edge.release.plan import ReleasePlan
 
@@ -23,12 +24,15 @@ class ReleaseResult:
 
 def release(sources: list[str], qtypes: list[str], output_dir: Path, *, gpu_tags: bool = False,
             address: str | None = None, split_max_size: int | None = None, push_hub: str | None = None,
-            push_ollama: bool = False, dry_run: bool = False, progress: bool = True,
+            push_ollama: bool = False, dry_run: bool = False, progress: Progress = NO_PROGRESS,
             on_update: Callable[[dict[str, TaskState]], None] | None = None, hub_api: Any = None) -> ReleaseResult:
-    """Make (or finish) the release of `sources` × `qtypes` under `output_dir`, then push it if asked."""
+    """Make (or finish) the release of `sources` × `qtypes` under `output_dir`, then push it if asked.
+
+    `progress` shows the table of tasks, redrawn as each one changes state.
+    """
     from blossom_edge.release import graph
     from blossom_edge.release.plan import plan_release
-    from blossom_edge.release.progress import LiveTable
+    from blossom_edge.release.progress import task_table
     from blossom_edge.release.push import hub_repo
 
     quantized_by = push_hub.split("/", 1)[0] if push_hub else "blossom-edge"
@@ -43,9 +47,9 @@ def release(sources: list[str], qtypes: list[str], output_dir: Path, *, gpu_tags
         plan = plan_release(sources, qtypes, output_dir, split_max_size=split_max_size, gpu_tags=gpu_tags,
                             quantized_by=quantized_by, node_cpus=cpus)
         _check_feasible(plan)
-        with LiveTable(plan, progress) as table:
+        with progress.board() as board:
             def update(states: dict[str, TaskState]) -> None:
-                table.update(states)
+                board.show(lambda: task_table(plan, states))
                 if on_update is not None:
                     on_update(states)
 

@@ -53,15 +53,16 @@ def bench(
     Example: blossom-edge bench blossom-v5-4b-Q4_K_M.gguf --threads 2,4 --json
     """
     from blossom_edge.base.errors import BlossomError, UsageError
-    from blossom_edge.base.output import note, print_json, progress
     from blossom_edge.bench import llama as b
     from blossom_edge.bench.bandwidth import bandwidth_for
     from blossom_edge.bench.store import ResultsStore
+    from blossom_edge.cli.output import Output
     from blossom_edge.device.probe import probe
     from blossom_edge.device.tree import Tree
 
     if json_output and csv_output:
         raise UsageError("--json and --csv cannot be used together")
+    out = Output(json_output)
     if repack is not None:
         import os
 
@@ -80,19 +81,18 @@ def bench(
     cfg = b.BenchConfig(n_prompt=n_prompt, n_gen=n_gen, reps=reps, threads=counts, force=force)
     if n_prompt == 0 and n_gen == 0:
         raise UsageError("--pp and --tg are both 0: nothing to measure")
-    ceiling = bandwidth_for(info, given_gbs=bandwidth_gbs, this_machine=device_root is None, note=progress)
+    ceiling = bandwidth_for(info, given_gbs=bandwidth_gbs, this_machine=device_root is None,
+                            note=out.progress.step)
     if ollama:
         from blossom_edge.bench.ollama import run_ollama
 
-        rows = run_ollama(ollama, cfg, info, tree, bandwidth=ceiling, progress=progress)
+        rows = run_ollama(ollama, cfg, info, tree, bandwidth=ceiling, progress=out.progress.step)
     else:
-        rows = b.run(list(models or []), cfg, info, tree, bandwidth=ceiling, progress=progress)
-    if json_output:
-        print_json([row.to_dict() for row in rows])
-    elif csv_output:
+        rows = b.run(list(models or []), cfg, info, tree, bandwidth=ceiling, progress=out.progress)
+    if csv_output:
         write_csv(rows)
     else:
-        render(rows, b.best_by_model(rows) if sweep else None)
+        out.data([row.to_dict() for row in rows], lambda: render(out, rows, b.best_by_model(rows) if sweep else None))
     # After the results are shown: a locked or full results database must not cost the run.
     try:
         with ResultsStore() as store:
@@ -100,7 +100,7 @@ def bench(
     except (sqlite3.Error, OSError, BlossomError) as exc:
         from rich.markup import escape
 
-        note(f"[yellow]not saved to the results store:[/yellow] {escape(str(exc))}")
+        out.note(f"[yellow]not saved to the results store:[/yellow] {escape(str(exc))}")
 
 
 def write_csv(rows) -> None:
@@ -114,11 +114,11 @@ def write_csv(rows) -> None:
         writer.writerow(csv_record(row))
 
 
-def render(rows, best: dict | None) -> None:
+def render(out, rows, best: dict | None) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from blossom_edge.base.output import human_bytes, out_console
+    from blossom_edge.base.output import human_bytes
 
     def opt(value, fmt: str) -> str:
         return "–" if value is None else format(value, fmt)
@@ -144,14 +144,14 @@ def render(rows, best: dict | None) -> None:
             opt(r.energy_j_per_token, ".3f"),
             f"{100 * r.bandwidth_share:.0f}%" if r.bandwidth_share else "–",
         )
-    out_console().print(table)
+    out.print(table)
     from blossom_edge.engine.weight_repack import describe
 
     notes = ["free RAM: available after the test", "BW: share of the measured memory bandwidth",
              "! throttled"] + (["★ best thread count per model and test"] if best else [])
     if rows and rows[0].engine == "llama.cpp":
         notes.append(describe())
-    out_console().print("; ".join(notes))
+    out.print("; ".join(notes))
 
 
 def register(app: typer.Typer) -> None:

@@ -32,16 +32,18 @@ def convert(
 
     Example: blossom-edge convert 4b --outtype bf16
     """
-    from blossom_edge.base.output import human_bytes, note, print_json
+    from blossom_edge.base.output import human_bytes
+    from blossom_edge.cli.output import Output
     from blossom_edge.convert import plan_conversion
     from blossom_edge.inputs.hub import resolve_source
 
+    out = Output(json_output)
     local = resolve_source(source)
     with plan_conversion(local, output, outtype) as conversion:
         if dry_run:
-            _show_plan(conversion, json_output)
+            _show_plan(out, conversion)
             return
-        result = conversion.write(progress=not json_output)
+        result = conversion.write(progress=out.progress)
     summary = {
         "path": str(result.path),
         "outtype": result.outtype,
@@ -50,30 +52,34 @@ def convert(
         "seconds": round(result.seconds, 3),
         "source": local.describe(),
     }
-    if json_output:
-        print_json(summary)
-    else:
+
+    def wrote() -> None:
         rate = result.bytes_written / result.seconds if result.seconds else 0
-        note(f"wrote {result.path} ({human_bytes(result.bytes_written)}, {result.tensor_count} tensors, "
-             f"{result.outtype}) in {result.seconds:.1f} s ({human_bytes(rate)}/s)")
+        out.note(f"wrote {result.path} ({human_bytes(result.bytes_written)}, {result.tensor_count} tensors, "
+                 f"{result.outtype}) in {result.seconds:.1f} s ({human_bytes(rate)}/s)")
+
+    out.data(summary, wrote)
 
 
-def _show_plan(conversion, json_output: bool) -> None:
-    from blossom_edge.base.output import human_bytes, out_console, print_json
-
+def _show_plan(out, conversion) -> None:
     plan = conversion.plan
     rows = [
         {"name": t.name, "source": t.source.name, "shape": list(t.shape), "from": t.source.dtype,
          "to": t.qtype.name, "bytes": t.nbytes}
         for t in plan.tensors
     ]
-    if json_output:
-        print_json({"output": str(conversion.output), "architecture": plan.arch.arch_name, "outtype": plan.outtype,
-                    "n_params": plan.n_params, "tensor_bytes": plan.tensor_bytes, "tensors": rows})
-        return
+    out.data({"output": str(conversion.output), "architecture": plan.arch.arch_name, "outtype": plan.outtype,
+              "n_params": plan.n_params, "tensor_bytes": plan.tensor_bytes, "tensors": rows},
+             lambda: _plan_table(out, conversion, rows))
+
+
+def _plan_table(out, conversion, rows: list[dict]) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from blossom_edge.base.output import human_bytes
+
+    plan = conversion.plan
     table = Table(title=Text(f"{conversion.output} ({plan.arch.arch_name}, {plan.outtype}) — dry run, nothing written"))
     for col in ("gguf tensor", "shape", "from", "to", "size"):
         table.add_column(col, justify="right" if col == "size" else "left")
@@ -82,7 +88,7 @@ def _show_plan(conversion, json_output: bool) -> None:
     table.add_section()
     table.add_row(f"{len(rows)} tensors", f"{plan.n_params / 1e9:.3f}B params", "", "",
                   human_bytes(plan.tensor_bytes))
-    out_console().print(table)
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -29,9 +29,11 @@ def demo(
 
     Needs no network and no model download. Example: blossom-edge demo -o /tmp/demo
     """
+    from blossom_edge.cli.output import Output
     from blossom_edge.demo.run import run_demo
 
-    result = run_demo(output_dir or DEFAULT_DIR, progress=not json_output, bench=bench)
+    out = Output(json_output)
+    result = run_demo(output_dir or DEFAULT_DIR, progress=out.progress, bench=bench)
     info = result.report.verification.info
     data = {
         "workdir": str(result.workdir),
@@ -47,30 +49,24 @@ def demo(
                   for row in result.bench_rows],
         "timings_seconds": {k: round(v, 3) for k, v in result.timings.items()},
     }
-    if json_output:
-        from blossom_edge.base.output import print_json
-
-        print_json(data)
-        return
-    _render(data)
+    out.data(data, lambda: _render(out, data))
 
 
-def _render(data: dict) -> None:
-    from blossom_edge.base.output import human_bytes, out_console
+def _render(out, data: dict) -> None:
+    from blossom_edge.base.output import human_bytes
 
-    console = out_console()
-    console.print(f"[bold green]✓ demo finished[/] in {sum(data['timings_seconds'].values()):.1f}s — files in {data['workdir']}")
-    console.print(f"  checkpoint  {data['checkpoint']}")
-    console.print(f"  GGUF        {data['gguf']}  ({human_bytes(data['bytes'])}, {data['bits_per_weight']:.2f} bpw, "
-                  + ", ".join(f"{k} ×{v}" for k, v in data["tensor_types"].items()) + ")")
-    console.print(f"  manifest    {data['manifest']}")
+    out.print(f"[bold green]✓ demo finished[/] in {sum(data['timings_seconds'].values()):.1f}s — files in {data['workdir']}")
+    out.print(f"  checkpoint  {data['checkpoint']}")
+    out.print(f"  GGUF        {data['gguf']}  ({human_bytes(data['bytes'])}, {data['bits_per_weight']:.2f} bpw, "
+              + ", ".join(f"{k} ×{v}" for k, v in data["tensor_types"].items()) + ")")
+    out.print(f"  manifest    {data['manifest']}")
     if data["modelfile"]:
-        console.print(f"  Modelfile   {data['modelfile']}  (ollama create blossom-demo -f {data['modelfile']})")
+        out.print(f"  Modelfile   {data['modelfile']}  (ollama create blossom-demo -f {data['modelfile']})")
     for row in data["bench"]:
-        console.print(f"  bench       {row['test']} with {row['n_threads']} threads: {row['tokens_per_second']:.1f} tokens/s")
-    console.print("  stages      " + "  ".join(f"{k} {v:.1f}s" for k, v in data["timings_seconds"].items()))
-    console.print(f"  greedy reply (random weights, so nonsense is expected): {data['generated']!r}")
-    console.print("next: blossom-edge quantize 4b q4_k_m")
+        out.print(f"  bench       {row['test']} with {row['n_threads']} threads: {row['tokens_per_second']:.1f} tokens/s")
+    out.print("  stages      " + "  ".join(f"{k} {v:.1f}s" for k, v in data["timings_seconds"].items()))
+    out.print(f"  greedy reply (random weights, so nonsense is expected): {data['generated']!r}")
+    out.print("next: blossom-edge quantize 4b q4_k_m")
 
 
 def register(app: typer.Typer) -> None:

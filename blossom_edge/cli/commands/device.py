@@ -35,34 +35,30 @@ def device(
     from rich.markup import escape
 
     from blossom_edge.base.errors import UsageError
-    from blossom_edge.base.output import note, print_json
+    from blossom_edge.cli.output import Output
     from blossom_edge.device.capture import capture as capture_files
     from blossom_edge.device.probe import probe
     from blossom_edge.device.tree import Tree
 
     if root is not None and capture is not None:
         raise UsageError("--root and --capture cannot be used together")
+    out = Output(json_output)
     if capture is not None:
         written = capture_files(capture)
-        if json_output:
-            print_json({"capture": str(capture), "files": written})
-        else:
-            note(escape(f"captured {len(written)} files into {capture}"))
+        out.data({"capture": str(capture), "files": written},
+                 lambda: out.note(escape(f"captured {len(written)} files into {capture}")))
         return
     info = probe(Tree(root) if root is not None else None)
-    if json_output:
-        print_json(info.to_dict())
-        return
-    render(info)
+    out.data(info.to_dict(), lambda: render(out, info))
 
 
-def render(info) -> None:
+def render(out, info) -> None:
     """The probe as a table; every value is plain text, since a capture's file can hold `[/]`,
     which rich would otherwise read as markup and fail on."""
     from rich.table import Table
     from rich.text import Text
 
-    from blossom_edge.base.output import human_bytes, out_console
+    from blossom_edge.base.output import human_bytes
 
     def size(value: int | None) -> str:
         return human_bytes(value) if value is not None else "?"
@@ -96,7 +92,7 @@ def render(info) -> None:
         b = info.battery
         power = f", {b.power_w:.2f} W" if b.power_w is not None else ""
         add_row("battery", f"{b.capacity_pct if b.capacity_pct is not None else '?'}% {b.status or ''}{power}")
-    out_console().print(table)
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:

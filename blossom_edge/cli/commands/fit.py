@@ -39,13 +39,14 @@ def fit(
 
     Example: blossom-edge fit --ram 8G --ctx 4096
     """
-    from blossom_edge.base.output import print_json, progress
     from blossom_edge.bench import fit as f
     from blossom_edge.bench.bandwidth import bandwidth_for
     from blossom_edge.bench.store import ResultsStore
+    from blossom_edge.cli.output import Output
     from blossom_edge.device.probe import probe
     from blossom_edge.device.tree import Tree
 
+    out = Output(json_output)
     ram_bytes = f.parse_size(ram) if ram is not None else None
     info = probe(Tree(device_root) if device_root is not None else None)
     total, budget, basis = f.budget(ram_bytes, info)
@@ -53,29 +54,28 @@ def fit(
         stored = store.rows(info.device_id)
         cached = store.bandwidth(info.device_id)
     bandwidth = bandwidth_for(info, given_gbs=bandwidth_gbs, cached=cached, this_machine=device_root is None,
-                              note=progress)
+                              note=out.progress.step)
     rows = f.table(budget, ctx, bandwidth, info.features, info.arch, stored)
     pick = f.recommend(rows, f.arm_repack(info.features, info.arch))
-    if json_output:
-        print_json({
-            "device": info.name, "device_id": info.device_id, "ram_total": total, "budget": budget,
-            "budget_basis": basis, "ctx": ctx, "bandwidth_bps": bandwidth,
-            "speed_note": "tg_source 'estimate' = bandwidth-based estimate, not a measurement",
-            "rows": [r.to_dict() for r in rows], "recommendation": pick.to_dict() if pick else None,
-            "models": [{"model": alias, "best": r.to_dict() if r else None} for alias, r in f.best_per_model(rows)],
-            "no_shape": f.without_shape(),
-        })
-        return
+    payload = {
+        "device": info.name, "device_id": info.device_id, "ram_total": total, "budget": budget,
+        "budget_basis": basis, "ctx": ctx, "bandwidth_bps": bandwidth,
+        "speed_note": "tg_source 'estimate' = bandwidth-based estimate, not a measurement",
+        "rows": [r.to_dict() for r in rows], "recommendation": pick.to_dict() if pick else None,
+        "models": [{"model": alias, "best": r.to_dict() if r else None} for alias, r in f.best_per_model(rows)],
+        "no_shape": f.without_shape(),
+    }
     shown = rows if all_rows else f.best_per_model(rows)
-    render(shown, pick, info.name, budget, basis, ctx, bandwidth, matrix=all_rows, skipped=f.without_shape())
+    out.data(payload, lambda: render(out, shown, pick, info.name, budget, basis, ctx, bandwidth, matrix=all_rows,
+                                     skipped=f.without_shape()))
 
 
-def render(rows, pick, name: str, budget: int, basis: str, ctx: int, bandwidth: float | None, *,
+def render(out, rows, pick, name: str, budget: int, basis: str, ctx: int, bandwidth: float | None, *,
            matrix: bool = True, skipped: list[str] = ()) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from blossom_edge.base.output import human_bytes, out_console
+    from blossom_edge.base.output import human_bytes
 
     table = Table(title=Text(f"{name}: {human_bytes(budget)} for the model ({basis}), context {ctx}"))
     for col in ("model", "quant", "weights", "KV cache", "needs", "headroom", "gen t/s", ""):
@@ -93,19 +93,18 @@ def render(rows, pick, name: str, budget: int, basis: str, ctx: int, bandwidth: 
         mark = "fits" if r.fits else "too big"
         table.add_row(r.model, r.quant, human_bytes(r.weights), human_bytes(r.kv_cache), human_bytes(r.need),
                       human_bytes(r.headroom), speed, mark + (f" ({r.note})" if r.note else ""), style=style)
-    console = out_console()
-    console.print(table)
+    out.print(table)
     if skipped:
-        console.print(f"Not estimated (no dimensions recorded for their base model): {', '.join(skipped)}")
+        out.print(f"Not estimated (no dimensions recorded for their base model): {', '.join(skipped)}")
     if bandwidth:
-        console.print(f"* estimate: {bandwidth / 1e9:.1f} GB/s copy bandwidth × decode efficiency ÷ bytes per "
-                      "token; run `blossom-edge bench` for measured figures")
+        out.print(f"* estimate: {bandwidth / 1e9:.1f} GB/s copy bandwidth × decode efficiency ÷ bytes per "
+                  "token; run `blossom-edge bench` for measured figures")
     if pick is None:
-        console.print("No Blossom model fits at a readable speed; try a smaller --ctx or free some RAM.")
+        out.print("No Blossom model fits at a readable speed; try a smaller --ctx or free some RAM.")
     else:
         speed = "" if pick.tg_ts is None else f", {'about ' if pick.tg_source != 'measured' else ''}{pick.tg_ts:.1f} tokens/s"
-        console.print(f"Recommended: {pick.model} {pick.quant} ({pick.file_name}): needs {human_bytes(pick.need)}, "
-                      f"{human_bytes(pick.headroom)} headroom{speed}.")
+        out.print(f"Recommended: {pick.model} {pick.quant} ({pick.file_name}): needs {human_bytes(pick.need)}, "
+                  f"{human_bytes(pick.headroom)} headroom{speed}.")
 
 
 def register(app: typer.Typer) -> None:

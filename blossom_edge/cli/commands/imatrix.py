@@ -39,26 +39,21 @@ def imatrix(
 
     Example: blossom-edge imatrix blossom-v5-4b-BF16.gguf --chunks 50
     """
+    from blossom_edge.cli.output import Output
     from blossom_edge.device.probe import probe
     from blossom_edge.device.threads import performance_cores
     from blossom_edge.imatrix.compute import make_imatrix
     from blossom_edge.imatrix.text import calibration_text
 
+    out = Output(json_output)
     calibration = calibration_text(text)
     result = make_imatrix(model, output, calibration, ctx=ctx, chunks=chunks,
-                          threads=threads or performance_cores(probe()), progress=not json_output,
+                          threads=threads or performance_cores(probe()), progress=out.progress,
                           provenance={"model": model.name}, text_files=text)
-    if json_output:
-        from blossom_edge.base.output import print_json
-
-        print_json(result.to_dict())
-        return
-    from blossom_edge.base.output import out_console
-
-    out_console().print(
+    out.data(result.to_dict(), lambda: out.print(
         f"[bold green]✓[/] {result.path}: {result.entries} weights, {result.chunks} chunks of {result.chunk_size} "
         f"tokens from {', '.join(result.datasets)}; perplexity {result.perplexity:.4f}; "
-        f"{result.seconds_per_chunk:.2f} s per chunk")
+        f"{result.seconds_per_chunk:.2f} s per chunk"))
 
 
 def register(app: typer.Typer) -> None:

@@ -27,28 +27,24 @@ def inspect(
 
     Example: blossom-edge inspect blossom-v5-4b-Q4_K_M.gguf --ctx 2048
     """
+    from blossom_edge.cli.output import Output
     from blossom_edge.inputs.gguf_inspect import inspect_report
 
+    out = Output(json_output)
     data = inspect_report(path, ctx)
-    if json_output:
-        from blossom_edge.base.output import print_json
-
-        print_json(data)
-        return
-    _render(data)
+    out.data(data, lambda: _render(out, data))
 
 
 def _count(n: int) -> str:
     return f"{n / 1e9:.2f} B ({n:,})" if n >= 1e9 else f"{n / 1e6:.1f} M ({n:,})"
 
 
-def _render(data: dict[str, Any]) -> None:
+def _render(out, data: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from blossom_edge.base.output import human_bytes, out_console
+    from blossom_edge.base.output import human_bytes
 
-    console = out_console()
-    console.print(f"[bold]{data['path']}[/]  {human_bytes(data['file_size'])}")
+    out.print(f"[bold]{data['path']}[/]  {human_bytes(data['file_size'])}")
     facts = Table(show_header=False, show_edge=False)
     facts.add_column(style="dim")
     facts.add_column()
@@ -71,23 +67,23 @@ def _render(data: dict[str, Any]) -> None:
     ]
     for key, value in rows:
         facts.add_row(key, value)
-    console.print(facts)
+    out.print(facts)
     types = Table(title="tensor types", show_edge=False)
     for col in ("type", "tensors", "weights", "size"):
         types.add_column(col, justify="left" if col == "type" else "right")
     for name, t in sorted(data["types"].items(), key=lambda kv: -kv[1]["bytes"]):
         types.add_row(name, str(t["tensors"]), f"{t['elements']:,}", human_bytes(t["bytes"]))
-    console.print(types)
+    out.print(types)
     mem = data["memory"]
-    console.print(
+    out.print(
         f"RAM at {mem['n_ctx']} tokens of context: about {human_bytes(mem['total'])} = weights "
         f"{human_bytes(mem['weights'])} + KV cache {human_bytes(mem['kv_cache'])} + compute "
         f"{human_bytes(mem['compute'] + mem['output'])} + runtime {human_bytes(mem['runtime'])}"
     )
     template = data["chat_template"]
-    console.print("chat template:" if template else "chat template: none", style="dim")
+    out.print("chat template:" if template else "chat template: none", style="dim")
     if template:
-        console.print(template, markup=False, highlight=False)
+        out.print(template, markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

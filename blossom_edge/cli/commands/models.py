@@ -22,18 +22,21 @@ def models(json_output: JsonOpt = False) -> None:
 
     Example: blossom-edge models --json
     """
-    from blossom_edge.base.output import out_console, print_json
-    from blossom_edge.model.catalog import LINES, MODELS
+    from blossom_edge.cli.output import Output
+    from blossom_edge.model.catalog import MODELS
 
-    if json_output:
-        print_json([m.to_dict() for m in MODELS])
-        return
+    out = Output(json_output)
+    out.data([m.to_dict() for m in MODELS], lambda: _render(out))
+
+
+def _render(out) -> None:
     from rich.table import Table
+
+    from blossom_edge.model.catalog import LINES, MODELS
 
     def shown(model, fact: str, text: str) -> str:
         return f"{text} {UNVERIFIED_MARK}" if fact in model.unverified else text
 
-    console = out_console()
     # The repository and Ollama name are never cut: their column is as wide as the longest one;
     # the other columns wrap at word boundaries on a narrow terminal.
     ids = max(len(text) for m in MODELS for text in (m.repo_id + " ?", (m.published or "") + " ?"))
@@ -51,9 +54,9 @@ def models(json_output: JsonOpt = False) -> None:
                           shown(m, "params_b", f"{m.params_b:g}B"), m.kind,
                           shown(m, "context_length", str(m.context_length)),
                           shown(m, "chat_format", m.chat.name if m.chat else "from checkpoint"))
-        console.print(table)
-    console.print(f"{UNVERIFIED_MARK} = no source found for this fact (unverified); "
-                  "`blossom-edge models --json` lists every fact's source.")
+        out.print(table)
+    out.print(f"{UNVERIFIED_MARK} = no source found for this fact (unverified); "
+              "`blossom-edge models --json` lists every fact's source.")
 
 
 def register(app: typer.Typer) -> None:

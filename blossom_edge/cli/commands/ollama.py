@@ -61,22 +61,25 @@ def create(
 
     Example: blossom-edge ollama create 4b --gpu
     """
-    from blossom_edge.base.output import note, print_json, progress
+    from blossom_edge.cli.output import Output
     from blossom_edge.ollama.create import create_in_ollama
 
+    out = Output(json_output)
     result = create_in_ollama(source, qtype, gpu=gpu, name=name, publish=publish, push=push, num_ctx=ctx,
-                              system=system, alias=model, host=host, output_dir=output_dir, progress=progress,
-                              warn=note)
+                              system=system, alias=model, host=host, output_dir=output_dir,
+                              progress=out.progress.step, warn=out.note)
     created = result.created
-    if json_output:
-        print_json({"name": created.name, "gguf": str(result.gguf), "modelfile": str(result.modelfile),
-                    "digest": created.digest, "uploaded": created.uploaded, "pushed": created.pushed,
-                    "notes": created.notes, "server": result.server})
-        return
-    for line in created.notes:
-        note(f"note: {line}")
-    verb = "created and pushed" if created.pushed else "created"
-    typer.echo(f"{verb} {created.name} from {result.gguf.name}; try: ollama run {created.name}")
+
+    def render() -> None:
+        for line in created.notes:
+            out.note(f"note: {line}")
+        verb = "created and pushed" if created.pushed else "created"
+        out.print(f"{verb} {created.name} from {result.gguf.name}; try: ollama run {created.name}", markup=False,
+                  soft_wrap=True)
+
+    out.data({"name": created.name, "gguf": str(result.gguf), "modelfile": str(result.modelfile),
+              "digest": created.digest, "uploaded": created.uploaded, "pushed": created.pushed,
+              "notes": created.notes, "server": result.server}, render)
 
 
 def register(app: typer.Typer) -> None:

@@ -27,18 +27,19 @@ def quality(
 
     Example: blossom-edge quality model-BF16.gguf model-Q4_K_M.gguf model-Q5_K_M.gguf
     """
+    from blossom_edge.cli.output import Output
     from blossom_edge.quantize.quality import measure
 
-    rows = measure(reference, quants, chunk=chunk, threads=threads, progress=not json_output)
-    if json_output:
-        from blossom_edge.base.output import print_json
+    out = Output(json_output)
+    rows = measure(reference, quants, chunk=chunk, threads=threads, progress=out.progress)
+    out.data([r.to_dict() for r in rows], lambda: _render(out, reference, rows))
 
-        print_json([r.to_dict() for r in rows])
-        return
+
+def _render(out, reference: Path, rows) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from blossom_edge.base.output import human_bytes, out_console
+    from blossom_edge.base.output import human_bytes
 
     table = Table(title=Text("quality against " + reference.name))
     for col in ("file", "size", "bpw", "perplexity", "Δppl", "KL mean", "KL p99", "same top-1"):
@@ -48,9 +49,9 @@ def quality(
         kl = (f"{r.kl_mean:.4f}", f"{r.kl_p99:.4f}", f"{r.top1_agreement:.1%}") if r.kl_mean is not None else ("-", "-", "-")
         delta = f"{(r.perplexity / ref_ppl - 1):+.2%}" if r is not rows[0] else "ref"
         table.add_row(r.path.name, human_bytes(r.file_size), f"{r.bits_per_weight:.2f}", f"{r.perplexity:.3f}", delta, *kl)
-    out_console().print(table)
-    out_console().print("lower KL and higher top-1 agreement mean closer to the reference; "
-                        "choose the smallest file whose figures you can accept.", style="dim")
+    out.print(table)
+    out.print("lower KL and higher top-1 agreement mean closer to the reference; "
+              "choose the smallest file whose figures you can accept.", style="dim")
 
 
 def register(app: typer.Typer) -> None:

@@ -36,13 +36,14 @@ QTypeArg = Annotated[
 def _list_types(value: bool) -> None:
     if not value:
         return
-    from blossom_edge.base.output import out_console
+    from blossom_edge.cli.output import Output
     from blossom_edge.quantize.types import QUANT_TYPES
 
+    out = Output()
     for q in QUANT_TYPES:
         extra = f"alias of {q.alias_of.lower()}" if q.alias_of else ("needs an importance matrix (made if not given)"
                                                                    if q.needs_imatrix else "")
-        out_console().print(f"{q.name.lower():10} {q.bpw:6.2f} bpw  {extra}")
+        out.print(f"{q.name.lower():10} {q.bpw:6.2f} bpw  {extra}")
     raise typer.Exit()
 
 
@@ -71,57 +72,53 @@ def quantize(
 
     Example: blossom-edge quantize 4b q4_k_m -o models/
     """
+    from blossom_edge.cli.output import Output
+    from blossom_edge.quantize.manifest import manifest_path
     from blossom_edge.quantize.pipeline import quantize_pipeline
 
+    out = Output(json_output)
     report = quantize_pipeline(source, qtype, output_dir or Path.cwd(), threads=threads, imatrix=imatrix,
-                               keep_intermediate=keep_intermediate, progress=not json_output)
-    if json_output:
-        from blossom_edge.base.output import print_json
-        from blossom_edge.quantize.manifest import manifest_path
-
-        info = report.verification.info
-        print_json({
-            "path": str(report.path),
-            "manifest": str(manifest_path(report.path)),
-            "intermediate": str(report.intermediate) if report.intermediate else None,
-            "intermediate_record": report.intermediate_record,
-            "qtype": report.qtype.name,
-            "source": report.source,
-            "bytes": info.file_size,
-            "bits_per_weight": round(info.bits_per_weight, 4),
-            "tensor_types": info.type_histogram(),
-            "generated": report.verification.text,
-            "imatrix": report.imatrix,
-            "timings_seconds": {k: round(v, 3) for k, v in report.timings.items()},
-        })
-        return
-    _render(report)
+                               keep_intermediate=keep_intermediate, progress=out.progress)
+    info = report.verification.info
+    out.data({
+        "path": str(report.path),
+        "manifest": str(manifest_path(report.path)),
+        "intermediate": str(report.intermediate) if report.intermediate else None,
+        "intermediate_record": report.intermediate_record,
+        "qtype": report.qtype.name,
+        "source": report.source,
+        "bytes": info.file_size,
+        "bits_per_weight": round(info.bits_per_weight, 4),
+        "tensor_types": info.type_histogram(),
+        "generated": report.verification.text,
+        "imatrix": report.imatrix,
+        "timings_seconds": {k: round(v, 3) for k, v in report.timings.items()},
+    }, lambda: _render(out, report))
 
 
-def _render(report) -> None:
+def _render(out, report) -> None:
     from rich.table import Table
 
-    from blossom_edge.base.output import human_bytes, out_console
+    from blossom_edge.base.output import human_bytes
     from blossom_edge.quantize.manifest import manifest_path
 
     info = report.verification.info
-    console = out_console()
-    console.print(f"[bold green]✓[/] {report.path}  {human_bytes(info.file_size)}, "
-                  f"{info.bits_per_weight:.2f} bits per weight, {report.qtype.name} from {report.source}")
+    out.print(f"[bold green]✓[/] {report.path}  {human_bytes(info.file_size)}, "
+              f"{info.bits_per_weight:.2f} bits per weight, {report.qtype.name} from {report.source}")
     types = Table(title="tensor types", show_edge=False)
     for col in ("type", "tensors", "weights", "size"):
         types.add_column(col, justify="left" if col == "type" else "right")
     for name, t in sorted(info.types.items(), key=lambda kv: -kv[1].bytes):
         types.add_row(name, str(t.tensors), f"{t.elements:,}", human_bytes(t.bytes))
-    console.print(types)
+    out.print(types)
     stages = "  ".join(f"{k} {v:.1f}s" for k, v in report.timings.items())
-    console.print(f"stages: {stages}")
-    console.print(f"verified: greedy reply to a Blossom prompt began {report.verification.text!r}")
-    console.print(f"manifest: {manifest_path(report.path)}")
+    out.print(f"stages: {stages}")
+    out.print(f"verified: greedy reply to a Blossom prompt began {report.verification.text!r}")
+    out.print(f"manifest: {manifest_path(report.path)}")
     if report.imatrix:
-        console.print(f"importance matrix ({report.imatrix['made']}): {report.imatrix['file']}")
+        out.print(f"importance matrix ({report.imatrix['made']}): {report.imatrix['file']}")
     if report.intermediate:
-        console.print(f"intermediate kept: {report.intermediate}")
+        out.print(f"intermediate kept: {report.intermediate}")
 
 
 def register(app: typer.Typer) -> None:

@@ -44,55 +44,51 @@ def release(
 
     Example: blossom-edge release 4b 9b --quants q4_k_m,q8_0 -o release/ --gpu-tags
     """
+    from dataclasses import asdict
+
+    from blossom_edge.cli.output import Output
     from blossom_edge.release.run import release as run_release
     from blossom_edge.release.split import parse_size
 
+    out = Output(json_output)
     size = parse_size(split_max_size) if split_max_size is not None else None
     result = run_release(sources, [q for q in quants.split(",") if q.strip()], output_dir, gpu_tags=gpu_tags,
                          address=address, split_max_size=size, push_hub=push_hub, push_ollama=push_ollama,
-                         dry_run=dry_run, progress=not json_output)
-    if json_output:
-        from dataclasses import asdict
-
-        from blossom_edge.base.output import print_json
-
-        data = result.plan.to_dict()
-        if result.run is not None:
-            data["states"] = {k: asdict(v) for k, v in result.run.states.items()}
-            data["cards"], data["seconds"] = result.run.cards, round(result.run.seconds, 3)
-        data["hub"], data["ollama"] = result.hub, result.ollama
-        print_json(data)
-        return
-    _render(result)
+                         dry_run=dry_run, progress=out.progress)
+    data = result.plan.to_dict()
+    if result.run is not None:
+        data["states"] = {k: asdict(v) for k, v in result.run.states.items()}
+        data["cards"], data["seconds"] = result.run.cards, round(result.run.seconds, 3)
+    data["hub"], data["ollama"] = result.hub, result.ollama
+    out.data(data, lambda: _render(out, result))
 
 
-def _render(result) -> None:
-    from blossom_edge.base.output import human_bytes, out_console
+def _render(out, result) -> None:
+    from blossom_edge.base.output import human_bytes
     from blossom_edge.release.progress import task_table
 
-    console = out_console()
     plan = result.plan
     if result.run is None:
         from blossom_edge.release.graph import TaskState
 
         states = {n.key: TaskState(n.key, "skipped" if n.done else "waiting", reason=n.why) for n in plan.nodes}
-        console.print(task_table(plan, states))
+        out.print(task_table(plan, states))
         todo = plan.todo()
-        console.print(f"dry run: {len(todo)} of {len(plan.nodes)} tasks to run, writing about "
-                      f"{human_bytes(sum(n.disk for n in todo))}; nothing was written")
+        out.print(f"dry run: {len(todo)} of {len(plan.nodes)} tasks to run, writing about "
+                  f"{human_bytes(sum(n.disk for n in todo))}; nothing was written")
         return
     skipped = sum(s.state == "skipped" for s in result.run.states.values())
     if skipped == len(plan.nodes):
-        console.print("nothing to do: every file's manifest matches its source, tools, type and sha256")
-    console.print(f"[bold green]✓[/] release in {plan.output_dir} in {result.run.seconds:.1f}s "
-                  f"({len(plan.nodes) - skipped} tasks run, {skipped} already done)")
+        out.print("nothing to do: every file's manifest matches its source, tools, type and sha256")
+    out.print(f"[bold green]✓[/] release in {plan.output_dir} in {result.run.seconds:.1f}s "
+              f"({len(plan.nodes) - skipped} tasks run, {skipped} already done)")
     for stem, card in result.run.cards.items():
-        console.print(f"  {stem}: {card['card']}" + (f" (updated: {', '.join(card['changed'])})" if card["changed"]
-                                                      else " (unchanged)"))
+        out.print(f"  {stem}: {card['card']}" + (f" (updated: {', '.join(card['changed'])})" if card["changed"]
+                                                  else " (unchanged)"))
     for commit in result.hub:
-        console.print(f"  hub {commit['repo']}: {commit['message']}")
+        out.print(f"  hub {commit['repo']}: {commit['message']}")
     for created in result.ollama:
-        console.print(f"  ollama {created['name']}" + (" pushed" if created["pushed"] else ""))
+        out.print(f"  ollama {created['name']}" + (" pushed" if created["pushed"] else ""))
 
 
 def register(app: typer.Typer) -> None:

@@ -32,10 +32,11 @@ def report(
     from rich.markup import escape
 
     from blossom_edge.base.errors import NotFoundError
-    from blossom_edge.base.output import note, print_json
     from blossom_edge.bench import report as r
     from blossom_edge.bench.store import ResultsStore
+    from blossom_edge.cli.output import Output
 
+    out = Output(json_output)
     if results:
         rows = r.load_files(results)
     else:
@@ -49,25 +50,23 @@ def report(
 
         refuse_overwriting(png, results or [])
         r.png_chart(pts, png)
-        note(escape(f"chart written to {png}"))
-    if json_output:
-        print_json([p.to_dict() for p in pts])
-        return
-    render(pts)
-    if chart:
-        from blossom_edge.base.output import out_console
+        out.note(escape(f"chart written to {png}"))
 
-        width = min(out_console().width, 110)
-        out_console().print(r.terminal_chart(pts, width=width), markup=False, highlight=False)
+    def show() -> None:
+        render(out, pts)
+        if chart:
+            out.print(r.terminal_chart(pts, width=min(out.width, 110)), markup=False, highlight=False)
+
+    out.data([p.to_dict() for p in pts], show)
 
 
-def render(pts) -> None:
+def render(out, pts) -> None:
     """The points as a table. Names are plain Text: they come from files anyone can write, and
     rich would read a device called `[/]` as markup and fail on it."""
     from rich.table import Table
     from rich.text import Text
 
-    from blossom_edge.base.output import human_bytes, out_console
+    from blossom_edge.base.output import human_bytes
 
     table = Table(title="bench results")
     for col in ("device", "model", "size", "% of RAM", "threads", "pp t/s", "tg t/s", "engine"):
@@ -77,7 +76,7 @@ def render(pts) -> None:
         table.add_row(Text(p.device), Text(p.model), human_bytes(p.model_size) if p.model_size else "?",
                       f"{100 * p.ram_share:.1f}" if p.ram_share is not None else "?", str(p.n_threads or "?"),
                       f"{p.pp_ts:.1f}" if p.pp_ts else "–", f"{p.tg_ts:.1f}" if p.tg_ts else "–", Text(p.engine))
-    out_console().print(table)
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:
