@@ -133,7 +133,7 @@ def test_host_option_and_custom_name_and_push(server, gguf, capsys, monkeypatch)
 def test_4b_q4_k_m_creates_a_local_name_and_publish_the_published_one(server, tmp_path, capsys, monkeypatch):
     from blossom_edge.quantize import pipeline as quantize
 
-    def fake_quantize_source(source, qtype, output_dir):
+    def fake_quantize_source(source, qtype, output_dir, progress=None):
         out = Path(output_dir) / resolve(source).gguf_filename(qtype)
         out.write_bytes(GGUF_BYTES)
         return out
@@ -150,7 +150,7 @@ def test_alias_is_quantized_first_through_the_quantize_module(server, tmp_path, 
 
     calls = []
 
-    def fake_quantize_source(source, qtype, output_dir):
+    def fake_quantize_source(source, qtype, output_dir, progress=None):
         calls.append((source, qtype, Path(output_dir)))
         out = Path(output_dir) / resolve(source).gguf_filename(qtype)
         out.write_bytes(GGUF_BYTES)
@@ -310,7 +310,7 @@ def test_a_checkpoint_downloaded_by_quantize_gives_its_template_through_the_gguf
                                                                                monkeypatch):
     from blossom_edge.quantize import pipeline as quantize
 
-    def fake_quantize_source(source, qtype, output_dir):
+    def fake_quantize_source(source, qtype, output_dir, progress=None):
         out = Path(output_dir) / resolve(source).gguf_filename(qtype)
         out.write_bytes(_gguf_bytes(chat_template=CHATML_DEFAULT))
         return out

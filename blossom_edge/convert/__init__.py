@@ -93,10 +93,11 @@ def plan_conversion(source: LocalSource | Path, output: Path | None, outtype: st
     here and prints the plan; disk-space checks read `plan.tensor_bytes`.
     """
     source = source if isinstance(source, LocalSource) else LocalSource(path=Path(source))
-    checkpoint = Checkpoint.open(source.path)
+    checkpoint = Checkpoint.open(source.path, source.files)
     arch = architecture_for(checkpoint.config)
     plan = build_plan(checkpoint, arch, outtype)
-    vocab = load_vocab(source.path, checkpoint.config.get("vocab_size"), space_prefix_key=arch.space_prefix_key,
+    vocab = load_vocab(source.path, checkpoint.config.get("vocab_size"), files=source.files,
+                       space_prefix_key=arch.space_prefix_key,
                        arch_name=arch.arch_name, pre_names=dict(arch.pre_tokenizer_names),
                        special_tokens=dict(arch.special_tokens))
     metadata = model_metadata(checkpoint.directory, plan.n_params, source)

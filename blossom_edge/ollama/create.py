@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blossom_edge.base.errors import NotFoundError, UsageError
+from blossom_edge.base.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     from blossom_edge.inputs.source import GgufSource, Source
@@ -182,7 +183,7 @@ def target_name(model: ModelInfo, quant: str, *, gpu: bool, name: str | None, pu
 def create_in_ollama(source: str | Source, qtype: str | None = None, *, gpu: bool = False, name: str | None = None,
                      publish: bool = False, push: bool = False, num_ctx: int | None = None,
                      system: str | None = None, alias: str | None = None, host: str | None = None,
-                     output_dir: Path | None = None, progress: Callable[[str], None] = lambda _msg: None,
+                     output_dir: Path | None = None, progress: Progress = NO_PROGRESS,
                      warn: Callable[[str], None] = lambda _msg: None) -> CreateResult:
     """Check everything cheap first (name, tag, template, file, server), then quantize if needed,
     write the Modelfile, create the model and read it back. The TEMPLATE comes from the model's own
@@ -214,13 +215,13 @@ def create_in_ollama(source: str | Source, qtype: str | None = None, *, gpu: boo
     oc.ping(client, url)
 
     if gguf is None:
-        gguf = pipeline.quantize_source(source, quant, output_dir or Path.cwd())
+        gguf = pipeline.quantize_source(source.text, quant, output_dir or Path.cwd(), progress=progress)
         # Downloaded only now: the template the converter copied into the GGUF is the checkpoint's own.
         chat = chat or own_chat(GgufSource(gguf, str(gguf)), model) or catalog_chat(model)
     modelfile_dir = output_dir or gguf.parent
     modelfile_path = modelfile_dir / f"{full_name.model}-{tag}.Modelfile"
     text = write_modelfile(model, gguf, modelfile_path, name=str(full_name), gpu=gpu, num_ctx=num_ctx,
                            system=system, chat=chat)
-    progress(f"wrote {modelfile_path}")
-    created = oc.create_model(client, str(full_name), text, modelfile_dir, url, progress=progress, push=push)
+    progress.step(f"wrote {modelfile_path}")
+    created = oc.create_model(client, str(full_name), text, modelfile_dir, url, progress=progress.step, push=push)
     return CreateResult(created, gguf, modelfile_path, url)

@@ -1,9 +1,10 @@
-"""From a model name to a verified, quantized GGUF: resolve → convert → quantize → verify → manifest.
+"""From a model name to a verified, quantized GGUF: resolve → convert → importance matrix → quantize →
+verify → manifest, as small steps that take what they need and return what they made.
 
-Each step is a small function over one `Run`, which holds everything the steps hand on (the
-input the quantizer reads, the intermediate and where it lives, what the manifest will say),
-so a reader follows the source argument down one page instead of through the import graph.
-The quantizing itself is llama.cpp's own (`child.py`), so the files are the ones
+`quantize_pipeline` composes them for one type; `release/tasks.py` composes the same steps for
+many types from one intermediate, on Ray. Each step's result is a small frozen value (`Origin`,
+`Input16`, `Matrix`, `Verified`) passed to the next, so no step depends on fields another set by
+hand. The quantizing itself is llama.cpp's own (`child.py`), so the files are the ones
 llama-quantize would write. From a checkpoint, the 16-bit intermediate is written to RAM
 (/dev/shm) when it fits comfortably, so no checkpoint-sized file touches the disk; it is
 removed however the run ends.
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from blossom_edge.base.atomic import refuse_overwriting
 from blossom_edge.base.errors import UsageError
+from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.base.signals import signals_as_interrupts
 from blossom_edge.device.threads import all_cores
 from blossom_edge.quantize import child
@@ -29,7 +31,7 @@ from blossom_edge.quantize.types import AUTO, QuantType, imatrix_choice, parse_q
 
 if TYPE_CHECKING:
     from blossom_edge.base.diskspace import Placement
-    from blossom_edge.inputs.source import LocalSource, Source
+    from blossom_edge.inputs.source import GgufSource, LocalSource, Source
     from blossom_edge.model.catalog import ChatFormat
     from blossom_edge.quantize.verify import Verification
 
@@ -50,39 +52,58 @@ class QuantizeReport:
     imatrix: dict[str, Any] | None = None
 
 
-@dataclass
-class Run:
-    """One run's state as it moves through the steps."""
+@dataclass(frozen=True)
+class Origin:
+    """What a run's input was made from: the stem that names its outputs, how notes describe it, what
+    the manifest records of it, and the catalog's chat format (for verification's prompt)."""
 
-    source: Source
-    qtype: QuantType
-    output_dir: Path
-    threads: int
-    imatrix: Path | None
-    keep_intermediate: bool
-    progress: bool
-    # --imatrix auto: computed from the 16-bit input (or reused) by `_importance_matrix`.
-    imatrix_auto: bool = False
-    imatrix_record: dict[str, Any] | None = None
-    started: float = field(default_factory=time.perf_counter)
-    timings: dict[str, float] = field(default_factory=dict)
-    # What the manifest says of the source and the intermediate.
-    record: dict[str, Any] = field(default_factory=dict)
+    stem: str
+    described: str
+    source: dict[str, Any]
     chat: ChatFormat | None = None
-    # The checkpoint's file-name stem, which names the intermediate and, if kept, its copy.
-    stem: str = ""
-    described: str = ""
-    final: Path | None = None
-    quant_input: Path | None = None
-    intermediate: Path | None = None
-    ram_dir: Path | None = None
-    kept: Path | None = None
-    quantized: child.QuantizeRun | None = None
-    verification: Verification | None = None
-    sha256: str = ""
 
-    def timed(self, stage: str, started: float) -> None:
-        self.timings[stage] = time.perf_counter() - started
+
+@dataclass(frozen=True)
+class Input16:
+    """The file every quant type is made from: a GGUF given as it is, or the lossless intermediate
+    converted from the checkpoint (`converted` then says its type and where it lives)."""
+
+    path: Path
+    origin: Origin
+    converted: dict[str, Any] | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The manifest's fields about the source and the intermediate."""
+        return {"source": self.origin.source, **(self.converted or {})}
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """The importance matrix a type is quantized with (None: none), and how it was had."""
+
+    path: Path | None = None
+    record: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A quantized file that loaded and generated: the quantizer's report, the check, its sha256."""
+
+    quantized: child.QuantizeRun
+    verification: Verification
+    sha256: str
+    seconds: float
+
+
+@dataclass
+class _Stages:
+    """Seconds per stage, in the order they ran, for the report and the manifest."""
+
+    started: float = field(default_factory=time.perf_counter)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def since(self, stage: str, t0: float) -> None:
+        self.seconds[stage] = time.perf_counter() - t0
 
 
 def quantize_pipeline(
@@ -93,32 +114,50 @@ def quantize_pipeline(
     threads: int | None = None,
     imatrix: Path | str | None = None,
     keep_intermediate: bool = False,
-    progress: bool = True,
+    progress: Progress = NO_PROGRESS,
 ) -> QuantizeReport:
     """Resolve, convert to a lossless intermediate, quantize, verify and write the manifest.
 
     `imatrix`: a file, "auto" (compute one, the default for types that need one) or "none".
     """
     from blossom_edge.inputs.source import GgufSource, classify
+    from blossom_edge.model.naming import gguf_name
 
     qt = parse_qtype(qtype)
     choice = imatrix_choice(qt, imatrix)
-    run = Run(classify(source), qt, _prepared_output_dir(output_dir), threads or all_cores(),
-              choice if isinstance(choice, Path) else None, keep_intermediate, progress, imatrix_auto=choice == AUTO)
+    given = choice if isinstance(choice, Path) else None
+    source = classify(source)
+    output_dir = _prepared_output_dir(output_dir)
+    threads = threads or all_cores()
+    stages = _Stages()
+    ram_dir: Path | None = None
+    made: Input16 | None = None
+    kept: Path | None = None
     with signals_as_interrupts():
         try:
-            if isinstance(run.source, GgufSource):
-                _from_gguf(run)
+            if isinstance(source, GgufSource):
+                made = gguf_input(source, qt, output_dir, given)
             else:
-                _from_checkpoint(run)
-            importance_matrix(run)
-            quantize_verified(run)
-            _keep_intermediate(run)
+                local, origin = resolve_checkpoint(source, qt, output_dir, keep_intermediate, stages)
+                final = output_dir / gguf_name(origin.stem, qt.name)
+                refuse_overwriting(final, [p for p in local.path.iterdir() if p.is_file()] + ([given] if given else []))
+                placement = _placement(local, qt, output_dir, keep_intermediate)
+                ram_dir = placement.directory if placement.in_ram else None
+                made = convert_intermediate(local, origin, placement, progress=progress, stages=stages)
+            final = output_dir / gguf_name(made.origin.stem, qt.name)
+            matrix = importance_matrix(made, qt, output_dir, threads, choice, progress=progress, stages=stages)
+            verified = quantize_verified(made, final, qt, matrix, threads, progress=progress, stages=stages,
+                                         free_input=made.converted is not None and not keep_intermediate)
+            if keep_intermediate and made.converted is not None:
+                kept = _keep_intermediate(made, final)
         finally:
-            _clean_up(run)
-    manifest = write_run_manifest(run)
-    return QuantizeReport(run.final, qt, run.described, run.timings, run.verification, run.kept,
-                          intermediate_record=run.record.get("intermediate"), imatrix=manifest["imatrix"])
+            if made is not None and made.converted is not None and made.path != kept:
+                made.path.unlink(missing_ok=True)
+            if ram_dir is not None:
+                shutil.rmtree(ram_dir, ignore_errors=True)
+    manifest = write_run_manifest(final, verified, made, qt, matrix, threads, stages, kept=kept)
+    return QuantizeReport(final, qt, made.origin.described, stages.seconds, verified.verification, kept,
+                          intermediate_record=manifest.get("intermediate"), imatrix=manifest["imatrix"])
 
 
 def quantize_source(
@@ -129,10 +168,11 @@ def quantize_source(
     threads: int | None = None,
     imatrix: Path | str | None = None,
     keep_intermediate: bool = False,
+    progress: Progress = NO_PROGRESS,
 ) -> Path:
     """One call from a model name, HF directory or GGUF to a verified quantized GGUF; returns its path."""
     return quantize_pipeline(source, qtype, output_dir, threads=threads, imatrix=imatrix,
-                             keep_intermediate=keep_intermediate).path
+                             keep_intermediate=keep_intermediate, progress=progress).path
 
 
 # ----------------------------------------------------------------------------- the steps
@@ -150,7 +190,7 @@ def _prepared_output_dir(output_dir: Path) -> Path:
     return output_dir
 
 
-def _from_gguf(run: Run) -> None:
+def gguf_input(source: GgufSource, qtype: QuantType, output_dir: Path, imatrix: Path | None) -> Input16:
     """A GGUF input is quantized as it is (re-quantized, with a note if it already lost precision)."""
     from blossom_edge.base.diskspace import DiskNeed, check_free_space
     from blossom_edge.base.output import note
@@ -158,43 +198,24 @@ def _from_gguf(run: Run) -> None:
     from blossom_edge.model.naming import gguf_name
     from blossom_edge.quantize.types import LOSSLESS_TYPES
 
-    src = run.source.path
+    src = source.path
     info = read_gguf_info(src)
-    run.final = run.output_dir / gguf_name(src.stem, run.qtype.name)
-    if run.final.resolve() == src.resolve():
-        raise UsageError(f"{src} already has the name the {run.qtype.name} output would get; choose another -o")
-    refuse_overwriting(run.final, [src, *([run.imatrix] if run.imatrix else [])])
-    check_free_space([DiskNeed("output", run.output_dir, int(info.n_params * run.qtype.bpw / 8))])
+    final = output_dir / gguf_name(src.stem, qtype.name)
+    if final.resolve() == src.resolve():
+        raise UsageError(f"{src} already has the name the {qtype.name} output would get; choose another -o")
+    refuse_overwriting(final, [src, *([imatrix] if imatrix else [])])
+    check_free_space([DiskNeed("output", output_dir, int(info.n_params * qtype.bpw / 8))])
     low = {t for t in info.types if t not in LOSSLESS_TYPES}
     if low:
         note(f"[yellow]note:[/] {src.name} is already quantized ({', '.join(sorted(low))}); "
              "re-quantizing loses more quality than starting from the 16-bit checkpoint")
-    run.quant_input, run.described = src, str(src.resolve())
-    run.stem = src.stem
-    run.record["source"] = {"gguf": run.described, "bytes": info.file_size, "types": info.type_histogram()}
+    described = str(src.resolve())
+    return Input16(src, Origin(src.stem, described,
+                               {"gguf": described, "bytes": info.file_size, "types": info.type_histogram()}))
 
 
-def _from_checkpoint(run: Run) -> None:
-    """Download if needed, then convert to a 16-bit intermediate in RAM or beside the output."""
-    from blossom_edge.base.diskspace import DiskNeed, check_free_space, place_intermediate
-    from blossom_edge.model.naming import gguf_name
-
-    local = resolve_checkpoint(run)
-    run.final = run.output_dir / gguf_name(run.stem, run.qtype.name)
-    refuse_overwriting(run.final, [p for p in local.path.iterdir() if p.is_file()]
-                       + ([run.imatrix] if run.imatrix else []))
-    weights, per_param = checkpoint_bytes(local)
-    intermediate_bytes = weights // per_param * 2
-    placement = place_intermediate(intermediate_bytes, run.output_dir, keep=run.keep_intermediate)
-    run.ram_dir = placement.directory if placement.in_ram else None
-    needs = [DiskNeed("output", run.output_dir, int(weights / per_param * run.qtype.bpw / 8))]
-    if not placement.in_ram:
-        needs.append(DiskNeed("intermediate", run.output_dir, intermediate_bytes))
-    check_free_space(needs)
-    convert_intermediate(run, local, placement)
-
-
-def resolve_checkpoint(run: Run) -> LocalSource:
+def resolve_checkpoint(source: Source, qtype: QuantType, output_dir: Path, keep_intermediate: bool,
+                       stages: _Stages | None = None) -> tuple[LocalSource, Origin]:
     """The checkpoint on local disk (downloaded if needed) and what the manifest says of it.
 
     Shared with `release`, which resolves once per model and quantizes many types from one
@@ -203,35 +224,51 @@ def resolve_checkpoint(run: Run) -> LocalSource:
     from blossom_edge.convert.metadata import output_stem
     from blossom_edge.inputs.hub import resolve_source
 
-    _precheck_download(run.source, run.qtype, run.output_dir, run.keep_intermediate)
+    _precheck_download(source, qtype, output_dir, keep_intermediate)
     t0 = time.perf_counter()
-    local = resolve_source(run.source)
-    run.timed("download", t0)
-    run.chat = local.model.chat if local.model else None
-    run.stem = output_stem(local)
-    run.described = local.describe()
-    run.record["source"] = {"repo_id": local.repo_id, "revision": source_revision(local),
-                            "path": None if local.repo_id else str(local.path.resolve())}
-    return local
+    local = resolve_source(source)
+    if stages is not None:
+        stages.since("download", t0)
+    record = {"repo_id": local.repo_id, "revision": source_revision(local),
+              "path": None if local.repo_id else str(local.path.resolve())}
+    return local, Origin(output_stem(local), local.describe(), record, local.model.chat if local.model else None)
 
 
-def convert_intermediate(run: Run, local: LocalSource, placement: Placement) -> None:
+def _placement(local: LocalSource, qtype: QuantType, output_dir: Path, keep_intermediate: bool) -> Placement:
+    """Where the intermediate goes (RAM when it fits comfortably), with the disk checked for the output too."""
+    from blossom_edge.base.diskspace import DiskNeed, check_free_space, place_intermediate
+
+    weights, per_param = checkpoint_bytes(local)
+    intermediate_bytes = weights // per_param * 2
+    placement = place_intermediate(intermediate_bytes, output_dir, keep=keep_intermediate)
+    needs = [DiskNeed("output", output_dir, int(weights / per_param * qtype.bpw / 8))]
+    if not placement.in_ram:
+        needs.append(DiskNeed("intermediate", output_dir, intermediate_bytes))
+    check_free_space(needs)
+    return placement
+
+
+def convert_intermediate(local: LocalSource, origin: Origin, placement: Placement, *, progress: Progress = NO_PROGRESS,
+                         stages: _Stages | None = None) -> Input16:
     """Convert the checkpoint losslessly (`auto`) into `placement`: the input every quant type is made from."""
     from blossom_edge.convert import convert_checkpoint
     from blossom_edge.model.naming import intermediate_name
 
-    run.intermediate = placement.directory / intermediate_name(run.stem)
+    path = placement.directory / intermediate_name(origin.stem)
     t0 = time.perf_counter()
-    converted = convert_checkpoint(local, run.intermediate, "auto", progress=run.progress)
-    run.timed("convert", t0)
-    run.record["intermediate_type"] = converted.outtype
-    run.record["intermediate"] = {"location": placement.location, "directory": str(placement.directory),
-                                  "bytes": run.intermediate.stat().st_size}
-    run.quant_input = run.intermediate
+    converted = convert_checkpoint(local, path, "auto", progress=progress)
+    if stages is not None:
+        stages.since("convert", t0)
+    return Input16(path, origin, {"intermediate_type": converted.outtype,
+                                  "intermediate": {"location": placement.location,
+                                                   "directory": str(placement.directory),
+                                                   "bytes": path.stat().st_size}})
 
 
-def importance_matrix(run: Run) -> None:
-    """With --imatrix auto: the model's matrix beside the output, reused if made from this same input."""
+def importance_matrix(made: Input16, qtype: QuantType, output_dir: Path, threads: int, choice: Path | str | None,
+                      *, progress: Progress = NO_PROGRESS, stages: _Stages | None = None) -> Matrix:
+    """The matrix `choice` asks for: a given file, none, or (auto) the model's matrix beside the output,
+    reused if made from this same input."""
     from blossom_edge.base.atomic import refuse_overwriting
     from blossom_edge.base.output import note
     from blossom_edge.imatrix.compute import make_imatrix
@@ -239,151 +276,145 @@ def importance_matrix(run: Run) -> None:
     from blossom_edge.imatrix.writer import read_provenance
     from blossom_edge.model.naming import imatrix_name
 
-    if not run.imatrix_auto:
-        if run.imatrix is not None:
-            run.imatrix_record = {"made": "given"}
-        return
-    path = run.output_dir / imatrix_name(run.stem)
+    if isinstance(choice, Path):
+        return Matrix(choice, {"made": "given"})
+    if choice != AUTO:
+        return Matrix()
+    path = output_dir / imatrix_name(made.origin.stem)
     text = default_text()
-    wanted = {"source": _imatrix_source(run), "text_sha256": text.sha256}
+    wanted = {"source": _imatrix_source(made.origin), "text_sha256": text.sha256}
     if path.exists():
         found = read_provenance(path)
         if all(found.get(k) == v for k, v in wanted.items()):
             note(f"reusing the importance matrix {path.name}, made from this model and text")
-            run.imatrix, run.imatrix_record = path, {"made": "reused"}
-            return
-        raise UsageError(f"{path} exists but was not made from {run.described} on the shipped text: pass "
+            return Matrix(path, {"made": "reused"})
+        raise UsageError(f"{path} exists but was not made from {made.origin.described} on the shipped text: pass "
                          f"--imatrix {path} to use it anyway, or remove it to compute a new one")
-    refuse_overwriting(path, [run.quant_input])
-    note(f"{run.qtype.name.lower()} needs an importance matrix: computing one from the 16-bit model on the "
+    refuse_overwriting(path, [made.path])
+    note(f"{qtype.name.lower()} needs an importance matrix: computing one from the 16-bit model on the "
          f"shipped Chinese/English text into {path.name} (--imatrix FILE uses your own)")
     t0 = time.perf_counter()
-    result = make_imatrix(run.quant_input, path, text, threads=run.threads, provenance=wanted,
-                          progress=run.progress)
-    run.timed("imatrix", t0)
-    run.imatrix = path
-    run.imatrix_record = {"made": "computed", "chunk_size": result.chunk_size,
-                          "perplexity": round(result.perplexity, 4)}
+    result = make_imatrix(made.path, path, text, threads=threads, provenance=wanted, progress=progress)
+    if stages is not None:
+        stages.since("imatrix", t0)
+    return Matrix(path, {"made": "computed", "chunk_size": result.chunk_size,
+                         "perplexity": round(result.perplexity, 4)})
 
 
-def _imatrix_source(run: Run) -> str:
+def _imatrix_source(origin: Origin) -> str:
     """What a computed matrix was made from: the checkpoint's repo and revision, or the input's path and size."""
-    source = run.record.get("source", {})
+    source = origin.source
     if source.get("repo_id"):
         return f"{source['repo_id']}@{source.get('revision') or 'unknown'}"
     if "gguf" in source:
         return f"{source['gguf']} ({source['bytes']} bytes)"
-    return str(source.get("path") or run.described)
+    return str(source.get("path") or origin.described)
 
 
-def quantize_verified(run: Run) -> None:
+def quantize_verified(made: Input16, final: Path, qtype: QuantType, matrix: Matrix, threads: int, *,
+                      progress: Progress = NO_PROGRESS, free_input: bool = False, stages: _Stages | None = None) -> Verified:
     """Quantize into `NAME.partial`, verify the partial, and only then give it the final name.
 
     Whatever ends the run before that (a refusal, a native crash in a child, SIGKILL), no file
     under the final name is left unverified: a killed run leaves at most the partial, which the
-    next run takes over.
+    next run takes over. `free_input` removes a temporary intermediate before verification loads
+    the quantized model, so on a phone the two are never resident together.
     """
     from blossom_edge.base.atomic import atomic_output
 
-    with atomic_output(run.final) as partial:
-        quantize_file(run, partial)
-        verify_output(run, partial)
+    with atomic_output(final) as partial:
+        quantized = quantize_file(made, partial, qtype, matrix, threads, progress=progress)
+        if stages is not None:
+            stages.seconds["quantize"] = quantized.seconds
+        if free_input:
+            made.path.unlink(missing_ok=True)
+        verified = verify_file(partial, final.name, quantized, made.origin.chat, threads)
+    if stages is not None:
+        stages.seconds["verify"] = verified.seconds
+    return verified
 
 
-def quantize_file(run: Run, dst: Path) -> None:
-    """llama.cpp's quantizer from `run.quant_input` into `dst`; a temporary intermediate is freed after."""
-    run.quantized = child.quantize_into(run.quant_input, dst, run.qtype, threads=run.threads,
-                                        imatrix=run.imatrix, progress=run.progress)
-    run.timings["quantize"] = run.quantized.seconds
-    if run.intermediate is not None and not run.keep_intermediate:
-        # Free its RAM (or disk) before verification loads the quantized model.
-        run.intermediate.unlink(missing_ok=True)
+def quantize_file(made: Input16, dst: Path, qtype: QuantType, matrix: Matrix, threads: int, *,
+                  progress: Progress = NO_PROGRESS) -> child.QuantizeRun:
+    """llama.cpp's quantizer from the 16-bit input into `dst`, which the caller makes atomic."""
+    return child.quantize_into(made.path, dst, qtype, threads=threads, imatrix=matrix.path, progress=progress)
 
 
-def verify_output(run: Run, path: Path) -> None:
+def verify_file(path: Path, label: str, quantized: child.QuantizeRun, chat: ChatFormat | None,
+                threads: int) -> Verified:
     """Load and generate from `path` (the output under a name that is not yet final) while its sha256 is
-    read on another core; the messages name the final file, which is what the user asked for."""
+    read on another core; messages name `label`, the final file the user asked for."""
     from blossom_edge.base.digest import sha256_file
     from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.quantize import verify
 
     stop_hashing = threading.Event()
+    t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1) as hasher:
         digest = hasher.submit(sha256_file, path, stop=stop_hashing)
         try:
-            t0 = time.perf_counter()
-            final_info = read_gguf_info(path)
-            verify.check_types(final_info, run.quantized.chosen_types)
-            run.verification = verify.verify_gguf(path, chat=run.chat, threads=run.threads, info=final_info,
-                                                  label=run.final.name)
-            run.sha256 = digest.result()
+            info = read_gguf_info(path)
+            verify.check_types(info, quantized.chosen_types)
+            verification = verify.verify_gguf(path, chat=chat, threads=threads, info=info, label=label)
+            sha256 = digest.result()
         except BaseException:
             stop_hashing.set()
             raise
-    run.timed("verify", t0)
+    return Verified(quantized, verification, sha256, time.perf_counter() - t0)
 
 
-def _keep_intermediate(run: Run) -> None:
+def _keep_intermediate(made: Input16, final: Path) -> Path:
     """With --keep-intermediate, the intermediate (already beside the output) takes its published name."""
     from blossom_edge.model.naming import gguf_name
 
-    if not run.keep_intermediate or run.intermediate is None:
-        return
-    kept = run.intermediate.with_name(gguf_name(run.stem, run.record.get("intermediate_type") or "auto"))
-    if kept == run.final:
-        run.kept = run.intermediate
-        return
-    os.replace(run.intermediate, kept)
-    run.kept = kept
+    kept = made.path.with_name(gguf_name(made.origin.stem, (made.converted or {}).get("intermediate_type") or "auto"))
+    if kept == final:
+        return made.path
+    os.replace(made.path, kept)
+    return kept
 
 
-def _clean_up(run: Run) -> None:
-    if run.intermediate is not None and run.intermediate != run.kept:
-        run.intermediate.unlink(missing_ok=True)
-    if run.ram_dir is not None:
-        shutil.rmtree(run.ram_dir, ignore_errors=True)
-
-
-def write_run_manifest(run: Run) -> dict[str, Any]:
+def write_run_manifest(final: Path, verified: Verified, made: Input16, qtype: QuantType, matrix: Matrix,
+                       threads: int, stages: _Stages, *, kept: Path | None = None) -> dict[str, Any]:
     """The manifest beside the verified output (the record a later `release` checks before redoing it)."""
     from blossom_edge.quantize.manifest import tool_versions, write_manifest
 
-    if run.kept is not None:
-        run.record["intermediate"]["kept"] = str(run.kept)
+    record = made.record()
+    if kept is not None:
+        record["intermediate"] = {**record["intermediate"], "kept": str(kept)}
     t0 = time.perf_counter()
-    info = run.verification.info
-    record = {
-        **run.record,
-        "qtype": run.qtype.name,
-        "imatrix": _imatrix_manifest(run),
+    info = verified.verification.info
+    record.update({
+        "qtype": qtype.name,
+        "imatrix": _imatrix_manifest(matrix),
         "tools": tool_versions(),
-        "threads": run.threads,
+        "threads": threads,
         "tensor_types": info.type_histogram(),
         "bits_per_weight": round(info.bits_per_weight, 4),
-        "verification": {"prompt": run.verification.prompt, "tokens": run.verification.tokens,
-                         "text": run.verification.text},
+        "verification": {"prompt": verified.verification.prompt, "tokens": verified.verification.tokens,
+                         "text": verified.verification.text},
         "timings_seconds": {k: round(v, 3) for k, v in
-                            {**run.timings, "total": time.perf_counter() - run.started}.items()},
-    }
-    write_manifest(run.final, run.sha256, record)
-    run.timed("manifest", t0)
-    run.timings["total"] = time.perf_counter() - run.started
+                            {**stages.seconds, "total": time.perf_counter() - stages.started}.items()},
+    })
+    write_manifest(final, verified.sha256, record)
+    stages.since("manifest", t0)
+    stages.seconds["total"] = time.perf_counter() - stages.started
     return record
 
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _imatrix_manifest(run: Run) -> dict[str, Any] | None:
+def _imatrix_manifest(matrix: Matrix) -> dict[str, Any] | None:
     """The matrix used, with what llama-quantize recorded of it in the file (dataset, chunks, entries)."""
     from blossom_edge.base.digest import sha256_file
     from blossom_edge.imatrix.reader import load_imatrix
 
-    if run.imatrix is None:
+    if matrix.path is None:
         return None
-    meta = load_imatrix(run.imatrix)
-    return {"file": str(run.imatrix), "sha256": sha256_file(run.imatrix), "dataset": meta["dataset"],
-            "chunks": meta["chunks"], "entries": len(meta["entries"]), **(run.imatrix_record or {})}
+    meta = load_imatrix(matrix.path)
+    return {"file": str(matrix.path), "sha256": sha256_file(matrix.path), "dataset": meta["dataset"],
+            "chunks": meta["chunks"], "entries": len(meta["entries"]), **(matrix.record or {})}
 
 
 def checkpoint_bytes(local: LocalSource) -> tuple[int, int]:

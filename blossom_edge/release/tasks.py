@@ -3,8 +3,9 @@
 Each step is the one `quantize` runs, taken from `quantize.pipeline`, so a release file is
 byte for byte what `blossom-edge quantize` makes alone; only the order differs: one download
 and conversion per model, then every type from that one 16-bit intermediate. Steps hand on
-small picklable values (`Converted`, the pipeline's `Run`, manifest records) which Ray passes
-as object refs; files are written on the shared output directory, never through Ray.
+small picklable values (`Converted`, `Quantized`, the pipeline's `Input16`/`Matrix`, manifest
+records) which Ray passes as object refs; files are written on the shared output directory,
+never through Ray.
 """
 
 from __future__ import annotations
@@ -18,22 +19,49 @@ from blossom_edge.release import resume
 from blossom_edge.release.plan import ModelSpec
 
 if TYPE_CHECKING:
-    from blossom_edge.model.catalog import ChatFormat
-    from blossom_edge.quantize.pipeline import Run
+    from blossom_edge.quantize.child import QuantizeRun
+    from blossom_edge.quantize.pipeline import Input16, Matrix
 
 
 @dataclass(frozen=True)
 class Converted:
-    """The 16-bit intermediate of one model and what its manifests say about the source."""
+    """The 16-bit intermediate of one model (with what its manifests say about the source)."""
 
     model_dir: Path
-    stem: str
-    described: str
-    record: dict[str, Any]
-    chat: ChatFormat | None
-    intermediate: Path
+    input: Input16
     reused: bool
     seconds: float
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """One type quantized from the shared intermediate, complete but unverified in the state directory."""
+
+    conv: Converted
+    qtype: str
+    matrix: Matrix
+    run: QuantizeRun
+    threads: int
+
+    @property
+    def final(self) -> Path:
+        return _final(self.conv, self.run.qtype.name)
+
+    @property
+    def unverified(self) -> Path:
+        return _unverified(self.final)
+
+
+def _final(conv: Converted, qtype: str) -> Path:
+    from blossom_edge.model.naming import gguf_name
+
+    return conv.model_dir / gguf_name(conv.input.origin.stem, qtype)
+
+
+def _unverified(final: Path) -> Path:
+    """Where a quantized file waits for its verification: the model's state directory, beside the final
+    folder on the same file system, so the move into place is a rename."""
+    return resume.state_dir(final.parent) / final.name
 
 
 def convert_model(spec: ModelSpec, threads: int) -> Converted:
@@ -45,59 +73,38 @@ def convert_model(spec: ModelSpec, threads: int) -> Converted:
     from blossom_edge.inputs.source import classify
     from blossom_edge.model.naming import intermediate_name
     from blossom_edge.quantize.manifest import tool_versions
-    from blossom_edge.quantize.pipeline import Run, checkpoint_bytes, convert_intermediate, resolve_checkpoint
+    from blossom_edge.quantize.pipeline import Input16, checkpoint_bytes, convert_intermediate, resolve_checkpoint
     from blossom_edge.quantize.types import parse_qtype
 
     started = time.perf_counter()
     work = resume.state_dir(spec.model_dir)
     work.mkdir(parents=True, exist_ok=True)
-    run = Run(classify(spec.source), parse_qtype(spec.first_qtype), spec.model_dir, threads, None, True, False)
-    local = resolve_checkpoint(run)
+    local, origin = resolve_checkpoint(classify(spec.source), parse_qtype(spec.first_qtype), spec.model_dir, True)
     tools = tool_versions()
-    found = resume.matching_intermediate(spec.model_dir, run.stem, run.record["source"], tools)
-    intermediate = work / intermediate_name(run.stem)
+    found = resume.matching_intermediate(spec.model_dir, origin.stem, origin.source, tools)
     if found is not None:
-        run.record.update(intermediate_type=found["intermediate_type"], intermediate=found["intermediate"])
+        made = Input16(work / intermediate_name(origin.stem), origin,
+                       {"intermediate_type": found["intermediate_type"], "intermediate": found["intermediate"]})
     else:
         weights, per_param = checkpoint_bytes(local)
         check_free_space([DiskNeed("intermediate", work, weights // per_param * 2)])
-        convert_intermediate(run, local, Placement(work, in_ram=False))
-        stat = intermediate.stat()
-        resume.write_record(resume.intermediate_record_path(spec.model_dir, run.stem), {
-            "source": run.record["source"], "tools": tools, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "intermediate_type": run.record["intermediate_type"], "intermediate": run.record["intermediate"]})
-    return Converted(spec.model_dir, run.stem, run.described, dict(run.record), run.chat, intermediate,
-                     found is not None, time.perf_counter() - started)
+        made = convert_intermediate(local, origin, Placement(work, in_ram=False))
+        stat = made.path.stat()
+        resume.write_record(resume.intermediate_record_path(spec.model_dir, origin.stem), {
+            "source": origin.source, "tools": tools, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            **(made.converted or {})})
+    return Converted(spec.model_dir, made, found is not None, time.perf_counter() - started)
 
 
-def _run_for(conv: Converted, qtype: str, threads: int) -> Run:
-    """The pipeline's state for one type, as `quantize` would hold it after its conversion step."""
-    import copy
-
-    from blossom_edge.inputs.source import classify
-    from blossom_edge.model.naming import gguf_name
-    from blossom_edge.quantize.pipeline import Run
-    from blossom_edge.quantize.types import parse_qtype
-
-    qt = parse_qtype(qtype)
-    run = Run(classify(conv.described), qt, conv.model_dir, threads, None, False, False)
-    run.record, run.chat, run.stem, run.described = copy.deepcopy(conv.record), conv.chat, conv.stem, conv.described
-    run.quant_input = conv.intermediate
-    run.final = conv.model_dir / gguf_name(conv.stem, qt.name)
-    return run
-
-
-def importance(conv: Converted, qtype: str, threads: int) -> dict[str, Any]:
+def importance(conv: Converted, qtype: str, threads: int) -> Matrix:
     """The model's importance matrix, computed once (or reused) for every type that needs one."""
     from blossom_edge.quantize.pipeline import importance_matrix
+    from blossom_edge.quantize.types import AUTO, parse_qtype
 
-    run = _run_for(conv, qtype, threads)
-    run.imatrix_auto = True
-    importance_matrix(run)
-    return {"path": run.imatrix, "record": run.imatrix_record}
+    return importance_matrix(conv.input, parse_qtype(qtype), conv.model_dir, threads, AUTO)
 
 
-def quantize_type(conv: Converted, qtype: str, imatrix: dict[str, Any] | None, threads: int) -> Run:
+def quantize_type(conv: Converted, qtype: str, imatrix: Matrix | None, threads: int) -> Quantized:
     """llama.cpp's quantizer from the shared intermediate into the state directory, never the final name.
 
     The file is complete but unverified there; `verify_type` moves it into place. A worker killed
@@ -105,42 +112,39 @@ def quantize_type(conv: Converted, qtype: str, imatrix: dict[str, Any] | None, t
     """
     from blossom_edge.base.atomic import atomic_output
     from blossom_edge.base.diskspace import DiskNeed, check_free_space
-    from blossom_edge.quantize.pipeline import quantize_file
+    from blossom_edge.quantize.pipeline import Matrix, quantize_file
+    from blossom_edge.quantize.types import parse_qtype
 
-    run = _run_for(conv, qtype, threads)
-    if imatrix is not None:
-        run.imatrix, run.imatrix_record = Path(imatrix["path"]), imatrix["record"]
-    weights = conv.record["intermediate"]["bytes"] // 2
-    check_free_space([DiskNeed("output", conv.model_dir, int(weights * run.qtype.bpw / 8))])
-    with atomic_output(_unverified(run)) as partial:
-        quantize_file(run, partial)
-    return run
+    qt = parse_qtype(qtype)
+    matrix = imatrix or Matrix()
+    weights = (conv.input.converted or {})["intermediate"]["bytes"] // 2
+    check_free_space([DiskNeed("output", conv.model_dir, int(weights * qt.bpw / 8))])
+    with atomic_output(_unverified(_final(conv, qt.name))) as partial:
+        run = quantize_file(conv.input, partial, qt, matrix, threads)
+    return Quantized(conv, qtype, matrix, run, threads)
 
 
-def verify_type(run: Run) -> dict[str, Any]:
+def verify_type(quantized: Quantized) -> dict[str, Any]:
     """Load and generate from the file, hash it, move it to its final name and write its manifest
     (what resume checks)."""
     import os
 
     from blossom_edge.quantize.manifest import manifest_path
-    from blossom_edge.quantize.pipeline import verify_output, write_run_manifest
+    from blossom_edge.quantize.pipeline import _Stages, verify_file, write_run_manifest
 
-    # `started` was taken in another process; the manifest's total is the stages' sum instead.
-    run.started = time.perf_counter() - sum(run.timings.values())
-    unverified = _unverified(run)
-    verify_output(run, unverified)
-    os.replace(unverified, run.final)
-    _fsync_directory(run.final.parent)
-    write_run_manifest(run)
-    manifest = resume.read_record(manifest_path(run.final))
+    final = quantized.final
+    verified = verify_file(quantized.unverified, final.name, quantized.run, quantized.conv.input.origin.chat,
+                           quantized.threads)
+    os.replace(quantized.unverified, final)
+    _fsync_directory(final.parent)
+    # The stages ran in other processes; the manifest's total is their sum.
+    stages = _Stages(time.perf_counter() - quantized.run.seconds - verified.seconds,
+                     {"quantize": quantized.run.seconds, "verify": verified.seconds})
+    write_run_manifest(final, verified, quantized.conv.input, quantized.run.qtype, quantized.matrix,
+                       quantized.threads, stages)
+    manifest = resume.read_record(manifest_path(final))
     assert manifest is not None  # just written
     return manifest
-
-
-def _unverified(run: Run) -> Path:
-    """Where a quantized file waits for its verification: the model's state directory, beside the
-    final folder on the same file system, so the move into place is a rename."""
-    return resume.state_dir(run.final.parent) / run.final.name
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -159,10 +163,11 @@ def quality_type(conv: Converted, manifest: dict[str, Any], threads: int) -> dic
     from blossom_edge.quantize.quality import measure
 
     final = conv.model_dir / manifest["file"]
-    reference, row = measure(conv.intermediate, [final], threads=threads, progress=False)
+    reference, row = measure(conv.input.path, [final], threads=threads)
     record = {"file": final.name, "sha256": manifest["sha256"], "perplexity": row.perplexity,
               "kl_mean": row.kl_mean, "kl_p99": row.kl_p99, "top1_agreement": row.top1_agreement,
-              "reference": {"type": conv.record.get("intermediate_type"), "perplexity": reference.perplexity}}
+              "reference": {"type": (conv.input.converted or {}).get("intermediate_type"),
+                            "perplexity": reference.perplexity}}
     resume.write_record(resume.quality_path(conv.model_dir, final), record)
     return record
 

@@ -67,7 +67,7 @@ def create(
     out = Output(json_output)
     result = create_in_ollama(source, qtype, gpu=gpu, name=name, publish=publish, push=push, num_ctx=ctx,
                               system=system, alias=model, host=host, output_dir=output_dir,
-                              progress=out.progress.step, warn=out.note)
+                              progress=out.progress, warn=out.note)
     created = result.created
 
     def render() -> None:
