@@ -23,3 +23,10 @@ def reference_src() -> Path:
     from tests.builders.llama_cpp_source import require_llama_cpp_source
 
     return require_llama_cpp_source()
+
+
+@pytest.fixture
+def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """XDG_DATA_HOME (the results store's home) in the test's own directory: never the user's store."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "xdg"

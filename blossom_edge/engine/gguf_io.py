@@ -1,7 +1,7 @@
 """gguf-py's writer and reader with two private methods overridden, for vocabulary-sized arrays.
 
 Both are pinned by tests that compare them with the stock classes byte for byte
-(`tests/test_convert_writer.py`) and field for field (`tests/test_gguf_info.py`).
+(`tests/engine/test_convert_writer.py`) and field for field (`tests/inputs/test_gguf_info.py`).
 """
 
 from __future__ import annotations
