@@ -44,8 +44,10 @@ def model_metadata(model_dir: Path, n_params: int, source: LocalSource) -> gguf.
     if card is not None and _front_matter_chars(card) > MAX_FRONT_MATTER_CHARS:
         raise CorruptFileError(f"{model_dir / CARD_NAME}: its YAML front matter is longer than "
                                f"{MAX_FRONT_MATTER_CHARS >> 10} KiB, more than a model card's metadata can be")
-    for name in ("config.json", "generation_config.json"):
-        read_json_object(model_dir / name, required=False)
+    # gguf-py reads config.json and generation_config.json itself next. The first was read, and so
+    # checked, once for the whole run (`source.files`, which the checkpoint reader takes before this);
+    # the second is checked here.
+    read_json_object(model_dir / "generation_config.json", required=False)
     try:
         meta = gguf.Metadata.load(None, model_dir, None, n_params)
     except RecursionError:
