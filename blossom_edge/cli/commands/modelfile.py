@@ -13,11 +13,14 @@ Examples:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from blossom_edge.cli.options import CtxOpt, GpuOpt, JsonOpt, ModelOpt, SystemOpt
+
+if TYPE_CHECKING:
+    from blossom_edge.cli.output import Output
 
 ModelfileSourceArg = Annotated[
     str | None,
@@ -31,22 +34,14 @@ TagOpt = Annotated[
 ]
 
 
-def _check(path: Path, json_output: bool, against: Path | None = None) -> None:
+def _check(path: Path, out: Output, against: Path | None = None) -> None:
     from blossom_edge.base.errors import CorruptFileError
-    from blossom_edge.base.output import print_json
     from blossom_edge.ollama.modelfile import check_file
 
     result = check_file(path, against)
     match = result.template
-    if json_output:
-        print_json({"file": str(path), "ok": result.ok,
-                    "template": None if match is None else {"against": match.against, "matches": match.matches,
-                                                            "difference": match.difference},
-                    "problems": [{"line": p.line or result.start or None,
-                                  "severity": "warning" if p.warning else "error",
-                                  "message": p.message} for p in result.problems],
-                    "commands": [{"line": c.line, "name": c.name, "args": c.args} for c in result.commands]})
-    else:
+
+    def render() -> None:
         for p in result.problems:
             where = f"{path}:{p.line}" if p.line else str(path)
             hint = f" (the command that starts on line {result.start})" if result.start and not p.line else ""
@@ -55,25 +50,32 @@ def _check(path: Path, json_output: bool, against: Path | None = None) -> None:
             typer.echo(f"{path}: ok, {len(result.commands)} commands, as Ollama reads it")
         if match is not None and match.matches:
             typer.echo(f"{path}: TEMPLATE prompts exactly as {match.against} on every probe")
+
+    out.data({"file": str(path), "ok": result.ok,
+              "template": None if match is None else {"against": match.against, "matches": match.matches,
+                                                      "difference": match.difference},
+              "problems": [{"line": p.line or result.start or None, "severity": "warning" if p.warning else "error",
+                            "message": p.message} for p in result.problems],
+              "commands": [{"line": c.line, "name": c.name, "args": c.args} for c in result.commands]}, render)
     if result.refusal is not None:
         raise CorruptFileError(result.refusal)
 
 
-def _write_all(directory: Path, qtype: str, json_output: bool) -> None:
+def _write_all(directory: Path, qtype: str, out: Output) -> None:
     from rich.markup import escape
 
-    from blossom_edge.base.output import note, print_json
     from blossom_edge.ollama.modelfile import write_published_set
     from blossom_edge.quantize.types import parse_qtype
 
     written, stale = write_published_set(directory, parse_qtype(qtype).name)
     for name in stale:
-        note(escape(f"not part of the published set (remove it by hand): {directory / name}"))
-    if json_output:
-        print_json({"directory": str(directory), "written": written, "stale": stale})
-    else:
+        out.note(escape(f"not part of the published set (remove it by hand): {directory / name}"))
+
+    def render() -> None:
         for name in written:
             typer.echo(str(directory / name))
+
+    out.data({"directory": str(directory), "written": written, "stale": stale}, render)
 
 
 def modelfile(
@@ -109,7 +111,9 @@ def modelfile(
     Example: blossom-edge modelfile 4b --gpu -o 4b-gpu.Modelfile
     """
     from blossom_edge.base.errors import UsageError
+    from blossom_edge.cli.output import Output
 
+    out = Output(json_output)
     modes = [m for m, on in (("SRC", source is not None), ("--check", check is not None), ("--all", all_dir is not None))
              if on]
     if len(modes) != 1:
@@ -118,10 +122,10 @@ def modelfile(
     if against is not None and check is None:
         raise UsageError("--against goes with --check FILE")
     if check is not None:
-        _check(check, json_output, against)
+        _check(check, out, against)
         return
     if all_dir is not None:
-        _write_all(all_dir, qtype, json_output)
+        _write_all(all_dir, qtype, out)
         return
     from blossom_edge.ollama.create import render_for_source
 
@@ -133,13 +137,8 @@ def modelfile(
     from blossom_edge.ollama.modelfile import save
 
     save(output, rendered.text, source)
-    if json_output:
-        from blossom_edge.base.output import print_json
-
-        print_json({"file": str(output), "tag": rendered.tag, "model": rendered.model.alias,
-                    "from": rendered.from_value})
-    else:
-        typer.echo(str(output))
+    out.data({"file": str(output), "tag": rendered.tag, "model": rendered.model.alias, "from": rendered.from_value},
+             lambda: typer.echo(str(output)))
 
 
 def register(app: typer.Typer) -> None:
