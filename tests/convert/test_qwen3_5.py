@@ -1,4 +1,6 @@
-"""Qwen3.5 dense: same GGUF as llama.cpp's converter, transformers' logits, quantize, without MTP, multimodal."""
+"""Qwen3.5 dense: its layer kinds and MTP keys, without MTP, multimodal. The checks every architecture
+shares (same GGUF as llama.cpp's converter, transformers' logits, quantize end to end) are in
+test_architectures.py."""
 
 from __future__ import annotations
 
@@ -10,54 +12,17 @@ import numpy as np
 import pytest
 
 from blossom_edge.convert import convert_checkpoint
-from tests.builders.gguf_compare import assert_same_gguf, read_gguf
-from tests.builders.llama_cpp_source import run_reference_converter
+from tests.builders.gguf_compare import read_gguf
 from tests.builders.new_arch_checkpoints import build_qwen3_5, copy_checkpoint
+from tests.convert.test_architectures import ARCHS, assert_same_as_reference
 from tests.convert.test_convert import PROMPT, hf_ids, llama_logits, reference_logits
 
-# Measured on this tiny random model: max |Δlogit| 2.1e-4 against a logit spread of ≈ 20 (35 tokens);
-# the gated delta net accumulates more float error than attention.
-LOGIT_TOLERANCE = 1e-3
-# Our one deliberate key difference here: the test vocabulary (llama.cpp's qwen35 vocab test
-# file) hashes like Qwen2's, so the reference names it "qwen2"; ours names the split rule in
-# tokenizer.json, Qwen3.5's, which is what the reference writes for the real Qwen3.5 vocabulary.
-PRE_KEY = "tokenizer.ggml.pre"
-# The one tensor allowed to differ from the reference, by an ulp at most: ssm_a is
-# -torch.exp(A_log), computed by a kernel torch picks for the CPU (vector width, NEON on arm64)
-# that is accurate to 1 ulp but not correctly rounded (about 1 % of float32 inputs land an ulp
-# off, here). Ours is correctly rounded on every machine (transforms.neg_exp), so the two are at
-# most 1 ulp apart (of the output type: F32, as for every 1-D tensor), whichever kernel ran.
-SSM_A_ULPS = {r"blk\.\d+\.ssm_a": 1}
-
-
-@pytest.fixture(scope="module")
-def qwen35(tmp_path_factory) -> Path:
-    return build_qwen3_5(tmp_path_factory.mktemp("q35") / "ckpt", sharded=True)
+QWEN35 = ARCHS["qwen35"]
 
 
 @pytest.fixture(scope="module")
 def qwen35_vl(tmp_path_factory) -> Path:
     return build_qwen3_5(tmp_path_factory.mktemp("q35vl") / "ckpt", multimodal=True)
-
-
-def _compare(ours: Path, ref: Path) -> None:
-    our_keys, _ = read_gguf(ours)
-    ref_keys, _ = read_gguf(ref)
-    assert our_keys[PRE_KEY] == "qwen35" and ref_keys[PRE_KEY] == "qwen2"
-    assert_same_gguf(ours, ref, ignore_keys=(PRE_KEY,), ulps=SSM_A_ULPS)
-
-
-def _reference(src: Path, tmp_path: Path, model_dir: Path, outtype: str) -> Path:
-    proc = run_reference_converter(src, model_dir, tmp_path / "ref.gguf", outtype)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp_path / "ref.gguf"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("outtype", ["f16", "bf16", "q8_0"])
-def test_same_gguf_as_llama_cpp(reference_src, qwen35, tmp_path, outtype):
-    ours = convert_checkpoint(qwen35, tmp_path / "ours.gguf", outtype).path
-    _compare(ours, _reference(reference_src, tmp_path, qwen35, outtype))
 
 
 @pytest.mark.slow
@@ -66,16 +31,7 @@ def test_multimodal_same_text_gguf_as_llama_cpp(reference_src, qwen35_vl, tmp_pa
         ours = convert_checkpoint(qwen35_vl, tmp_path / "ours.gguf", "f16").path
     lines = [r.getMessage() for r in caplog.records if "vision tower" in r.getMessage()]
     assert len(lines) == 1 and "model.visual." in lines[0]
-    _compare(ours, _reference(reference_src, tmp_path, qwen35_vl, "f16"))
-
-
-def test_f32_logits_match_transformers(qwen35, tmp_path):
-    out = convert_checkpoint(qwen35, tmp_path / "m.gguf", "f32").path
-    ids = hf_ids(qwen35, PROMPT)
-    ref, got = reference_logits(qwen35, ids), llama_logits(out, ids)
-    assert got.shape == ref.shape
-    assert (got.argmax(-1) == ref.argmax(-1)).all()
-    assert np.abs(got - ref).max() < LOGIT_TOLERANCE
+    assert_same_as_reference(QWEN35, reference_src, qwen35_vl, ours, tmp_path / "ref.gguf", "f16")
 
 
 def test_layer_kinds_and_mtp_keys(qwen35, tmp_path):
@@ -117,12 +73,4 @@ def test_without_mtp_tensors_converts_to_a_loadable_gguf(qwen35, tmp_path, caplo
     ids = hf_ids(model_dir, PROMPT)
     ref, got = reference_logits(model_dir, ids), llama_logits(out, ids)
     assert (got.argmax(-1) == ref.argmax(-1)).all()
-    assert np.abs(got - ref).max() < LOGIT_TOLERANCE
-
-
-def test_quantize_q4_k_m_end_to_end(qwen35, tmp_path):
-    from blossom_edge.quantize.pipeline import quantize_pipeline
-
-    report = quantize_pipeline(str(qwen35), "q4_k_m", tmp_path / "out")
-    assert report.path.is_file()
-    assert report.verification is not None
+    assert np.abs(got - ref).max() < QWEN35.logit_tolerance
