@@ -96,7 +96,7 @@ class Verified:
 
 
 @dataclass
-class _Stages:
+class Stages:
     """Seconds per stage, in the order they ran, for the report and the manifest."""
 
     started: float = field(default_factory=time.perf_counter)
@@ -129,7 +129,7 @@ def quantize_pipeline(
     source = classify(source)
     output_dir = _prepared_output_dir(output_dir)
     threads = threads or all_cores()
-    stages = _Stages()
+    stages = Stages()
     ram_dir: Path | None = None
     made: Input16 | None = None
     kept: Path | None = None
@@ -215,7 +215,7 @@ def gguf_input(source: GgufSource, qtype: QuantType, output_dir: Path, imatrix: 
 
 
 def resolve_checkpoint(source: Source, qtype: QuantType, output_dir: Path, keep_intermediate: bool,
-                       stages: _Stages | None = None) -> tuple[LocalSource, Origin]:
+                       stages: Stages | None = None) -> tuple[LocalSource, Origin]:
     """The checkpoint on local disk (downloaded if needed) and what the manifest says of it.
 
     Shared with `release`, which resolves once per model and quantizes many types from one
@@ -249,7 +249,7 @@ def _placement(local: LocalSource, qtype: QuantType, output_dir: Path, keep_inte
 
 
 def convert_intermediate(local: LocalSource, origin: Origin, placement: Placement, *, progress: Progress = NO_PROGRESS,
-                         stages: _Stages | None = None) -> Input16:
+                         stages: Stages | None = None) -> Input16:
     """Convert the checkpoint losslessly (`auto`) into `placement`: the input every quant type is made from."""
     from blossom_edge.convert import convert_checkpoint
     from blossom_edge.model.naming import intermediate_name
@@ -266,7 +266,7 @@ def convert_intermediate(local: LocalSource, origin: Origin, placement: Placemen
 
 
 def importance_matrix(made: Input16, qtype: QuantType, output_dir: Path, threads: int, choice: Path | str | None,
-                      *, progress: Progress = NO_PROGRESS, stages: _Stages | None = None) -> Matrix:
+                      *, progress: Progress = NO_PROGRESS, stages: Stages | None = None) -> Matrix:
     """The matrix `choice` asks for: a given file, none, or (auto) the model's matrix beside the output,
     reused if made from this same input."""
     from blossom_edge.base.atomic import refuse_overwriting
@@ -312,7 +312,7 @@ def _imatrix_source(origin: Origin) -> str:
 
 
 def quantize_verified(made: Input16, final: Path, qtype: QuantType, matrix: Matrix, threads: int, *,
-                      progress: Progress = NO_PROGRESS, free_input: bool = False, stages: _Stages | None = None) -> Verified:
+                      progress: Progress = NO_PROGRESS, free_input: bool = False, stages: Stages | None = None) -> Verified:
     """Quantize into `NAME.partial`, verify the partial, and only then give it the final name.
 
     Whatever ends the run before that (a refusal, a native crash in a child, SIGKILL), no file
@@ -375,7 +375,7 @@ def _keep_intermediate(made: Input16, final: Path) -> Path:
 
 
 def write_run_manifest(final: Path, verified: Verified, made: Input16, qtype: QuantType, matrix: Matrix,
-                       threads: int, stages: _Stages, *, kept: Path | None = None) -> dict[str, Any]:
+                       threads: int, stages: Stages, *, kept: Path | None = None) -> dict[str, Any]:
     """The manifest beside the verified output (the record a later `release` checks before redoing it)."""
     from blossom_edge.quantize.manifest import tool_versions, write_manifest
 

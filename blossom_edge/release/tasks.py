@@ -130,7 +130,7 @@ def verify_type(quantized: Quantized) -> dict[str, Any]:
     import os
 
     from blossom_edge.quantize.manifest import manifest_path
-    from blossom_edge.quantize.pipeline import _Stages, verify_file, write_run_manifest
+    from blossom_edge.quantize.pipeline import Stages, verify_file, write_run_manifest
 
     final = quantized.final
     verified = verify_file(quantized.unverified, final.name, quantized.run, quantized.conv.input.origin.chat,
@@ -138,7 +138,7 @@ def verify_type(quantized: Quantized) -> dict[str, Any]:
     os.replace(quantized.unverified, final)
     _fsync_directory(final.parent)
     # The stages ran in other processes; the manifest's total is their sum.
-    stages = _Stages(time.perf_counter() - quantized.run.seconds - verified.seconds,
+    stages = Stages(time.perf_counter() - quantized.run.seconds - verified.seconds,
                      {"quantize": quantized.run.seconds, "verify": verified.seconds})
     write_run_manifest(final, verified, quantized.conv.input, quantized.run.qtype, quantized.matrix,
                        quantized.threads, stages)
