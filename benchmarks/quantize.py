@@ -10,8 +10,8 @@ bytes in the output directory (partial files included) and as the output file sy
 rise, and the rise of /dev/shm, where ours keeps its intermediate when it fits in RAM. For ours,
 wall time per stage comes from its own report.
 
-    /work/venv/bin/python benchmarks/quantize.py --workdir /work/dl/qbench   # ≈1.5 GB checkpoint, kept
-    /work/venv/bin/python benchmarks/quantize.py --layers 4 --json           # quick run
+    python benchmarks/quantize.py --workdir /tmp/qbench            # ≈1.5 GB checkpoint, kept
+    python benchmarks/quantize.py --layers 4 --json                # quick run
 
 Ours includes its verification (load + greedy generation) and manifest (sha256); the reference has neither.
 A missing reference (no torch/transformers, no llama.cpp source) is reported, not fatal.
@@ -35,8 +35,12 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-LLAMA_CPP = Path(os.environ.get("LLAMA_CPP_SRC", "/work/dl/llama_cpp_python-0.3.36/vendor/llama.cpp"))
-QUANTIZE_BIN = Path(os.environ.get("LLAMA_QUANTIZE", "/work/dl/build-quantize/bin/llama-quantize"))
+from tests.builders.llama_cpp_source import CACHE, VERSION  # noqa: E402 (after the path it needs)
+from tests.builders.llama_cpp_tools import BUILD  # noqa: E402
+
+# The same vendored llama.cpp the tests use (`python -m tests.builders.llama_cpp_tools llama-quantize` builds the binary).
+LLAMA_CPP = Path(os.environ.get("LLAMA_CPP_SRC", CACHE / f"llama_cpp_python-{VERSION}" / "vendor" / "llama.cpp"))
+QUANTIZE_BIN = Path(os.environ.get("LLAMA_QUANTIZE", BUILD / "bin" / "llama-quantize"))
 
 
 def build_checkpoint(directory: Path, layers: int, hidden: int = 1024, ff: int = 2816) -> Path:

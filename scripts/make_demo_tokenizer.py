@@ -6,7 +6,7 @@ tokenizer that we may ship: one trained here, on bilingual text written for this
 template. Running this again gives identical files (single-threaded training on a fixed
 corpus); tests check that.
 
-    /work/venv/bin/python scripts/make_demo_tokenizer.py [--out DIR]
+    python scripts/make_demo_tokenizer.py [--out DIR]
 
 Needs `tokenizers` (a test/dev dependency, never a runtime one).
 """
