@@ -40,16 +40,27 @@ def setting() -> str:
     return value
 
 
-def host_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether this CPU reports AMX (Intel Sapphire Rapids and later), from /proc/cpuinfo's flags."""
+def cpu_model_and_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
+    """The first CPU's model name and feature flags from /proc/cpuinfo (x86 `flags`, ARM `Features`);
+    ("unknown CPU", empty) where it cannot be read."""
+    model, flags = "unknown CPU", set()
     try:
         with open(cpuinfo, encoding="ascii", errors="replace") as fh:
             for line in fh:
-                if line.startswith("flags"):
-                    return any(flag in line.split() for flag in _AMX_FLAGS)
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "Hardware") and model == "unknown CPU":
+                    model = " ".join(value.split())
+                elif key in ("flags", "Features") and not flags:
+                    flags = set(value.split())
     except OSError:
         pass
-    return False
+    return model, flags
+
+
+def host_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU reports AMX (Intel Sapphire Rapids and later), from /proc/cpuinfo's flags."""
+    return any(flag in cpu_model_and_flags(cpuinfo)[1] for flag in _AMX_FLAGS)
 
 
 @cache

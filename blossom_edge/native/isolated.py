@@ -126,22 +126,11 @@ def crash_line(what: str, path: Path | str | None, exitcode: int | None, native:
 
 def cpu_summary() -> str:
     """This CPU as a crash report needs it: model name, architecture, widest vector unit, AMX or not."""
-    from blossom_edge.engine.weight_repack import host_has_amx
-
-    model, flags = "unknown CPU", set()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("model name", "Hardware") and model == "unknown CPU":
-                    model = " ".join(value.split())
-                elif key in ("flags", "Features") and not flags:
-                    flags = set(value.split())
-    except OSError:
-        pass
     import platform
 
+    from blossom_edge.engine.weight_repack import cpu_model_and_flags, host_has_amx
+
+    model, flags = cpu_model_and_flags()
     vector = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sve", "SVE"),
                                            ("asimd", "NEON")) if flag in flags), "no SIMD flags")
     amx = "AMX" if host_has_amx() else "no AMX"
