@@ -169,10 +169,12 @@ def catalog_chat(model: ModelInfo) -> OllamaChat:
 
 
 def blossom_commands(model: ModelInfo, from_path: str, *, gpu: bool = False, num_ctx: int | None = None,
-                     system: str | None = None, chat: OllamaChat | None = None) -> list[Command]:
-    """The commands of a Blossom Modelfile: GGUF, template, system prompt, published sampling
-    defaults, stop sequences, context size and (for `gpu`) full offload. `chat` is the prompt
-    layout (derived from the checkpoint's template); without it the catalog's format is used."""
+                     system: str | None = None, chat: OllamaChat | None = None,
+                     projector: str | None = None) -> list[Command]:
+    """The commands of a Blossom Modelfile: GGUF (and a multimodal model's vision projector as a
+    second FROM, which Ollama stores as a projector layer), template, system prompt, published
+    sampling defaults, stop sequences, context size and (for `gpu`) full offload. `chat` is the
+    prompt layout (derived from the checkpoint's template); without it the catalog's format is used."""
     if num_ctx is not None and num_ctx < 1:
         raise UsageError(f"--ctx must be a positive number of tokens, not {num_ctx}")
     chat = chat or catalog_chat(model)
@@ -180,7 +182,10 @@ def blossom_commands(model: ModelInfo, from_path: str, *, gpu: bool = False, num
         raise UsageError(f"the chat template of {model.alias} ({chat.origin}) ignores system messages, "
                          "so --system would change nothing; leave it out")
     system_text = chat.system if system is None else system
-    commands = [Command("model", from_path), Command("template", chat.template)]
+    commands = [Command("model", from_path)]
+    if projector is not None:
+        commands.append(Command("model", projector))
+    commands.append(Command("template", chat.template))
     if system_text or system is not None:
         commands.append(Command("system", system_text))
     commands += [Command(name, _number(value)) for name, value in BLOSSOM_PARAMETERS]
@@ -211,9 +216,11 @@ def blossom_comment(model: ModelInfo, name: str, gpu: bool, chat: OllamaChat | N
 
 
 def blossom_modelfile(model: ModelInfo, from_path: str, *, name: str, gpu: bool = False,
-                      num_ctx: int | None = None, system: str | None = None, chat: OllamaChat | None = None) -> str:
+                      num_ctx: int | None = None, system: str | None = None, chat: OllamaChat | None = None,
+                      projector: str | None = None) -> str:
     """A complete, round-trip-checked Blossom Modelfile for the Ollama model `name`."""
-    commands = blossom_commands(model, from_path, gpu=gpu, num_ctx=num_ctx, system=system, chat=chat)
+    commands = blossom_commands(model, from_path, gpu=gpu, num_ctx=num_ctx, system=system, chat=chat,
+                                projector=projector)
     return render(commands, blossom_comment(model, name, gpu, chat))
 
 
