@@ -29,7 +29,7 @@ from blossom_edge.base.bounded_read import read_json_object
 from blossom_edge.base.errors import CorruptFileError, UnsupportedError, excerpt
 from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.convert.arch import Architecture
-from blossom_edge.convert.plan import IGNORED_SUFFIXES, Plan, PlannedTensor, _file_type, _nbytes, resolve_outtype
+from blossom_edge.convert.plan import IGNORED_SUFFIXES, Plan, PlannedTensor, llama_file_type, resolve_outtype, tensor_nbytes
 from blossom_edge.convert.transforms import Transform, row_pieces
 from blossom_edge.inputs.checkpoint import Checkpoint, TensorRef
 
@@ -241,10 +241,10 @@ def build_projector_plan(checkpoint: Checkpoint, outtype: str, params: VisionPar
             out_shape = shape or ref.shape
             qtype = _qtype(name, out_shape, outtype)
             transform = Transform(shape=shape) if shape is not None else None
-            planned.append(PlannedTensor(ref, name, qtype, _nbytes(out_shape, qtype), None, pieces, transform))
+            planned.append(PlannedTensor(ref, name, qtype, tensor_nbytes(out_shape, qtype), None, pieces, transform))
     if not planned:
         raise UnsupportedError(f"{checkpoint.directory} has no vision tower tensors (model.visual.*) to convert")
-    return Plan(CLIP, outtype, int(_file_type(outtype)), planned, checkpoint.config)
+    return Plan(CLIP, outtype, int(llama_file_type(outtype)), planned, checkpoint.config)
 
 
 def n_params(plan: Plan) -> int:
