@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,8 @@ class NativeProof:
     """How the GGUF's own template, rendered by Ollama's llama-server path, compares with the
     checkpoint's: `capabilities` as Ollama reads them, `probes` proved, `without_reasoning` the
     probes whose earlier reasoning Ollama leaves out (equal once it is left out on both sides),
-    `refused` the probes Ollama answers with an error (think on a model without thinking)."""
+    `refused` the probes Ollama or the template answer with an error (think on a model without
+    thinking, an effort level the template does not know)."""
 
     capabilities: tuple[str, ...]
     probes: int
@@ -236,11 +238,17 @@ def render(template: ChatTemplate, messages: Sequence[dict[str, Any]], *, add_ge
     return text
 
 
+@lru_cache(maxsize=8)
+def _compiled(text: str) -> Any:
+    """A template compiled once: a proof renders the same one dozens of times."""
+    return _environment().from_string(text)
+
+
 def _run(template: ChatTemplate, context: dict[str, Any]) -> str:
     import jinja2
 
     try:
-        return _environment().from_string(template.text).render(**context)
+        return _compiled(template.text).render(**context)
     except jinja2.exceptions.TemplateError as exc:
         raise UnsupportedError(f"the chat template in {template.origin} cannot be rendered: {exc}") from None
     except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
@@ -542,10 +550,19 @@ def prove_native(gguf_template: ChatTemplate, truth: ChatTemplate, system: str =
         except ThinkRefused:
             refused.append(probe.name)
             continue
-        got = native_render(gguf_template, body)
         kwargs = _hf_kwargs(probe.think)
-        expected = render(truth, [t.hf() for t in probe.turns], tools=list(probe.tools) or None,
-                          add_generation_prompt=True, continue_final_message=False, **kwargs)
+        got, expected = _either(native_render, gguf_template, body), _either(
+            render, truth, [t.hf() for t in probe.turns], tools=list(probe.tools) or None,
+            add_generation_prompt=True, continue_final_message=False, **kwargs)
+        if isinstance(got, UnsupportedError) and isinstance(expected, UnsupportedError):
+            # The template itself refuses the request (an effort level it does not know): so does
+            # llama-server, with an error rather than a prompt.
+            refused.append(probe.name)
+            continue
+        if isinstance(got, UnsupportedError) or isinstance(expected, UnsupportedError):
+            problem = got if isinstance(got, UnsupportedError) else expected
+            raise UnsupportedError(f"refusing a Modelfile for {truth.origin}: probe '{probe.name}' renders on one "
+                                   f"side only: {problem}")
         if got == expected:
             proved += 1
             continue
@@ -559,6 +576,14 @@ def prove_native(gguf_template: ChatTemplate, truth: ChatTemplate, system: str =
         raise UnsupportedError(f"refusing a Modelfile for {truth.origin}: Ollama would render the GGUF's own chat "
                                f"template differently from the model's template: {difference}")
     return NativeProof(caps, proved, tuple(without_reasoning), tuple(refused))
+
+
+def _either(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """fn's result, or the UnsupportedError it raised (a template that refuses the request)."""
+    try:
+        return fn(*args, **kwargs)
+    except UnsupportedError as exc:
+        return exc
 
 
 def derive_native(template: ChatTemplate) -> OllamaChat:

@@ -240,7 +240,8 @@ def _native_lines(chat: OllamaChat) -> list[str]:
                      f"of them ({'; '.join(proof.without_reasoning)})")
         lines.append("the model's template would show reasoning the prompt leaves out.")
     if proof.refused:
-        lines.append(f"The template has no thinking, so Ollama refuses think=true for it ({len(proof.refused)} probes).")
+        lines.append("Answered with an error, not a prompt (Ollama refuses think on a model without thinking; a "
+                     f"template refuses a level it does not know): {'; '.join(proof.refused)}.")
     return lines
 
 

@@ -15,8 +15,9 @@ Read from Ollama's source at `OLLAMA_COMMIT` (`blossom_edge.ollama.go`):
   `<think>…</think>` from assistant turns before the last user turn (qwen3 family only).
 - `llm/llama_server.go` llamaServerChatRequest / llamaServerChatMessage: each message goes as
   role, content, `tool_call_id`, `name` (the tool name) and `tool_calls` with arguments encoded as
-  a JSON string; a message's `thinking` is *not* sent. Tools go as `api.Tool` re-encodes them
-  (its own field order, unknown fields dropped). `think` becomes `chat_template_kwargs`
+  a JSON string (top-level keys in the caller's order, nested objects' keys sorted, as Go
+  re-encodes a value decoded into `any`); a message's `thinking` is *not* sent. Tools go as
+  `api.Tool` re-encodes them (its own field order, unknown fields dropped). `think` becomes `chat_template_kwargs`
   `{"enable_thinking": bool}` plus `reasoning_effort` when it was a level string.
 
 `llama_server_request` builds that request; `chat_template.native_render` renders it.
@@ -93,12 +94,24 @@ def _ordered(value: dict[str, Any], keys: Sequence[tuple[str, bool]]) -> dict[st
     return out
 
 
+def _any(value: Any) -> Any:
+    """A value Go decodes into `any`: its objects become map[string]any, which marshal in sorted key order."""
+    if isinstance(value, dict):
+        return {k: _any(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_any(v) for v in value]
+    return value
+
+
 def _property(prop: Any) -> Any:
     """api.ToolProperty: anyOf, type, items, description, enum, properties, required."""
     if not isinstance(prop, dict):
         return prop
     out = _ordered(prop, [("anyOf", True), ("type", True), ("items", True), ("description", True),
                           ("enum", True), ("properties", True), ("required", True)])
+    for key in ("items", "enum"):
+        if key in out:
+            out[key] = _any(out[key])
     if "anyOf" in out:
         out["anyOf"] = [_property(p) for p in out["anyOf"]]
     if "properties" in out:
@@ -112,6 +125,9 @@ def encode_tool(tool: dict[str, Any]) -> dict[str, Any]:
     params = function.get("parameters") or {}
     encoded_params = _ordered(params, [("type", False), ("$defs", True), ("items", True), ("required", True),
                                        ("properties", False)])
+    for key in ("$defs", "items"):
+        if key in encoded_params:
+            encoded_params[key] = _any(encoded_params[key])
     properties = encoded_params.get("properties")
     encoded_params["properties"] = None if properties is None else {k: _property(v) for k, v in properties.items()}
     encoded_function = _ordered(function, [("name", False), ("description", True)])
@@ -119,6 +135,8 @@ def encode_tool(tool: dict[str, Any]) -> dict[str, Any]:
     encoded_function["parameters"] = encoded_params
     out = _ordered(tool, [("type", False), ("items", True)])
     out.setdefault("type", "")
+    if "items" in out:
+        out["items"] = _any(out["items"])
     out["function"] = encoded_function
     return json.loads(json.dumps(out))
 
@@ -137,6 +155,15 @@ def api_messages(messages: Sequence[dict[str, Any]], system: str, family: str = 
     return msgs
 
 
+def go_json(value: Any) -> str:
+    """encoding/json.Marshal: compact, UTF-8 kept, `<`, `>`, `&`, U+2028 and U+2029 escaped."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for ch, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                        ("\u2029", "\\u2029")):
+        text = text.replace(ch, escaped)
+    return text
+
+
 def llama_server_message(msg: dict[str, Any]) -> dict[str, Any]:
     """llamaServerChatMessage: what one message becomes on the wire (no `thinking`)."""
     converted: dict[str, Any] = {"role": msg["role"]}
@@ -149,8 +176,8 @@ def llama_server_message(msg: dict[str, Any]) -> dict[str, Any]:
             {**({"id": call["id"]} if call.get("id") else {}), "index": call["function"].get("index", 0),
              "type": "function",
              "function": {"name": call["function"]["name"],
-                          "arguments": json.dumps(call["function"].get("arguments") or {}, separators=(",", ":"),
-                                                  ensure_ascii=False)}}
+                          "arguments": go_json({k: _any(v) for k, v in
+                                                (call["function"].get("arguments") or {}).items()})}}
             for call in msg["tool_calls"]]
     converted["content"] = msg.get("content", "")
     return converted
