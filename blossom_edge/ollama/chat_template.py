@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,8 @@ class NativeProof:
     probes: int
     without_reasoning: tuple[str, ...] = ()
     refused: tuple[str, ...] = ()
+    # The model's own template the proof holds the GGUF's to, for re-proving against a written GGUF.
+    truth: ChatTemplate | None = field(default=None, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -575,7 +577,20 @@ def prove_native(gguf_template: ChatTemplate, truth: ChatTemplate, system: str =
         difference = Difference(probe.name, expected, got)
         raise UnsupportedError(f"refusing a Modelfile for {truth.origin}: Ollama would render the GGUF's own chat "
                                f"template differently from the model's template: {difference}")
-    return NativeProof(caps, proved, tuple(without_reasoning), tuple(refused))
+    return NativeProof(caps, proved, tuple(without_reasoning), tuple(refused), truth)
+
+
+def confirm_in_gguf(chat: OllamaChat, gguf: Path) -> OllamaChat:
+    """For a Modelfile without TEMPLATE, prove again with the template `gguf` really carries (what
+    Ollama will render) against the model's own; UnsupportedError when it carries none, since
+    Ollama would then have no template at all."""
+    if chat.native is None or chat.native.truth is None:
+        return chat
+    carried = from_gguf(gguf)
+    if carried is None:
+        raise UnsupportedError(f"{gguf} carries no chat template, and the Modelfile leaves TEMPLATE to it: "
+                               "Ollama would prompt the model with none")
+    return replace(chat, native=prove_native(carried, chat.native.truth))
 
 
 def _either(fn: Any, *args: Any, **kwargs: Any) -> Any:

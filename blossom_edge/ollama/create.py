@@ -238,6 +238,7 @@ def create_in_ollama(source: str | Source, qtype: str | None = None, *, gpu: boo
     from blossom_edge.inputs.source import GgufSource, classify
     from blossom_edge.model.catalog import DEFAULT_QTYPE
     from blossom_edge.ollama import client as oc
+    from blossom_edge.ollama.chat_template import confirm_in_gguf
     from blossom_edge.ollama.modelfile import catalog_chat
     from blossom_edge.ollama.names import choose_tag
     from blossom_edge.quantize import pipeline
@@ -264,6 +265,8 @@ def create_in_ollama(source: str | Source, qtype: str | None = None, *, gpu: boo
         gguf = pipeline.quantize_source(source.text, quant, output_dir or Path.cwd(), progress=progress)
         # Downloaded only now: the template the converter copied into the GGUF is the checkpoint's own.
         chat = chat or own_chat(GgufSource(gguf, str(gguf)), model) or catalog_chat(model)
+        # Without TEMPLATE Ollama renders the GGUF's own: prove the one the converter wrote.
+        chat = confirm_in_gguf(chat, gguf)
     modelfile_dir = output_dir or gguf.parent
     modelfile_path = modelfile_dir / f"{full_name.model}-{tag}.Modelfile"
     text = write_modelfile(model, gguf, modelfile_path, name=str(full_name), gpu=gpu, num_ctx=num_ctx,

@@ -74,7 +74,7 @@ def template_kwargs(think: bool | str | None) -> dict[str, Any] | None:
     return kwargs
 
 
-def _strip_think(text: str) -> str:
+def strip_think(text: str) -> str:
     """thinking.Parser with <think>/</think>: the content once a leading think block is removed."""
     stripped = text.lstrip()
     if not stripped.startswith("<think>"):
@@ -151,7 +151,7 @@ def api_messages(messages: Sequence[dict[str, Any]], system: str, family: str = 
         last_user = max((i for i, m in enumerate(msgs) if m["role"] == "user"), default=-1)
         for i, m in enumerate(msgs):
             if m["role"] == "assistant" and i < last_user:
-                m["content"] = _strip_think(m.get("content", ""))
+                m["content"] = strip_think(m.get("content", ""))
     return msgs
 
 
