@@ -516,7 +516,8 @@ def native_render(template: ChatTemplate, body: dict[str, Any]) -> str:
     llama.cpp's common/chat.cpp feeds its Jinja engine: messages (tool-call arguments parsed back
     into objects, func_args_not_string), tools, bos/eos, `enable_thinking` (true unless the
     kwargs say otherwise), the kwargs, `reasoning_effort` also as `reasoning_strength`, and the
-    generation prompt. The date keys llama.cpp adds are left out: the probes render no dates."""
+    generation prompt. The date keys llama.cpp adds are left out: the probes render no dates. The
+    tests hold this to llama.cpp's own common_chat_templates_apply on every probe."""
     messages = []
     for message in body["messages"]:
         message = dict(message)

@@ -209,3 +209,23 @@ def test_tool_messages_on_the_wire():
     assert wire["tool_calls"][0]["function"]["arguments"] == '{"x":"北京","n":1}'
     assert nc.llama_server_message({"role": "tool", "content": "r", "tool_name": "f"}) == {
         "role": "tool", "name": "f", "content": "r"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["qwen3", "effort"])
+def test_the_llama_server_side_renders_as_llama_cpp_does(which, qwen3):
+    """`native_render` (jinja2) against llama.cpp's own Jinja engine and common_chat_templates_apply,
+    on every probe's llama-server request: the proof's Ollama side is what llama.cpp renders."""
+    from tests.builders.llama_chat_render import llama_cpp_render
+
+    text = qwen3 if which == "qwen3" else EFFORT
+    template = _template(text)
+    caps = nc.chat_template_capabilities(text)
+    for probe in ct.THINK_PROBES:
+        body = nc.llama_server_request([t.ollama() for t in probe.turns], system="", tools=list(probe.tools),
+                                       think=probe.think, capabilities=caps, family="qwen3")
+        try:
+            ours: str | None = ct.native_render(template, body)
+        except UnsupportedError:
+            ours = None
+        assert llama_cpp_render(text, body, eos=QWEN_EOS) == ours, probe.name
