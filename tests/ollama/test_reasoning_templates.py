@@ -229,3 +229,29 @@ def test_the_llama_server_side_renders_as_llama_cpp_does(which, qwen3):
         except UnsupportedError:
             ours = None
         assert llama_cpp_render(text, body, eos=QWEN_EOS) == ours, probe.name
+
+
+@pytest.mark.parametrize("which", ["qwen3", "effort"])
+def test_the_model_side_renders_as_transformers_does(which, qwen3):
+    """`render` with tools, reasoning and think kwargs against transformers' own render_jinja_template
+    (what apply_chat_template calls), on every probe: the proof's model side is transformers'."""
+    import jinja2
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    text = qwen3 if which == "qwen3" else EFFORT
+    template = _template(text)
+    for probe in ct.THINK_PROBES:
+        messages = [t.hf() for t in probe.turns]
+        kwargs = ct._hf_kwargs(probe.think)
+        try:
+            ours: str | None = ct.render(template, messages, tools=list(probe.tools) or None,
+                                         add_generation_prompt=True, continue_final_message=False, **kwargs)
+        except UnsupportedError:
+            ours = None
+        try:
+            rendered, _ = render_jinja_template([messages], tools=list(probe.tools) or None, chat_template=text,
+                                                add_generation_prompt=True, eos_token=QWEN_EOS, **kwargs)
+            theirs: str | None = rendered[0]
+        except jinja2.exceptions.TemplateError:  # the template's raise_exception, for a level it refuses
+            theirs = None
+        assert ours == theirs, probe.name
