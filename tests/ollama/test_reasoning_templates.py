@@ -255,3 +255,40 @@ def test_the_model_side_renders_as_transformers_does(which, qwen3):
         except jinja2.exceptions.TemplateError:  # the template's raise_exception, for a level it refuses
             theirs = None
         assert ours == theirs, probe.name
+
+
+@pytest.fixture
+def server(monkeypatch):
+    from tests import ollama_server
+
+    state, srv = ollama_server.start()
+    monkeypatch.setenv("OLLAMA_HOST", state.url)
+    yield state
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.mark.parametrize("carried", ["same", "none", "changed"])
+def test_ollama_create_proves_the_template_the_quantized_gguf_carries(carried, qwen3, server, tmp_path, capsys,
+                                                                      monkeypatch):
+    from blossom_edge.quantize import pipeline as quantize
+
+    directory = _checkpoint(tmp_path / "snapshot-1234", qwen3)
+    template = {"same": qwen3, "none": None, "changed": qwen3.replace("<tool_call>", "<call>")}[carried]
+
+    def fake_quantize_source(source, qtype, output_dir, progress=None):
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        return build_metadata_gguf(Path(output_dir) / "snapshot-1234-Q4_K_M.gguf", arch="qwen3",
+                                   chat_template=template, tokens=("<unk>", "<|im_start|>", QWEN_EOS, "hello"))
+
+    monkeypatch.setattr(quantize, "quantize_source", fake_quantize_source)
+    code = main(["ollama", "create", str(directory), "-o", str(tmp_path / "out")])
+    _, err = capsys.readouterr()
+    if carried == "same":
+        assert code == 0, err
+        sent = server.calls("POST", "/api/create")[0].json()
+        assert sent["model"] == "snapshot-1234:q4_k_m" and "template" not in sent
+        assert "Proved equal to the model's template" in (tmp_path / "out" / "snapshot-1234-q4_k_m.Modelfile").read_text()
+    else:
+        reason = "carries no chat template" if carried == "none" else "probe 'tools offered' differs"
+        assert code == 1 and reason in err and server.calls("POST", "/api/create") == []
