@@ -158,6 +158,7 @@ def _bench_model(path: Path, gguf: Any, cfg: BenchConfig, info: DeviceInfo, tree
                 row = BenchRow(**_identity(path, desc, model_size, n_params, cfg, n_threads, n_prompt, n_gen),
                                **_device_fields(info, bandwidth))
                 row.repack = extra_buffers_allowed()
+                row.mtp_layers = gguf.mtp_layers
                 emit(f"{path.name}: {row.test}, {n_threads} threads, {cfg.reps} reps")
                 est = estimate(shape, n_prompt + n_gen, cfg.n_batch, cfg.n_ubatch, runtime=resident_before)
                 _one_test(row, llama, model, rng, cfg, tree, info)

@@ -82,6 +82,8 @@ class BenchRow:
     # only when it differs from the default, so it stands with ours, not in its columns
     repack: bool | None = None
     llama_cpp_python: str | None = None
+    # MTP (nextn) layers the GGUF carries for speculative decoding; the benchmark itself does not draft
+    mtp_layers: int | None = None
 
     @property
     def test(self) -> str:

@@ -61,11 +61,15 @@ def run_demo(workdir: Path, *, progress: Progress = NO_PROGRESS, bench: bool = T
 
 
 def _write_modelfile(gguf: Path) -> Path:
+    """The demo GGUF carries its checkpoint's chat template, so its TEMPLATE is derived from it and
+    proved, as for any model `ollama create` is given."""
     from blossom_edge.demo.model import demo_model_info
-    from blossom_edge.ollama.create import write_modelfile
+    from blossom_edge.inputs.source import GgufSource
+    from blossom_edge.ollama.create import own_chat, write_modelfile
 
+    model = demo_model_info()
     target = gguf.parent / "Modelfile"
-    write_modelfile(demo_model_info(), gguf, target, name=OLLAMA_NAME)
+    write_modelfile(model, gguf, target, name=OLLAMA_NAME, chat=own_chat(GgufSource(gguf, str(gguf)), model))
     return target
 
 

@@ -37,7 +37,7 @@ _COUNT_KEYS = frozenset({
     Keys.Attention.KEY_LENGTH, Keys.Attention.VALUE_LENGTH,
     Keys.LLM.EXPERT_COUNT, Keys.LLM.EXPERT_USED_COUNT, Keys.LLM.FULL_ATTENTION_INTERVAL,
     Keys.SSM.CONV_KERNEL, Keys.SSM.INNER_SIZE, Keys.SSM.STATE_SIZE, Keys.SSM.GROUP_COUNT,
-    Keys.SSM.TIME_STEP_RANK,
+    Keys.SSM.TIME_STEP_RANK, Keys.LLM.NEXTN_PREDICT_LAYERS,
 })
 # Routed experts are stacked into tensors named `blk.N.ffn_{gate,up,down,gate_up}_exps.weight`.
 EXPERT_TENSOR_MARK = "_exps."
@@ -144,6 +144,16 @@ class GGUFInfo:
             for key, value in self.metadata.items()
             if key.startswith(prefix) and key.endswith(suffix)
         }
+
+    @property
+    def mtp_layers(self) -> int:
+        """Multi-token-prediction (nextn) layers a runtime may draft with: `{arch}.nextn_predict_layers`,
+        or for Qwen3.5 files written before that key, one per `mtp.` layer tensor group (Ollama reads
+        both, llm/llama_server.go hasMTPDraft)."""
+        declared = int(self.arch_key(Keys.LLM.NEXTN_PREDICT_LAYERS, 0) or 0)
+        if declared or self.architecture not in ("qwen35", "qwen35moe"):
+            return declared
+        return 1 if any(name.startswith("mtp.") for name in self.tensor_types) else 0
 
     def type_histogram(self) -> dict[str, int]:
         """Tensor counts per type, the figure llama-quantize prints at its end."""

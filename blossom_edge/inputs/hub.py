@@ -38,7 +38,7 @@ def resolve_source(src: str | Source) -> LocalSource:
     """A local directory as it is, or a catalog alias / repo id downloaded into the HF cache."""
     source = classify(src)
     if isinstance(source, CheckpointDir):
-        return LocalSource(path=source.path, model=source.model)
+        return LocalSource(path=source.path, repo_id=source.repo_id, revision=source.revision, model=source.model)
     if isinstance(source, HubSource) and source.model is not None:
         return download(source.model.repo_id, source.revision, source.model)
     if isinstance(source, HubSource) and _REPO_ID.match(source.repo_id):

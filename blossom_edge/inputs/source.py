@@ -26,11 +26,14 @@ class GgufSource:
 
 @dataclass(frozen=True)
 class CheckpointDir:
-    """A checkpoint directory on local disk; `model` when its name is a catalog name."""
+    """A checkpoint directory on local disk; `model` when its name (or its snapshot's repository) is
+    a catalog name; `repo_id` and `revision` when it is a Hugging Face cache snapshot."""
 
     path: Path
     text: str
     model: ModelInfo | None = None
+    repo_id: str | None = None
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,27 @@ def classify(text: str | Source) -> Source:
         return text
     path = Path(text).expanduser()
     if path.is_dir():
-        return CheckpointDir(path, text, lookup(path.name))
+        snapshot = snapshot_repo(path)
+        if snapshot is None:
+            return CheckpointDir(path, text, lookup(path.resolve().name))
+        repo_id, revision = snapshot
+        return CheckpointDir(path, text, lookup(repo_id), repo_id, revision)
     if path.is_file() or path.suffix.lower() == ".gguf":
         return GgufSource(path, text)
     repo_id, _, revision = text.partition("@")
     model = lookup(text)
     return HubSource(model.repo_id if model else repo_id, revision or None, text, model)
+
+
+def snapshot_repo(path: Path) -> tuple[str, str] | None:
+    """(`Org/Name`, commit) for huggingface-hub's cache layout `…/models--Org--Name/snapshots/<commit>`,
+    whose directory name says nothing of the model; None for any other directory."""
+    resolved = Path(path).resolve()
+    parent, repo = resolved.parent, resolved.parent.parent.name
+    if parent.name != "snapshots" or not repo.startswith("models--"):
+        return None
+    org, sep, name = repo[len("models--"):].partition("--")
+    return (f"{org}/{name}", resolved.name) if sep and org and name else None
 
 
 @dataclass(frozen=True)

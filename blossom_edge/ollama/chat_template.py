@@ -13,13 +13,26 @@ Modelfile never prompts the model differently from its own template.
 
 Ollama merges consecutive messages of one role before any template sees them, which no TEMPLATE
 can undo, so the probes alternate roles.
+
+A template with tool calls or thinking takes the other path. Ollama (server/images.go
+shouldPreferChatTemplate) uses the GGUF's own template instead of any TEMPLATE with fewer
+capabilities, and a Go TEMPLATE cannot print tools as the Jinja one does anyway: Go's `json`
+writes no spaces after `,` and `:` where `tojson` does, and walks a tool's properties in sorted
+order where Jinja keeps the caller's. So such a Modelfile has no TEMPLATE, and `prove_native`
+checks that path instead: every `THINK_PROBES` conversation (think unset, on, off and each level,
+tools present and absent, assistant tool calls, tool results, reasoning before and after the
+last question) is rendered by the checkpoint's template as transformers would, and by the same
+template from the request Ollama sends llama-server (`go.native_chat`), as llama.cpp's Jinja does.
+Ollama sends no earlier reasoning (message.thinking) to llama-server; a probe that differs only
+by that is counted and named in the Modelfile, and any other difference refuses it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +88,7 @@ class OllamaChat:
     """What a Modelfile needs to prompt a model: TEMPLATE, SYSTEM, stop sequences, and where they came
     from. `ignores_system` is set when the model's own template drops system messages."""
 
-    template: str
+    template: str | None
     system: str
     stops: tuple[str, ...]
     origin: str
@@ -83,6 +96,24 @@ class OllamaChat:
     proved: int = 0
     # The Jinja template it was derived from (None for a catalog format): Ollama may prefer it.
     jinja: str | None = None
+    # Set when there is no TEMPLATE: Ollama renders the GGUF's own Jinja template, proved so.
+    native: NativeProof | None = None
+
+
+@dataclass(frozen=True)
+class NativeProof:
+    """How the GGUF's own template, rendered by Ollama's llama-server path, compares with the
+    checkpoint's: `capabilities` as Ollama reads them, `probes` proved, `without_reasoning` the
+    probes whose earlier reasoning Ollama leaves out (equal once it is left out on both sides),
+    `refused` the probes Ollama or the template answer with an error (think on a model without
+    thinking, an effort level the template does not know)."""
+
+    capabilities: tuple[str, ...]
+    probes: int
+    without_reasoning: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+    # The model's own template the proof holds the GGUF's to, for re-proving against a written GGUF.
+    truth: ChatTemplate | None = field(default=None, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,27 +213,21 @@ def _environment():
     return env
 
 
-def render(template: ChatTemplate, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool | None = None,
-           continue_final_message: bool | None = None) -> str:
-    """`apply_chat_template(messages, tokenize=False)`: by default a chat ending with the user gets the
-    generation prompt and one ending with the assistant is continued from its last character."""
-    import jinja2
-
+def render(template: ChatTemplate, messages: Sequence[dict[str, Any]], *, add_generation_prompt: bool | None = None,
+           continue_final_message: bool | None = None, tools: Sequence[dict[str, Any]] | None = None,
+           **kwargs: Any) -> str:
+    """`apply_chat_template(messages, tools=tools, tokenize=False, **kwargs)`: by default a chat ending
+    with the user gets the generation prompt and one ending with the assistant is continued from its
+    last character."""
     last_is_assistant = bool(messages) and messages[-1]["role"] == "assistant"
     if add_generation_prompt is None:
         add_generation_prompt = not last_is_assistant
     if continue_final_message is None:
         continue_final_message = last_is_assistant
-    try:
-        compiled = _environment().from_string(template.text)
-        text = compiled.render(messages=[dict(m) for m in messages], tools=None, documents=None,
-                               add_generation_prompt=add_generation_prompt, **template.special_tokens)
-    except jinja2.exceptions.TemplateError as exc:
-        raise UnsupportedError(f"the chat template in {template.origin} cannot be rendered: {exc}") from None
-    except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
-        # The template's own code failed (`1/0`, `'a' + 1`, endless recursion): its fault, not ours.
-        raise UnsupportedError(f"the chat template in {template.origin} cannot be rendered: "
-                               f"{type(exc).__name__}: {exc}") from None
+    context = {**template.special_tokens, **kwargs, "messages": [dict(m) for m in messages],
+               "tools": list(tools) if tools else None, "documents": None,
+               "add_generation_prompt": add_generation_prompt}
+    text = _run(template, context)
     if continue_final_message:
         final = messages[-1]["content"]
         if final.strip() not in text:
@@ -213,6 +238,25 @@ def render(template: ChatTemplate, messages: Sequence[dict[str, str]], *, add_ge
         else:
             text = text[:at + len(final.strip())]
     return text
+
+
+@lru_cache(maxsize=8)
+def _compiled(text: str) -> Any:
+    """A template compiled once: a proof renders the same one dozens of times."""
+    return _environment().from_string(text)
+
+
+def _run(template: ChatTemplate, context: dict[str, Any]) -> str:
+    import jinja2
+
+    try:
+        return _compiled(template.text).render(**context)
+    except jinja2.exceptions.TemplateError as exc:
+        raise UnsupportedError(f"the chat template in {template.origin} cannot be rendered: {exc}") from None
+    except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
+        # The template's own code failed (`1/0`, `'a' + 1`, endless recursion): its fault, not ours.
+        raise UnsupportedError(f"the chat template in {template.origin} cannot be rendered: "
+                               f"{type(exc).__name__}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,7 +350,12 @@ def _layout(template: ChatTemplate) -> _Layout:
 
 def derive(template: ChatTemplate) -> OllamaChat:
     """The TEMPLATE, SYSTEM and stops that prompt as `template` does, proved on PROBES, or
-    UnsupportedError naming what cannot be expressed or the first probe that differs."""
+    UnsupportedError naming what cannot be expressed or the first probe that differs. A template
+    with tools or thinking gets no TEMPLATE: Ollama's use of it as it is is proved instead."""
+    from blossom_edge.ollama.go.native_chat import chat_template_capabilities
+
+    if chat_template_capabilities(template.text):
+        return derive_native(template)
     try:
         layout = _layout(template)
     except _Unlike as exc:
@@ -359,3 +408,204 @@ def prove(go_template: str, system: str, template: ChatTemplate) -> int:
         raise UnsupportedError(f"refusing to write a TEMPLATE that prompts differently from {template.origin}: "
                                f"{difference}")
     return len(PROBES)
+
+
+# ---------------------------------------------------------------------------------------------
+# Templates with tools or thinking: no TEMPLATE, Ollama renders the GGUF's own template
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a probe, said once and written both as transformers and as Ollama's API take it:
+    `reasoning` is transformers' `reasoning_content` and Ollama's `thinking`; `calls` are
+    (function, arguments) pairs; `tool` names the function a tool result answers."""
+
+    role: str
+    content: str = ""
+    reasoning: str = ""
+    calls: tuple[tuple[str, dict[str, Any]], ...] = ()
+    tool: str = ""
+
+    def hf(self, with_reasoning: bool = True) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.reasoning and with_reasoning:
+            message["reasoning_content"] = self.reasoning
+        if self.calls:
+            message["tool_calls"] = [{"type": "function", "function": {"name": n, "arguments": dict(a)}}
+                                     for n, a in self.calls]
+        if self.tool:
+            message["name"] = self.tool
+        return message
+
+    def ollama(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.reasoning:
+            message["thinking"] = self.reasoning
+        if self.calls:
+            message["tool_calls"] = [{"function": {"index": i, "name": n, "arguments": dict(a)}}
+                                     for i, (n, a) in enumerate(self.calls)]
+        if self.tool:
+            message["tool_name"] = self.tool
+        return message
+
+
+@dataclass(frozen=True)
+class ThinkProbe:
+    """A conversation, the tools offered and the request's `think` (None: left unset)."""
+
+    name: str
+    turns: tuple[Turn, ...]
+    tools: tuple[dict[str, Any], ...] = ()
+    think: bool | str | None = None
+
+
+# Written in api.Tool's field order (type, function: name, description, parameters: type, required,
+# properties), which Ollama re-encodes every tool into, so the probes test the template's layout;
+# `go.native_chat.encode_tool` is what a tool given in another order becomes.
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather for a city",
+    "parameters": {"type": "object", "required": ["city"], "properties": {
+        "city": {"type": "string", "description": "City name, e.g. 北京"},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}}}}
+CLOCK = {"type": "function", "function": {
+    "name": "get_time", "description": "Local time in a time zone",
+    "parameters": {"type": "object", "required": ["zone"], "properties": {"zone": {"type": "string"}}}}}
+
+_ASK = Turn("user", "北京今天天气怎么样？")
+_CALL = Turn("assistant", "", "The user wants the weather in Beijing; call the tool.",
+             (("get_weather", {"city": "北京", "unit": "celsius"}),))
+_RESULT = Turn("tool", '{"temperature": 21, "sky": "sunny"}', tool="get_weather")
+_PAST = (Turn("user", "What is 2+2?"), Turn("assistant", "4", "Simple arithmetic: 2+2=4."))
+
+THINK_PROBES: tuple[ThinkProbe, ...] = (
+    ThinkProbe("single turn, think unset", (Turn("user", "Hello!"),)),
+    ThinkProbe("single turn, think on", (Turn("user", "Hello!"),), think=True),
+    ThinkProbe("single turn, think off", (Turn("user", "Hello!"),), think=False),
+    *(ThinkProbe(f"single turn, think {level}", (Turn("user", "Prove that √2 is irrational."),), think=level)
+      for level in ("low", "medium", "high", "max")),
+    ThinkProbe("system message, Chinese, think off",
+               (Turn("system", "你是一个乐于助人的助手。"), Turn("user", "介绍一下北京。")), think=False),
+    ThinkProbe("multi-turn with past reasoning", (*_PAST, Turn("user", "And 3+3?"))),
+    ThinkProbe("multi-turn with past reasoning, think max", (*_PAST, Turn("user", "And 3+3?")), think="max"),
+    ThinkProbe("tools offered", (_ASK,), (WEATHER, CLOCK)),
+    ThinkProbe("tools offered with a system message, think off",
+               (Turn("system", "Answer briefly."), _ASK), (WEATHER,), think=False),
+    ThinkProbe("tool call and result", (_ASK, _CALL, _RESULT), (WEATHER,)),
+    ThinkProbe("two tool calls and results, think medium",
+               (Turn("user", "Weather in Beijing, and the time there?"),
+                Turn("assistant", "Let me check both.", "Two lookups are needed.",
+                     (("get_weather", {"city": "北京"}), ("get_time", {"zone": "Asia/Shanghai"}))),
+                Turn("tool", '{"temperature": 21}', tool="get_weather"),
+                Turn("tool", '{"time": "09:30"}', tool="get_time")), (WEATHER, CLOCK), think="medium"),
+    ThinkProbe("tool round trip in history", (_ASK, _CALL, _RESULT, Turn("assistant", "晴，21°C。", "Report it."),
+                                              Turn("user", "Thanks! And tomorrow?")), (WEATHER,)),
+)
+
+
+def _hf_kwargs(think: bool | str | None) -> dict[str, Any]:
+    """What a transformers user passes for the same request: nothing when it is unset."""
+    if think is None:
+        return {}
+    if isinstance(think, bool):
+        return {"enable_thinking": think}
+    return {"enable_thinking": True, "reasoning_effort": think}
+
+
+def native_render(template: ChatTemplate, body: dict[str, Any]) -> str:
+    """The prompt llama-server renders for an Ollama chat request `body` (go.native_chat), the way
+    llama.cpp's common/chat.cpp feeds its Jinja engine: messages (tool-call arguments parsed back
+    into objects, func_args_not_string), tools, bos/eos, `enable_thinking` (true unless the
+    kwargs say otherwise), the kwargs, `reasoning_effort` also as `reasoning_strength`, and the
+    generation prompt. The date keys llama.cpp adds are left out: the probes render no dates. The
+    tests hold this to llama.cpp's own common_chat_templates_apply on every probe."""
+    messages = []
+    for message in body["messages"]:
+        message = dict(message)
+        if "tool_calls" in message:
+            message["tool_calls"] = [{**call, "function": {**call["function"],
+                                                           "arguments": json.loads(call["function"]["arguments"])}}
+                                     for call in message["tool_calls"]]
+        messages.append(message)
+    context: dict[str, Any] = {"bos_token": template.special_tokens.get("bos_token", ""),
+                               "eos_token": template.special_tokens.get("eos_token", ""),
+                               "enable_thinking": True, "messages": messages, "add_generation_prompt": True}
+    if body.get("tools"):
+        context["tools"] = body["tools"]
+    context.update(body.get("chat_template_kwargs") or {})
+    if isinstance(context.get("reasoning_effort"), str) and context["reasoning_effort"]:
+        context["reasoning_strength"] = context["reasoning_effort"]
+    return _run(template, context)
+
+
+def prove_native(gguf_template: ChatTemplate, truth: ChatTemplate, system: str = "") -> NativeProof:
+    """Render every THINK_PROBES conversation as transformers does with `truth` (the checkpoint's
+    template) and as Ollama's llama-server path does with `gguf_template` (the one the GGUF
+    carries); UnsupportedError at the first probe that differs other than by the earlier
+    reasoning Ollama does not send."""
+    from blossom_edge.ollama.go.native_chat import ThinkRefused, chat_template_capabilities, llama_server_request
+
+    caps = tuple(chat_template_capabilities(gguf_template.text))
+    proved, without_reasoning, refused = 0, [], []
+    for probe in THINK_PROBES:
+        try:
+            body = llama_server_request([t.ollama() for t in probe.turns], system=system, tools=list(probe.tools),
+                                        think=probe.think, capabilities=caps, family=gguf_template.family)
+        except ThinkRefused:
+            refused.append(probe.name)
+            continue
+        kwargs = _hf_kwargs(probe.think)
+        got, expected = _either(native_render, gguf_template, body), _either(
+            render, truth, [t.hf() for t in probe.turns], tools=list(probe.tools) or None,
+            add_generation_prompt=True, continue_final_message=False, **kwargs)
+        if isinstance(got, UnsupportedError) and isinstance(expected, UnsupportedError):
+            # The template itself refuses the request (an effort level it does not know): so does
+            # llama-server, with an error rather than a prompt.
+            refused.append(probe.name)
+            continue
+        if isinstance(got, UnsupportedError) or isinstance(expected, UnsupportedError):
+            problem = got if isinstance(got, UnsupportedError) else expected
+            raise UnsupportedError(f"refusing a Modelfile for {truth.origin}: probe '{probe.name}' renders on one "
+                                   f"side only: {problem}")
+        if got == expected:
+            proved += 1
+            continue
+        without = render(truth, [t.hf(with_reasoning=False) for t in probe.turns], tools=list(probe.tools) or None,
+                         add_generation_prompt=True, continue_final_message=False, **kwargs)
+        if got == without:
+            proved += 1
+            without_reasoning.append(probe.name)
+            continue
+        difference = Difference(probe.name, expected, got)
+        raise UnsupportedError(f"refusing a Modelfile for {truth.origin}: Ollama would render the GGUF's own chat "
+                               f"template differently from the model's template: {difference}")
+    return NativeProof(caps, proved, tuple(without_reasoning), tuple(refused), truth)
+
+
+def confirm_in_gguf(chat: OllamaChat, gguf: Path) -> OllamaChat:
+    """For a Modelfile without TEMPLATE, prove again with the template `gguf` really carries (what
+    Ollama will render) against the model's own; UnsupportedError when it carries none, since
+    Ollama would then have no template at all."""
+    if chat.native is None or chat.native.truth is None:
+        return chat
+    carried = from_gguf(gguf)
+    if carried is None:
+        raise UnsupportedError(f"{gguf} carries no chat template, and the Modelfile leaves TEMPLATE to it: "
+                               "Ollama would prompt the model with none")
+    return replace(chat, native=prove_native(carried, chat.native.truth))
+
+
+def _either(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """fn's result, or the UnsupportedError it raised (a template that refuses the request)."""
+    try:
+        return fn(*args, **kwargs)
+    except UnsupportedError as exc:
+        return exc
+
+
+def derive_native(template: ChatTemplate) -> OllamaChat:
+    """No TEMPLATE (Ollama then renders the GGUF's own chat template), SYSTEM left to the template,
+    the end-of-text token as stop, and the proof that this prompts as `template` does."""
+    proof = prove_native(template, template)
+    eos = template.special_tokens.get("eos_token", "")
+    return OllamaChat(None, "", (eos,) if eos else (), template.origin, proved=proof.probes, jinja=template.text,
+                      native=proof)

@@ -8,6 +8,7 @@ paths and tags.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.model.naming import DEFAULT_PROJECTOR_TYPE, projector_name
 
 if TYPE_CHECKING:
-    from blossom_edge.inputs.source import GgufSource, Source
+    from blossom_edge.inputs.source import CheckpointDir, GgufSource, Source
     from blossom_edge.model.catalog import ModelInfo
     from blossom_edge.ollama.chat_template import OllamaChat
     from blossom_edge.ollama.client import Created
@@ -28,37 +29,72 @@ if TYPE_CHECKING:
 PUBLISHER_NAMESPACE = "azure99"
 
 
+def own_model(name: str, repo_id: str | None, architecture: str, context_length: int) -> ModelInfo:
+    """An entry for a model the catalog does not know but whose own chat template makes its Modelfile:
+    named after its repository, directory or `general.name` (`Blossom V7.1 9B` → `blossom-v7.1-9b`),
+    with no catalog facts to lean on."""
+    from blossom_edge.model.catalog import ModelInfo
+
+    stem = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._") or "model"
+    repo = repo_id if repo_id and "/" in repo_id else f"local/{stem}"
+    return ModelInfo(stem, repo, "", "not in the catalog", architecture, 0.0, context_length, None)
+
+
 def identify_gguf(path: Path, alias: str | None) -> ModelInfo:
-    """The catalog entry for a GGUF: from --model, else from the `quantize` file name."""
-    from blossom_edge.model.catalog import MODELS, resolve
-    from blossom_edge.model.naming import stem_of
+    """The catalog entry for a GGUF: from --model, else from the `quantize` file name, else from its
+    `general.name`; a GGUF the catalog does not know but that carries its own chat template is
+    named after `general.name` (or its file name) and prompted by that template."""
+    from blossom_edge.inputs.gguf_info import read_gguf_info
+    from blossom_edge.model.catalog import MODELS, lookup, resolve
+    from blossom_edge.model.naming import base_stem, stem_of
 
     if alias:
         return resolve(alias)
     stem = stem_of(path, [m.name for m in MODELS])
-    if stem is None:
-        raise UsageError(f"cannot tell which Blossom release {path.name} is from its name; "
-                         "say it with --model ALIAS (see `blossom-edge models`)")
-    return next(m for m in MODELS if m.name == stem)
+    if stem is not None:
+        return next(m for m in MODELS if m.name == stem)
+    info = read_gguf_info(path)
+    found = lookup(info.name) if info.name else None
+    if found is not None:
+        return found
+    if info.chat_template:
+        return own_model(info.name or base_stem(path.name.removesuffix(".gguf")), None, info.architecture,
+                         info.context_length)
+    raise UsageError(f"cannot tell which Blossom release {path.name} is from its name, and it carries no chat "
+                     "template of its own; say it with --model ALIAS (see `blossom-edge models`)")
 
 
 def identify(source: str | Source, alias: str | None) -> ModelInfo:
-    """The catalog entry for any SRC: a GGUF by its name, a checkpoint by alias, repo or directory name."""
+    """The catalog entry for any SRC: a GGUF by its name, a checkpoint by alias, repo, snapshot repository
+    or directory name; a checkpoint directory the catalog does not know but that carries its own chat
+    template is named after its snapshot's repository or its directory."""
     from blossom_edge.inputs.source import CheckpointDir, GgufSource, classify
-    from blossom_edge.model.catalog import lookup, resolve
+    from blossom_edge.model.catalog import resolve
+    from blossom_edge.ollama.chat_template import from_checkpoint
 
     source = classify(source)
     if isinstance(source, GgufSource):
         return identify_gguf(source.path, alias)
     if alias:
         return resolve(alias)
-    found = source.model
-    if found is None and isinstance(source, CheckpointDir):
-        found = lookup(source.path.resolve().name)
-    if found is None:
-        raise UsageError(f"cannot tell which Blossom release '{source.text}' is; say it with --model ALIAS "
-                         "(see `blossom-edge models`)")
-    return found
+    if source.model is not None:
+        return source.model
+    if isinstance(source, CheckpointDir) and from_checkpoint(source.path) is not None:
+        return _own_checkpoint(source)
+    raise UsageError(f"cannot tell which Blossom release '{source.text}' is, and it carries no chat template of "
+                     "its own; say it with --model ALIAS (see `blossom-edge models`)")
+
+
+def _own_checkpoint(source: CheckpointDir) -> ModelInfo:
+    from blossom_edge.base.bounded_read import read_json_object
+
+    config = read_json_object(source.path / "config.json", required=False)
+    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    architectures = config.get("architectures")
+    architecture = str(architectures[0]) if isinstance(architectures, list) and architectures else "unknown"
+    context = text.get("max_position_embeddings")
+    name = source.repo_id.split("/")[-1] if source.repo_id else source.path.resolve().name
+    return own_model(name, source.repo_id, architecture, context if isinstance(context, int) and context > 0 else 0)
 
 
 def _existing_gguf(source: GgufSource) -> Path:
@@ -87,8 +123,13 @@ def own_chat(source: str | Source, model: ModelInfo | None = None) -> OllamaChat
 
 def quant_of(gguf: Path, model: ModelInfo) -> str:
     """The quant type a `quantize` output is named for (`q4_k_m` from `blossom-v5-4b-Q4_K_M.gguf`)."""
-    rest = gguf.name[len(model.name):].lstrip("-.")
-    return rest.removesuffix(".gguf").removesuffix(".GGUF").lower() or "latest"
+    from blossom_edge.model.naming import base_stem
+
+    stem = gguf.name.removesuffix(".gguf").removesuffix(".GGUF")
+    if stem.lower().startswith(model.name):
+        return stem[len(model.name):].lstrip("-.").lower() or "latest"
+    # A file named otherwise (a model named after its general.name): its type suffix, if any.
+    return stem[len(base_stem(stem)):].lstrip("-.").lower() or "latest"
 
 
 def modelfile_name(model: ModelInfo, tag: str) -> str:
@@ -123,6 +164,7 @@ def render_for_source(source: str | Source, *, qtype: str, tag: str | None = Non
                       modelfile_dir: Path, mmproj: Path | None = None) -> Rendered:
     """The Modelfile for a GGUF file, a checkpoint directory (its own chat template, proved) or the
     file `quantize` would make from an alias; a multimodal model's projector is its second FROM."""
+    from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.inputs.source import CheckpointDir, GgufSource, classify
     from blossom_edge.model.catalog import resolve
     from blossom_edge.model.naming import gguf_name
@@ -133,6 +175,7 @@ def render_for_source(source: str | Source, *, qtype: str, tag: str | None = Non
     quant = parse_qtype(qtype).name
     source = classify(source)
     projector = None
+    mtp_layers = 0
     if isinstance(source, GgufSource):
         gguf = _existing_gguf(source)
         model = identify_gguf(gguf, alias)
@@ -140,6 +183,7 @@ def render_for_source(source: str | Source, *, qtype: str, tag: str | None = Non
         quant = quant_of(gguf, model)
         found = projector_for(gguf, model, mmproj)
         projector = from_path(found, modelfile_dir) if found else None
+        mtp_layers = read_gguf_info(gguf).mtp_layers
     else:
         model = identify(source, alias) if isinstance(source, CheckpointDir) else resolve(source.text)
         from_value = f"./{gguf_name(model.name, quant)}"
@@ -152,7 +196,7 @@ def render_for_source(source: str | Source, *, qtype: str, tag: str | None = Non
         tag = f"{quant.lower()}-gpu" if gpu else quant.lower()
     chosen = choose_tag(model, tag, gpu)
     text = blossom_modelfile(model, from_value, name=modelfile_name(model, chosen), gpu=gpu, num_ctx=num_ctx,
-                             system=system, chat=chat, projector=projector)
+                             system=system, chat=chat, mtp_layers=mtp_layers, projector=projector)
     return Rendered(text, chosen, model, from_value, projector)
 
 
@@ -166,12 +210,13 @@ def write_modelfile(model: ModelInfo, gguf: Path, path: Path, *, name: str, gpu:
                     num_ctx: int | None = None, system: str | None = None, chat: OllamaChat | None = None,
                     projector: Path | None = None) -> str:
     """Write the Modelfile for `gguf` (and its projector) at `path`, FROM relative to it as Ollama
-    resolves it; returns its text."""
+    resolves it (with draft_num_predict when the GGUF carries MTP layers); returns its text."""
     from blossom_edge.base.atomic import atomic_write_text
+    from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.ollama.modelfile import blossom_modelfile, from_path
 
     text = blossom_modelfile(model, from_path(gguf, path.parent), name=name, gpu=gpu, num_ctx=num_ctx,
-                             system=system, chat=chat,
+                             system=system, chat=chat, mtp_layers=read_gguf_info(gguf).mtp_layers,
                              projector=from_path(projector, path.parent) if projector else None)
     atomic_write_text(path, text)
     return text
@@ -221,6 +266,7 @@ def create_in_ollama(source: str | Source, qtype: str | None = None, *, gpu: boo
     from blossom_edge.inputs.source import GgufSource, classify
     from blossom_edge.model.catalog import DEFAULT_QTYPE
     from blossom_edge.ollama import client as oc
+    from blossom_edge.ollama.chat_template import confirm_in_gguf
     from blossom_edge.ollama.modelfile import catalog_chat
     from blossom_edge.ollama.names import choose_tag
     from blossom_edge.quantize import pipeline
@@ -250,6 +296,8 @@ def create_in_ollama(source: str | Source, qtype: str | None = None, *, gpu: boo
         gguf = pipeline.quantize_source(source.text, quant, output_dir or Path.cwd(), progress=progress)
         # Downloaded only now: the template the converter copied into the GGUF is the checkpoint's own.
         chat = chat or own_chat(GgufSource(gguf, str(gguf)), model) or catalog_chat(model)
+        # Without TEMPLATE Ollama renders the GGUF's own: prove the one the converter wrote.
+        chat = confirm_in_gguf(chat, gguf)
         projector = projector_for(gguf, model)
     modelfile_dir = output_dir or gguf.parent
     modelfile_path = modelfile_dir / f"{full_name.model}-{tag}.Modelfile"

@@ -53,6 +53,7 @@ def test_rows_like_llama_bench(tiny: Path, capsys: pytest.CaptureFixture[str]) -
         assert r["swap_growth"] is not None
         assert "throttled" in r and "temp_before_c" in r and "energy_j_per_token" in r
         assert r["device_id"] and r["device_ram_total"] > 0
+        assert r["mtp_layers"] == 0
     gen = [r for r in rows if r["n_gen"]]
     for r in gen:
         assert r["bytes_per_token"] > 0

@@ -112,13 +112,19 @@ def build_metadata_gguf(
     tokens: tuple[str, ...] = ("<unk>", "<s>", "</s>", "hello"),
     bos_id: int = 1,
     eos_id: int = 2,
+    name: str | None = None,
+    uint32s: dict[str, int] | None = None,
 ) -> Path:
     """A GGUF with a tokenizer and optionally `tokenizer.chat_template`, and no tensors: what Modelfile
-    and `ollama create` tests read (name, template, special tokens), at a few hundred bytes."""
+    and `ollama create` tests read (name, template, special tokens), at a few hundred bytes.
+    `name` is general.name (the file's stem by default); `uint32s` adds keys such as
+    `{arch}.nextn_predict_layers`."""
     from gguf import GGUFWriter
 
     writer = GGUFWriter(str(path), arch)
-    writer.add_name(path.stem)
+    writer.add_name(path.stem if name is None else name)
+    for key, value in (uint32s or {}).items():
+        writer.add_uint32(key.format(arch=arch), value)
     writer.add_tokenizer_model("llama")
     writer.add_token_list(list(tokens))
     writer.add_bos_token_id(bos_id)

@@ -48,6 +48,9 @@ def test_demo_end_to_end_offline(tmp_path, capsys, no_network):
     names = sorted(p.name for p in out.iterdir())
     assert "blossom-demo-tiny-Q4_K_M.gguf" in names and "blossom-demo-tiny-Q4_K_M.manifest.json" in names
     assert not [n for n in names if "intermediate" in n or n.endswith(".partial")]
-    if data["modelfile"]:
-        assert "FROM ./blossom-demo-tiny-Q4_K_M.gguf" in (out / "Modelfile").read_text()
+    modelfile = (out / "Modelfile").read_text()
+    assert data["modelfile"] and "FROM ./blossom-demo-tiny-Q4_K_M.gguf" in modelfile
+    # The demo GGUF carries its checkpoint's chat template: the TEMPLATE is derived from it and proved.
+    assert "tokenizer.chat_template, proved equal on 8 probe conversations" in modelfile
+    assert "unverified" not in modelfile
     assert all(row["tokens_per_second"] > 0 for row in data["bench"])

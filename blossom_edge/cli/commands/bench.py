@@ -134,7 +134,7 @@ def render(out, rows, best: dict | None) -> None:
         hot = "!" if r.throttled else ""
         mark = "★" if id(r) in winners else ""
         table.add_row(
-            Path(r.model_filename).name,
+            Path(r.model_filename).name + (" +MTP" if r.mtp_layers else ""),
             f"{r.n_threads}{mark}",
             r.test,
             f"{r.avg_ts:.1f}±{r.stddev_ts:.1f}",
@@ -149,6 +149,8 @@ def render(out, rows, best: dict | None) -> None:
 
     notes = ["free RAM: available after the test", "BW: share of the measured memory bandwidth",
              "! throttled"] + (["★ best thread count per model and test"] if best else [])
+    if any(r.mtp_layers for r in rows):
+        notes.append("+MTP: carries MTP layers for speculative decoding (not used in this benchmark)")
     if rows and rows[0].engine == "llama.cpp":
         notes.append(describe())
     out.print("; ".join(notes))

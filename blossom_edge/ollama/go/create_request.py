@@ -17,7 +17,7 @@ from blossom_edge.ollama.go.strconv import parse_bool, parse_float32, parse_int6
 
 # api.Options / api.Runner JSON names and the Go kind `ollama create` converts each value to.
 INT_PARAMETERS = frozenset({"num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx",
-                            "num_batch", "num_gpu", "main_gpu", "num_thread"})
+                            "num_batch", "num_gpu", "main_gpu", "num_thread", "draft_num_predict"})
 FLOAT_PARAMETERS = frozenset({"top_p", "min_p", "typical_p", "temperature", "repeat_penalty",
                               "presence_penalty", "frequency_penalty"})
 BOOL_PARAMETERS = frozenset({"use_mmap"})

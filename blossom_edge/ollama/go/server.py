@@ -12,8 +12,8 @@ Read from Ollama's source at `OLLAMA_COMMIT` (`blossom_edge.ollama.go`):
   merges consecutive messages of one role (tool messages excepted) with a blank line, then
   executes a `.Messages` template with those, `.Response` empty;
 - `server/images.go` prefers the GGUF's own `tokenizer.chat_template` over the TEMPLATE when the
-  GGUF's advertises more capabilities (tools: the words `tools`/`tool_call`; thinking: `<think>`
-  and `</think>`) than the TEMPLATE does, and `OLLAMA_GO_TEMPLATE` decides outright when set.
+  GGUF's advertises more capabilities (`native_chat.chat_template_capabilities`) than the
+  TEMPLATE does, and `OLLAMA_GO_TEMPLATE` decides outright when set.
 
 `chat_prompt` applies these rules with `go.template` and is what every proof and test renders.
 """
@@ -24,27 +24,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from blossom_edge.ollama.go.native_chat import THINK_FILTER_FAMILIES, chat_template_capabilities, strip_think
 from blossom_edge.ollama.go.template import GoTemplate
-
-# Model families whose earlier assistant turns lose their <think> blocks (general.architecture).
-THINK_FILTER_FAMILIES = frozenset({"qwen3"})
 
 
 @dataclass(frozen=True)
 class Message:
     role: str
     content: str
-
-
-def _strip_think(text: str) -> str:
-    """thinking.Parser with <think>/</think>: what remains once a leading think block is removed."""
-    stripped = text.lstrip()
-    if not stripped.startswith("<think>"):
-        return text
-    end = stripped.find("</think>")
-    if end < 0:
-        return ""
-    return stripped[end + len("</think>"):].lstrip()
 
 
 def request_messages(messages: Sequence[dict[str, str]], system: str, family: str = "") -> list[Message]:
@@ -55,7 +42,7 @@ def request_messages(messages: Sequence[dict[str, str]], system: str, family: st
         msgs.insert(0, Message("system", system))
     if family in THINK_FILTER_FAMILIES:
         last_user = max((i for i, m in enumerate(msgs) if m.role == "user"), default=-1)
-        msgs = [Message(m.role, _strip_think(m.content)) if m.role == "assistant" and i < last_user else m
+        msgs = [Message(m.role, strip_think(m.content)) if m.role == "assistant" and i < last_user else m
                 for i, m in enumerate(msgs)]
     return msgs
 
@@ -78,23 +65,11 @@ def chat_prompt(template: str, system: str, messages: Sequence[dict[str, str]], 
     return GoTemplate(template).execute({"System": joined, "Messages": collated, "Tools": None, "Response": ""})
 
 
-def gguf_template_capabilities(chat_template: str | None) -> list[str]:
-    """The capabilities Ollama reads off a GGUF chat template (images.go chatTemplateCapabilities)."""
-    if not chat_template:
-        return []
-    caps = []
-    if "tools" in chat_template or "tool_call" in chat_template:
-        caps.append("tools")
-    if "<think>" in chat_template and "</think>" in chat_template:
-        caps.append("thinking")
-    return caps
-
-
 def template_path(gguf_chat_template: str | None) -> str:
     """One sentence: which template Ollama renders chats with for a Modelfile of ours (a TEMPLATE
     without tools, thinking tags or suffix) over a GGUF carrying `gguf_chat_template`."""
     env = os.environ.get("OLLAMA_GO_TEMPLATE")
-    caps = gguf_template_capabilities(gguf_chat_template)
+    caps = chat_template_capabilities(gguf_chat_template)
     if env is not None:
         on = env.strip().lower() in ("1", "t", "true", "yes", "on")
         return ("OLLAMA_GO_TEMPLATE is set here: Ollama renders this TEMPLATE" if on else
