@@ -74,7 +74,9 @@ def write_card(spec: ModelSpec, qtypes: list[str], *, gpu_tags: bool, quantized_
 
 
 def _modelfiles(spec: ModelSpec, model: ModelInfo | None, rows: list[dict[str, Any]], gpu_tags: bool) -> dict[str, str]:
-    """File name → text of the cpu (and gpu) Modelfile of every type, FROM the unsplit file."""
+    """File name → text of the cpu (and gpu) Modelfile of every type, FROM the unsplit file (and the
+    vision projector), drafting with the file's MTP layers where it has them."""
+    from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.ollama.create import own_chat
     from blossom_edge.ollama.modelfile import blossom_modelfile, catalog_chat, from_path
     from blossom_edge.release.tags import modelfile_name, ollama_name
@@ -86,11 +88,12 @@ def _modelfiles(spec: ModelSpec, model: ModelInfo | None, rows: list[dict[str, A
         chat = own_chat(str(row["final"]), model) or catalog_chat(model)
         found = projector(spec, row)
         projector_from = from_path(found, spec.model_dir) if found else None
+        mtp_layers = read_gguf_info(row["final"]).mtp_layers
         for gpu in (False, True) if gpu_tags else (False,):
             name = ollama_name(model, row["manifest"]["qtype"], gpu)
             files[modelfile_name(name)] = blossom_modelfile(model, from_path(row["final"], spec.model_dir),
                                                             name=str(name), gpu=gpu, chat=chat,
-                                                            projector=projector_from)
+                                                            projector=projector_from, mtp_layers=mtp_layers)
     return files
 
 
