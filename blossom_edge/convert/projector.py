@@ -29,7 +29,14 @@ from blossom_edge.base.bounded_read import read_json_object
 from blossom_edge.base.errors import CorruptFileError, UnsupportedError, excerpt
 from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.convert.arch import Architecture
-from blossom_edge.convert.plan import IGNORED_SUFFIXES, Plan, PlannedTensor, llama_file_type, resolve_outtype, tensor_nbytes
+from blossom_edge.convert.plan import (
+    IGNORED_SUFFIXES,
+    Plan,
+    PlannedTensor,
+    llama_file_type,
+    resolve_outtype,
+    tensor_nbytes,
+)
 from blossom_edge.convert.transforms import Transform, row_pieces
 from blossom_edge.inputs.checkpoint import Checkpoint, TensorRef
 
