@@ -108,14 +108,14 @@ def _json_rows(path: Path, text: str) -> list[BenchRow]:
 def points(rows: list[BenchRow]) -> list[Point]:
     """Merge prompt and generation rows into one point per device × model × threads (best of each).
 
-    `bench` writes a model's pp row and then its tg row for each thread count, so the two best
-    rows came from one run when they are neighbours, in that order, among the rows of their key
-    (rows keep the order of the store, oldest first, and of each file); otherwise the point is
-    marked `mixed`.
+    `bench` writes a model's pp row and then its tg row for each thread count, with the one load
+    time of the model they share, so the two best rows came from one run when they are neighbours,
+    in that order, among the rows of their key (rows keep the order of the store, oldest first, and
+    of each file) and do not differ in load time; otherwise the point is marked `mixed`.
     """
     merged: dict[tuple[Any, ...], Point] = {}
     seen: dict[tuple[Any, ...], int] = {}
-    best_at: dict[tuple[Any, ...], dict[str, int]] = {}
+    best: dict[tuple[Any, ...], dict[str, tuple[int, BenchRow]]] = {}
     for row in rows:
         if row.avg_ts is None or not 0 < row.avg_ts <= MAX_TOKENS_PER_S:
             continue
@@ -127,13 +127,15 @@ def points(rows: list[BenchRow]) -> list[Point]:
         rate = float(row.avg_ts)
         if row.n_gen:
             if rate > (point.tg_ts or 0.0):
-                point.tg_ts, best_at.setdefault(key, {})["tg"] = rate, index
+                point.tg_ts, best.setdefault(key, {})["tg"] = rate, (index, row)
         elif row.n_prompt:
             if rate > (point.pp_ts or 0.0):
-                point.pp_ts, best_at.setdefault(key, {})["pp"] = rate, index
-    for key, at in best_at.items():
+                point.pp_ts, best.setdefault(key, {})["pp"] = rate, (index, row)
+    for key, at in best.items():
         if "pp" in at and "tg" in at:
-            merged[key].mixed = at["tg"] != at["pp"] + 1
+            (pp_index, pp_row), (tg_index, tg_row) = at["pp"], at["tg"]
+            loads = (pp_row.load_time_s, tg_row.load_time_s)
+            merged[key].mixed = tg_index != pp_index + 1 or (None not in loads and loads[0] != loads[1])
     return sorted(merged.values(), key=lambda p: (p.device, p.ram_share or 0, p.model, p.n_threads or 0))
 
 
