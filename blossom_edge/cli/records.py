@@ -56,9 +56,12 @@ def wrap(text: str, width: int) -> list[str]:
     return lines
 
 
-def paragraph(out: Output, text: str, *, style: str | None = None) -> None:
-    """Plain text (never markup) wrapped at spaces to the console's width."""
-    for line in wrap(text, out.width):
+def paragraph(out: Output, text: str, *, style: str | None = None, hanging: int = 0) -> None:
+    """Plain text (never markup) wrapped at spaces to the console's width; lines after the first are
+    indented by `hanging`, so a wrapped `file:line: error: …` still reads as one entry."""
+    first, *rest = wrap(text, out.width)
+    rest = wrap(" ".join(rest), out.width - hanging) if rest and hanging else rest
+    for line in [first, *(" " * hanging + line for line in rest)]:
         out.print(line, style=style, markup=False, highlight=False, soft_wrap=True)
 
 

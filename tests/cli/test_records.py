@@ -44,3 +44,11 @@ def test_wrap_breaks_at_spaces_only() -> None:
     assert wrap("aa bb cc", 5) == ["aa bb", "cc"]
     assert wrap("short averyveryverylongidentifier x", 10) == ["short", "averyveryverylongidentifier", "x"]
     assert wrap("中文 中文", 4) == ["中文", "中文"]
+
+
+def test_a_wrapped_paragraph_hangs_under_its_first_line(monkeypatch, capsys) -> None:
+    from blossom_edge.cli.records import paragraph
+
+    lines = _render(32, monkeypatch, capsys,
+                    lambda out: paragraph(out, "Modelfile:3: error: invalid int value [1.5] for top_k", hanging=2))
+    assert lines == ["Modelfile:3: error: invalid int", "  value [1.5] for top_k"]

@@ -105,7 +105,9 @@ def _names(capsys: pytest.CaptureFixture[str], command: str) -> tuple[list[str],
         args = ["release", CHECKPOINT, "--quants", "q4_k_m,q8_0", "-o", "release", "--dry-run"]
         return args, [t["key"] for t in _json(capsys, *args)["tasks"]]
     if command == "modelfile --check":
-        return ["modelfile", "--check", "Modelfile"], ["Modelfile"]
+        warned = Path("warned.Modelfile")  # the demo's, with a line Ollama warns about: a long message
+        warned.write_text(Path("Modelfile").read_text() + "PARAMETER mirostat 1\n")
+        return ["modelfile", "--check", str(warned)], [str(warned), "mirostat"]
     if command == "convert --dry-run":
         args = ["convert", CHECKPOINT, "--dry-run"]
         data = _json(capsys, *args)

@@ -47,7 +47,7 @@ def _check(path: Path, out: Output, against: Path | None = None) -> None:
         for p in result.problems:
             where = f"{path}:{p.line}" if p.line else str(path)
             hint = f" (the command that starts on line {result.start})" if result.start and not p.line else ""
-            paragraph(out, f"{where}: {'warning' if p.warning else 'error'}: {p.message}{hint}")
+            paragraph(out, f"{where}: {'warning' if p.warning else 'error'}: {p.message}{hint}", hanging=2)
         if not result.errors:
             paragraph(out, f"{path}: ok, {len(result.commands)} commands, as Ollama reads it")
         if match is not None and match.matches:
