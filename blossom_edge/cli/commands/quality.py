@@ -36,22 +36,21 @@ def quality(
 
 
 def _render(out, reference: Path, rows) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
     from blossom_edge.base.output import human_bytes
+    from blossom_edge.cli.records import Column, paragraph, table
 
-    table = Table(title=Text("quality against " + reference.name))
-    for col in ("file", "size", "bpw", "perplexity", "Δppl", "KL mean", "KL p99", "same top-1"):
-        table.add_column(col, justify="left" if col == "file" else "right")
+    columns = ["file", *(Column(c, right=True) for c in ("size", "bpw", "perplexity", "Δppl", "KL mean", "KL p99",
+                                                         "same top-1"))]
     ref_ppl = rows[0].perplexity
+    cells = []
     for r in rows:
         kl = (f"{r.kl_mean:.4f}", f"{r.kl_p99:.4f}", f"{r.top1_agreement:.1%}") if r.kl_mean is not None else ("-", "-", "-")
         delta = f"{(r.perplexity / ref_ppl - 1):+.2%}" if r is not rows[0] else "ref"
-        table.add_row(r.path.name, human_bytes(r.file_size), f"{r.bits_per_weight:.2f}", f"{r.perplexity:.3f}", delta, *kl)
-    out.print(table)
-    out.print("lower KL and higher top-1 agreement mean closer to the reference; "
-              "choose the smallest file whose figures you can accept.", style="dim")
+        cells.append([r.path.name, human_bytes(r.file_size), f"{r.bits_per_weight:.2f}", f"{r.perplexity:.3f}", delta,
+                      *kl])
+    table(out, columns, cells, title="quality against " + reference.name)
+    paragraph(out, "lower KL and higher top-1 agreement mean closer to the reference; "
+                   "choose the smallest file whose figures you can accept.", style="dim")
 
 
 def register(app: typer.Typer) -> None:
