@@ -756,14 +756,18 @@ def _pad(text: str, spec: _Spec, zero_ok: bool = False) -> str:
 
 
 def _bad_verb(value: Any, spec: _Spec) -> str:
+    """fmt's %!verb(type=value), the value printed with %v under the same flags, width and precision."""
     if value is None:
         return f"%!{spec.verb}(<nil>)"
-    return f"%!{spec.verb}({_type_name(value)}={sprint_value(value)})"
+    inner = _Spec("v", spec.minus, spec.plus, spec.space, spec.zero, spec.width, spec.precision, spec.flags)
+    return f"%!{spec.verb}({_type_name(value)}={_format_value(value, inner)})"
 
 
 def _format_value(value: Any, spec: _Spec, depth: int = 0) -> str:
     """fmt's printArg/printValue for the verbs and flags this port reproduces."""
     verb = spec.verb
+    if spec.zero and not isinstance(value, (int, float)) or spec.zero and isinstance(value, bool):
+        raise TemplateRefused("printf's 0 flag on a value that is not a number (Go 1.23 stopped zero-padding text)")
     if value is None or value is INVALID:
         if verb == "v" or depth:
             return _pad("<nil>", spec)
@@ -971,7 +975,7 @@ def _len(value: Any) -> int:
 
 
 def _index_arg(index: Any, size: int) -> int:
-    if index is None:
+    if index is None or index is INVALID:
         raise TemplateError("cannot index slice/array with nil")
     if isinstance(index, bool) or not isinstance(index, int):
         raise TemplateError("cannot index slice/array with type " + _type_name(index))
@@ -981,7 +985,7 @@ def _index_arg(index: Any, size: int) -> int:
 
 
 def _index(item: Any, *indexes: Any) -> Any:
-    if item is None:
+    if item is None or item is INVALID:
         raise TemplateError("index of untyped nil")
     for index in indexes:
         if item is None:
@@ -993,7 +997,7 @@ def _index(item: Any, *indexes: Any) -> Any:
                 raise TemplateError(f"index out of range: {x}")
             item = data[x]
         elif isinstance(item, dict):
-            if index is None:
+            if index is None or index is INVALID:
                 raise TemplateError("value is nil; should be of type string")
             if not isinstance(index, str):
                 raise TemplateError(f"value has type {_type_name(index)}; should be string")
@@ -1004,7 +1008,7 @@ def _index(item: Any, *indexes: Any) -> Any:
 
 
 def _slice(item: Any, *indexes: Any) -> Any:
-    if item is None:
+    if item is None or item is INVALID:
         raise TemplateError("slice of untyped nil")
     if len(indexes) > 3:
         raise TemplateError(f"too many slice indexes: {len(indexes)}")
@@ -1254,10 +1258,10 @@ class _State:
                 pairs = _sorted_items(value)
             elif value is INVALID:
                 pairs = []
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                raise TemplateRefused("range over a number (Go 1.22 and later iterate; earlier Go fails)")
+            elif isinstance(value, int) and not isinstance(value, bool):
+                raise TemplateRefused("range over an integer (Go 1.22 and later iterate; earlier Go fails)")
             else:
-                raise TemplateRefused(f"range over a value of type {_type_name(value)}")
+                raise TemplateError(f"range can't iterate over {sprint_value(value)}")
             for key, elem in pairs:
                 if node.pipe.decl:
                     self.vars[-1] = (self.vars[-1][0], elem)
@@ -1373,11 +1377,9 @@ class _State:
     def arg(self, dot: Any, node: Any, params: str) -> Any:
         """evalArg: one argument, checked against how the function takes it."""
         if isinstance(node, _Nil):
-            if params == "value":
-                raise TemplateError("cannot assign nil to reflect.Value")
             if params == "string":
                 raise TemplateError("cannot assign nil to string")
-            return None
+            return INVALID if params == "value" else None
         if isinstance(node, _Dot):
             value = dot
         elif isinstance(node, _Field):
@@ -1406,8 +1408,6 @@ class _State:
     @staticmethod
     def validate(value: Any, params: str) -> Any:
         if value is INVALID:
-            if params == "value":
-                raise TemplateError("invalid value; expected reflect.Value")
             if params == "string":
                 raise TemplateError("invalid value; expected string")
             return None if params == "any" else INVALID
