@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 
 SEED = 21
@@ -115,36 +116,55 @@ def named_cases() -> list[Case]:
 
 # --------------------------------------------------------------------------------------- generator
 
-_TEXTS = ["Hello", "你好，世界", "🌸", "\n", "  ", "\t", "<|im_start|>", "|Human|: ", "“引号”", "a}b", "{", " x ",
-          "\n\n", "思考：", "&<>", "end", "", "$", "\\n"]
+_TEXTS = ["Hello", "你好，世界", "🌸", "\n", "  ", "\t", "<|im_start|>", "|Human|: ", "“引号”", "a}b", " x ", "\n\n",
+          "思考：", "&<>", "end", "", "$", "\\n", "}"]
 _STRINGS = ['"你好"', '"Blossom"', '""', r'"\u4f60\t\x41"', r'"\n"', r'"\"q\""', r'"\\"', '"a b"', r'"\U0001F338"',
             r'"\101\102"', r'"\xe4\xbd"', "`原始\\n`", "``", "`a\"b`", '"%"', '"=&<>"', '"user"', '"assistant"',
-            '"system"', '"high"', '"Role"', '"Inner"', '"a"', '"k"']
-_NUMBERS = ["0", "1", "2", "-1", "42", "1.5", "-2.5", "2.0", "1e3", "1e6", "1e21", "1.5e-7", "0x1F", "0o17", "017",
-            "0b101", "1_000", "'a'", "'你'", "+3", ".5", "1.", "9223372036854775807", "9223372036854775808",
-            "1e400", "08", "0x1p4", "3i"]
-_FIELDS = [".Name", ".Greeting", ".Emoji", ".Empty", ".Quote", ".Zero", ".One", ".Two", ".Pi", ".Neg", ".Big",
-           ".Small", ".Million", ".T", ".F", ".Nil", ".List", ".Nums", ".EmptyList", ".Mixed", ".Map", ".EmptyMap",
-           ".Nested", ".Nested.Inner", ".Nested.Inner.Deep", ".Nested.Inner.L", ".Nested.List", ".Missing",
-           ".Missing.X", ".Nested.Nope", ".Map.a", ".Map.c", ".Name.X", ".System", ".Messages", ".Tools",
-           ".Think", ".ThinkLevel", ".IsThinkSet", ".Response", ".Prompt", ".Tiny", ".Large", ".Cents", ".Mid"]
-_INNER_FIELDS = [".Role", ".Content", ".Thinking", ".ToolName", ".Missing", ".Deep", ".N", ".L", ".Function.Name",
-                 ".Type", ".k"]
-_FORMATS = ['"%s"', '"%v"', '"%d"', '"%q"', '"%5s|"', '"%-5s|"', '"%x"', '"%X"', '"%t"', '"%c"', '"%.2f"', '"%e"',
-            '"%g"', '"%8.3f"', '"%05d"', '"%+d"', '"%%"', '"%s %s"', '"%d items"', '"%v and %v"', '"%6.2v"',
-            '"[%3d]"', '"%.1s"', '"%T"', '"%[1]s"', '"%"', '"%s=%v;"', '"%.0f"', '"% d"', '"%-8v|"', '"%.3g"',
-            '"%E"', '"%G"', '"%010.4f"', '"%x %X"']
+            '"system"', '"high"', '"Role"', '"Inner"', '"a"', '"k"', "`多行\n文本`", r'"\x41\x42"', '"🌸 emoji"']
+_STRING_FIELDS = [".Name", ".Greeting", ".Emoji", ".Empty", ".Quote", ".System", ".ThinkLevel", ".Prompt",
+                  ".Nested.Inner.Deep", ".Map.a", ".Response"]
+_FLOATS = ["1.0", "2.5", "-2.5", "0.0", "1e6", "1e21", "1.5e-7", "1e3", ".5", "1.", "3.14159", "100.0"]
+_FLOAT_FIELDS = [".One", ".Pi", ".Zero", ".Neg", ".Big", ".Small", ".Million", ".Map.b", ".Two", ".Tiny", ".Large",
+                 ".Cents", ".Mid", ".Nested.Inner.N"]
+_INTS = ["0", "1", "2", "-1", "42", "0x1F", "0o17", "017", "0b101", "1_000", "'a'", "'你'", "+3",
+         "9223372036854775807", "(len .List)", "(len .Greeting)", "(len .Map)", "(len .Messages)", "(index .Name 0)"]
+_RARE_NUMBERS = ["9223372036854775808", "1e400", "08", "0x1p4", "3i", "1_0.5", "-0x10", "'\\n'", "'\\x41'"]
+_BOOL_FIELDS = [".T", ".F", ".Think", ".IsThinkSet"]
+_OTHER_FIELDS = [".List", ".Nums", ".EmptyList", ".Mixed", ".Map", ".EmptyMap", ".Nested", ".Nested.Inner",
+                 ".Nested.Inner.L", ".Nested.List", ".Messages", ".Tools", ".Nil", ".Missing", ".Map.c", ".Map.B"]
+_BAD_FIELDS = [".Missing.X", ".Nested.Nope", ".Name.X", ".Nil.X", ".List.X", ".Missing.X.Y"]
+_FIELDS = _STRING_FIELDS + _FLOAT_FIELDS + _BOOL_FIELDS + _OTHER_FIELDS
+_MESSAGE_FIELDS = [".Role", ".Content", ".Thinking", ".ToolName", ".Missing"]
+_FORMATS = [('"%s"', "s"), ('"%v"', "a"), ('"%d"', "i"), ('"%q"', "s"), ('"%5s|"', "s"), ('"%-5s|"', "s"),
+            ('"%x"', "s"), ('"%X"', "i"), ('"%t"', "b"), ('"%c"', "i"), ('"%.2f"', "f"), ('"%e"', "f"), ('"%g"', "f"),
+            ('"%8.3f"', "f"), ('"%05d"', "i"), ('"%+d"', "i"), ('"%%"', ""), ('"%s %s"', "ss"), ('"%d items"', "i"),
+            ('"%v and %v"', "aa"), ('"%6.2v"', "f"), ('"[%3d]"', "i"), ('"%.1s"', "s"), ('"%s=%v;"', "sa"),
+            ('"%.0f"', "f"), ('"% d"', "i"), ('"%-8v|"', "a"), ('"%.3g"', "f"), ('"%E"', "f"), ('"%G"', "f"),
+            ('"%010.4f"', "f"), ('"%x %X"', "is"), ('"%q %v"', "sa"), ('"<%s>"', "s"), ('"%.3s"', "s"),
+            ('"%+.1e"', "f"), ('"%8.2e|"', "f"), ('"%-6d|"', "i"), ('"%v%v%v"', "aaa"), ('"%s: %d"', "si"),
+            ('"%5t|"', "b"), ('"%-3c|"', "i"), ('"%08.3f"', "f"), ('"%+v"', "f"), ('"%6.1f%%"', "f")]
+_RARE_FORMATS = ['"%T"', '"%[1]s"', '"%"', '"%z"', '"%#v"', '"%*d"', '"%U"', '"%b"', '"%o"']
 _UNARY = ["len", "not", "html", "js", "urlquery", "print", "println", "json"]
 _COMPARE = ["eq", "ne", "lt", "le", "gt", "ge"]
+_STAGES = ["print", 'printf "%v|"', "html", "not", "json", "urlquery", "js", "println", "and 1", "or 0", "print 1",
+           'printf "%s-%v" "x"', "len", "index .Map"]
+_RARE_STAGES = ["1", ".Name", '"x"', "eq 1.0", "slice .List 0", "nil"]
 
 
 class _Gen:
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, noisy: bool) -> None:
         self.rng = rng
+        self.noisy = noisy
         self.vars: list[list[str]] = [["$"]]
         self.range_depth = 0
         self.defined: list[str] = []
         self.counter = 0
+        self.dot = "root"  # what dot is: root (the data), message (one of .Messages) or other
+        self.messages_var = ""
+
+    def odd(self, chance: float) -> bool:
+        """Whether to reach for something odd (a construct Go fails on, or we refuse): only in noisy cases."""
+        return self.noisy and self.rng.random() < chance
 
     def pick(self, options: list[str]) -> str:
         return self.rng.choice(options)
@@ -156,65 +176,108 @@ class _Gen:
         self.counter += 1
         return f"$v{self.counter}"
 
+    def typed(self, kind: str, depth: int) -> str:
+        """An operand that is usually of `kind` (string, float, int, bool), sometimes anything."""
+        if self.odd(0.3):
+            return self.operand(depth)
+        if kind == "string":
+            r = self.rng.random()
+            if r < 0.4:
+                return self.pick(_STRINGS)
+            if r < 0.8 or depth <= 0:
+                return self.field(_STRING_FIELDS, [".Role", ".Content"])
+            return "(" + self.pick(["print", "html", "js", "urlquery", "printf \"%v\""]) + " " + \
+                self.operand(depth - 1) + ")"
+        if kind == "float":
+            return self.pick(_FLOATS) if self.rng.random() < 0.4 else self.field(_FLOAT_FIELDS, [])
+        if kind == "int":
+            return self.root(self.pick(_INTS))
+        return self.pick(["true", "false"]) if self.rng.random() < 0.4 else self.field(_BOOL_FIELDS, [])
+
+    def root(self, text: str) -> str:
+        """`text` with its fields of the data reached through $ where dot is something else."""
+        return text if self.dot == "root" else re.sub(r"(?<![$\w)])\.(?=[A-Z])", "$.", text)
+
+    def field(self, root: list[str], message: list[str]) -> str:
+        """A field of dot where dot is the data, else through $ or a message variable."""
+        if self.dot == "message" and message and self.rng.random() < 0.6:
+            return self.pick(message)
+        if self.dot == "message" and self.messages_var and self.rng.random() < 0.3:
+            return self.messages_var + self.pick(message or _MESSAGE_FIELDS)
+        prefix = "$" if self.dot != "root" or self.rng.random() < 0.1 else ""
+        return prefix + self.pick(root)
+
     def operand(self, depth: int) -> str:
         r = self.rng.random()
-        if r < 0.30:
-            return self.pick(_FIELDS)
-        if r < 0.40:
+        if r < 0.35:
+            return self.field(_FIELDS, _MESSAGE_FIELDS)
+        if r < 0.45:
             return self.pick(_STRINGS)
-        if r < 0.48:
-            return self.pick(_NUMBERS[:22] if self.rng.random() < 0.9 else _NUMBERS)
-        if r < 0.52:
-            return self.pick(["true", "false", "nil", "."])
-        if r < 0.62:
-            name = self.pick(self.var_names())
-            return name + (self.pick(["", "", _FIELDS[self.rng.randrange(len(_FIELDS))], ".Role"]) if name != "$" else
-                           self.pick(["", ".Name", ".List", ".Messages", ".Missing"]))
-        if r < 0.70:
-            return self.pick(_INNER_FIELDS)
+        if r < 0.53:
+            return self.pick(_RARE_NUMBERS if self.odd(0.05) else _INTS + _FLOATS)
+        if r < 0.57:
+            return self.pick(["true", "false", "nil", ".", "$"])
+        if r < 0.67 and len(self.var_names()) > 1:
+            return self.pick(self.var_names()[1:])
+        if r < 0.70 and self.odd(0.2):
+            return self.pick(_BAD_FIELDS)
         if depth > 0:
             return "(" + self.call(depth - 1) + ")"
-        return self.pick(_FIELDS)
+        return self.field(_FIELDS, _MESSAGE_FIELDS)
 
     def call(self, depth: int) -> str:
         r = self.rng.random()
-        if r < 0.2:
+        kind = self.pick(["string", "string", "float", "int", "bool"])
+        if r < 0.15:
             return f"{self.pick(_UNARY)} {self.operand(depth)}"
-        if r < 0.35:
+        if r < 0.32:
             op = self.pick(_COMPARE)
             n = 3 if op == "eq" and self.rng.random() < 0.3 else 2
-            return " ".join([op] + [self.operand(depth) for _ in range(n)])
-        if r < 0.45:
+            return " ".join([op] + [self.typed(kind, depth) for _ in range(n)])
+        if r < 0.40:
             return " ".join([self.pick(["and", "or"])] + [self.operand(depth) for _ in range(self.rng.randint(1, 3))])
-        if r < 0.55:
-            target = self.pick([".List", ".Nums", ".Map", ".Messages", ".Nested", ".Mixed", ".Greeting", ".Name",
-                                ".Nested.Inner.L", ".Missing", ".Tools"])
-            keys = self.pick(['0', '1', '2', '5', '-1', '"a"', '"c"', '"Inner" "Deep"', '0 "Role"', '1.0', '.One',
-                              '"b"', '"zz"', '', 'nil'])
-            return f"index {target} {keys}".rstrip()
-        if r < 0.62:
-            target = self.pick([".List", ".Nums", ".Messages", ".Greeting", ".Name", ".Map", ".EmptyList", ".Missing"])
-            idx = self.pick(["", "1", "0 1", "1 2", "0 3", "2 1", "1 1", "0 5", "0 1 2", "3", "10", ".One"])
-            return f"slice {target} {idx}".rstrip()
-        if r < 0.75:
-            args = " ".join(self.operand(depth) for _ in range(self.rng.randint(0, 3)))
-            return f"printf {self.pick(_FORMATS)} {args}".rstrip()
-        if r < 0.82:
+        if r < 0.48:
+            target, keys = self.pick([(".List", ["0", "1", "2", "3", "-1", "1.0", "(len .Map)"]),
+                                      (".Nums", ["0", "3"]), (".Map", ['"a"', '"b"', '"c"', '"zz"', "1", "nil"]),
+                                      (".Messages", ["0", '1 "Role"', '2 "Content"', '0 "Nope"']),
+                                      (".Nested", ['"Inner" "Deep"', '"Inner" "L" 1', '"List" 0 "Role"']),
+                                      (".Mixed", ["4 1", "5 \"k\"", "3", "3 0"]), (".Greeting", ["0", "3"]),
+                                      (".Name", ["1", ""]), (".Missing", ["0", ""]), (".Tools", ['0 "Function" "Name"']),
+                                      ("$.List", ["1"])])
+            return self.root(f"index {target} {self.pick(keys)}".rstrip())
+        if r < 0.54:
+            target = self.pick([".List", ".Nums", ".Messages", ".Greeting", ".Name", ".Map", ".EmptyList", ".Missing",
+                                ".Emoji"])
+            idx = self.pick(["", "1", "0 1", "1 2", "0 3", "2 1", "1 1", "0 1 2", "3", "0 2 3", "1 3"]
+                            + (["0 5", "10", ".One", "1 2 9"] if self.odd(0.5) else []))
+            return self.root(f"slice {target} {idx}".rstrip())
+        if r < 0.70:
+            fmt, kinds = self.rng.choice(_FORMATS)
+            if self.odd(0.3):
+                fmt, kinds = self.pick(_RARE_FORMATS), "a" * self.rng.randint(0, 3)
+            names = {"s": "string", "i": "int", "f": "float", "b": "bool"}
+            args = [self.typed(names[k], depth) if k in names else self.operand(depth) for k in kinds]
+            if self.odd(0.3):
+                args = args[:-1] if self.rng.random() < 0.5 else args + [self.operand(depth)]
+            return " ".join(["printf", fmt, *args])
+        if r < 0.78:
             return " ".join([self.pick(["print", "println", "html", "js", "urlquery"])]
                             + [self.operand(depth) for _ in range(self.rng.randint(0, 3))])
+        if r < 0.80:
+            if self.odd(0.5):
+                return self.pick(["currentDate 1", "toTypeScriptType .Tools", "call .Name", "call .Missing", "len",
+                                  "not 1 2", "eq", "lt 1"])
+            return self.root(self.pick(["currentDate", "yesterdayDate", 'currentDate "2006-01-02"', "json .Messages",
+                                        "json .Missing", "json .Quote", "json .", "json nil", "json .Nums",
+                                        "json (index .Messages 1)"]))
         if r < 0.85:
-            return self.pick(["currentDate", "yesterdayDate", 'currentDate "2006"', "currentDate 1",
-                              "json .Messages", "json .Missing", "json .Quote", "toTypeScriptType .Tools",
-                              "call .Name", "call .Missing", "len", "not 1 2", "eq", "lt 1"])
+            return self.typed(kind, depth)
         return self.operand(depth)
 
     def pipeline(self, depth: int = 2) -> str:
-        first = self.call(depth)
-        stages = [first]
+        stages = [self.call(depth)]
         while self.rng.random() < 0.15:
-            stages.append(self.pick(["len", "print", "printf \"%v|\"", "html", "not", "json", "urlquery", "js",
-                                     "eq 1.0", "and 1", "or 0", "index .Map", "slice .List 0", "println",
-                                     ".Name", "1"]))
+            stages.append(self.root(self.pick(_RARE_STAGES if self.odd(0.1) else _STAGES)))
         return " | ".join(stages)
 
     def action(self, body: str) -> str:
@@ -235,46 +298,59 @@ class _Gen:
         finally:
             self.vars.pop()
 
+    def with_dot(self, dot: str, messages_var: str, build):
+        saved = self.dot, self.messages_var
+        self.dot, self.messages_var = dot, messages_var
+        try:
+            return build()
+        finally:
+            self.dot, self.messages_var = saved
+
     def statement(self, depth: int) -> str:
         r = self.rng.random()
-        if r < 0.22 or depth <= 0:
+        if r < 0.25 or depth <= 0:
             return self.text() + self.action(self.pipeline())
-        if r < 0.30:
+        if r < 0.32:
             return self.text()
-        if r < 0.36:
+        if r < 0.38:
             name = self.new_var()
             self.vars[-1].append(name)
             return self.action(f"{name} := {self.pipeline()}")
-        if r < 0.40 and len(self.var_names()) > 1:
+        if r < 0.42 and len(self.var_names()) > 1:
             name = self.pick(self.var_names()[1:])
             return self.action(f"{name} = {self.pipeline()}")
-        if r < 0.52:
+        if r < 0.55:
             return self.if_statement(depth)
-        if r < 0.64:
+        if r < 0.68:
             return self.range_statement(depth)
-        if r < 0.70:
+        if r < 0.74:
             decl = self.new_var() if self.rng.random() < 0.3 else ""
-            head = f"with {decl} := {self.pipeline()}" if decl else f"with {self.pipeline()}"
-            body = self.scoped([decl] if decl else [], lambda: self.statements(depth - 1, 2))
+            over = self.pick([".Nested.Inner", ".Missing", ".Name", "index .Messages 1", ".Map", ".Empty", ".Nil",
+                              ".T", ".EmptyList"]) if self.rng.random() < 0.6 else self.pipeline()
+            head = f"with {decl} := {over}" if decl else f"with {over}"
+            body = self.with_dot("message" if "Messages" in over else "other", "",
+                                 lambda: self.scoped([decl] if decl else [], lambda: self.statements(depth - 1, 2)))
             other = self.action("else") + self.statements(depth - 1, 1) if self.rng.random() < 0.4 else ""
             return self.action(head) + body + other + self.action("end")
-        if r < 0.74:
-            return self.pick(["{{/* note */}}", "{{- /* trimmed */ -}}", "{{/* 注释 */ -}}", "{{- /* x */}}",
-                              "{{/*\nmulti\n*/}}", "{{ /* bad */ }}", "{{/* a */}}{{/* b */}}"])
-        if r < 0.80 and self.range_depth:
+        if r < 0.78:
+            comments = ["{{/* note */}}", "{{- /* trimmed */ -}}", "{{/* 注释 */ -}}", "{{- /* x */}}",
+                        "{{/*\nmulti\n*/}}", "{{/* a */}}{{/* b */}}", "{{/**/}}"]
+            return self.pick(["{{ /* bad */ }}", "{{/* bad */ }}"] if self.odd(0.1) else comments)
+        if r < 0.84 and self.range_depth:
             return self.action(self.pick(["break", "continue"]))
-        if r < 0.86:
+        if r < 0.88 and (self.defined or self.odd(0.3)):
             name = self.pick(self.defined or ["undefined"])
-            arg = self.pick(["", " .", " .Name", " $", " .Messages", " .Missing", " (index .List 0)"])
+            arg = self.pick(["", " .", " .Name", " $", " .Messages", " .Missing", " (index .Messages 0)"])
             return self.action(f'template "{name}"{arg}')
-        if r < 0.90:
+        if r < 0.92:
             name = f"blk{self.counter}"
             self.counter += 1
+            over = self.pick([".", ".Name", "$", ".Nested.Inner", ".List", "index .Messages 0"])
             saved, self.vars, saved_depth, self.range_depth = self.vars, [["$"]], self.range_depth, 0
-            body = self.statements(depth - 1, 2)
+            body = self.with_dot("message" if "Messages" in over else "root" if over in (".", "$") else "other",
+                                 "", lambda: self.statements(depth - 1, 2))
             self.vars, self.range_depth = saved, saved_depth
-            return self.action(f'block "{name}" {self.pick([".", ".Name", "$", ".Nested.Inner", ".List"])}') + body + \
-                self.action("end")
+            return self.action(f'block "{name}" {over}') + body + self.action("end")
         return self.text() + self.action(self.pipeline(1))
 
     def if_statement(self, depth: int) -> str:
@@ -291,9 +367,10 @@ class _Gen:
         return self.scoped([decl] if decl else [], build) + self.action("end")
 
     def range_statement(self, depth: int) -> str:
-        over = self.pick([".List", ".Nums", ".Map", ".Messages", ".EmptyList", ".EmptyMap", ".Mixed", ".Missing",
-                          ".Nested.List", ".Nested.Inner.L", ".Tools", ".", ".Name", ".One", "$.Messages",
-                          "(slice .List 1)", ".Nested"])
+        over = self.pick([".List", ".Nums", ".Map", ".Messages", ".Messages", "$.Messages", ".EmptyList", ".EmptyMap",
+                          ".Mixed", ".Missing", ".Nested.List", ".Nested.Inner.L", ".Tools", ".",
+                          "(slice .List 1)", ".Nested", "(slice .Messages 1)", ".Nil"])
+        over = self.root(self.pick(["3", ".Name", ".One", "len .List"]) if self.odd(0.1) else over)
         style = self.rng.random()
         if style < 0.35:
             decl: list[str] = []
@@ -304,13 +381,15 @@ class _Gen:
         else:
             decl = [self.new_var(), self.new_var()]
             head = f"range {decl[0]}, {decl[1]} := {over}"
+        messages = "Messages" in over or over == ".Nested.List"
 
         def build() -> str:
             self.range_depth += 1
-            body = self.statements(depth - 1, self.rng.randint(1, 3))
+            body = self.statements(depth - 1, self.rng.randint(1, 2))
             self.range_depth -= 1
             return body
-        body = self.scoped(decl, build)
+        body = self.with_dot("message" if messages else "other", decl[-1] if decl and messages else "",
+                             lambda: self.scoped(decl, build))
         other = self.action("else") + self.statements(depth - 1, 1) if self.rng.random() < 0.3 else ""
         return self.action(head) + body + other + self.action("end")
 
@@ -320,11 +399,11 @@ class _Gen:
             name = self.pick(["msg", "sys", "tool", "空"])
             saved = self.vars
             self.vars = [["$"]]
-            body = self.statements(1, 2)
+            body = self.with_dot("message", "", lambda: self.statements(1, 2))
             self.vars = saved
             self.defined.append(name)
             out += self.action(f'define "{name}"') + body + self.action("end") + self.text()
-        out += self.statements(3, self.rng.randint(1, 4))
+        out += self.statements(self.rng.choice([1, 2, 2, 3]), self.rng.randint(1, 3))
         return out
 
 
@@ -333,9 +412,10 @@ def generated_cases(count: int = GENERATED, seed: int = SEED) -> list[Case]:
     rng = random.Random(seed)
     cases = []
     for i in range(count):
-        gen = _Gen(rng)
-        data = DATA_SETS[0] if rng.random() < 0.6 else rng.choice(DATA_SETS)
-        cases.append(Case(f"gen{i}", gen.template(), data))
+        noisy = rng.random() < 0.25
+        gen = _Gen(rng, noisy)
+        data = DATA_SETS[0] if rng.random() < 0.9 else rng.choice(DATA_SETS)
+        cases.append(Case(f"{'noisy' if noisy else 'clean'}{i}", gen.template(), data))
     return cases
 
 

@@ -165,12 +165,23 @@ def unquote_char(literal: str) -> int:
 
 def quote(text: str) -> str:
     """`strconv.Quote`: printable runes kept, the rest escaped; bytes that are not UTF-8 as \\xNN."""
-    out = ['"']
+    return _quote(text, '"')
+
+
+def quote_rune(code: int) -> str:
+    """`strconv.QuoteRune`, fmt's %q of an integer: 'a', '\\n', a code point that is no rune as '�'."""
+    if not 0 <= code <= 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        code = 0xFFFD
+    return _quote(chr(code), "'")
+
+
+def _quote(text: str, delimiter: str) -> str:
+    out = [delimiter]
     for ch in text:
         code = ord(ch)
-        if 0xDC80 <= code <= 0xDCFF:
+        if 0xDC80 <= code <= 0xDCFF and delimiter == '"':
             out.append(f"\\x{code - 0xDC00:02x}")
-        elif ch in '"\\':
+        elif ch == delimiter or ch == "\\":
             out.append("\\" + ch)
         elif is_print(ch):
             out.append(ch)
@@ -182,7 +193,7 @@ def quote(text: str) -> str:
             out.append(f"\\u{code:04x}")
         else:
             out.append(f"\\U{code:08x}")
-    out.append('"')
+    out.append(delimiter)
     return "".join(out)
 
 

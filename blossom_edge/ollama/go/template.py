@@ -24,7 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from blossom_edge.ollama.go.strconv import format_float, go_bytes, go_string, is_print, json_float, quote, unquote, unquote_char
+from blossom_edge.ollama.go.strconv import (format_float, go_bytes, go_string, is_print, json_float, quote, quote_rune,
+                                            unquote, unquote_char)
 
 
 class TemplateError(ValueError):
@@ -690,9 +691,15 @@ def _is_empty(nodes: list) -> bool:
 
 # ------------------------------------------------------------------------------------- printing
 
+class _Byte(int):
+    """A byte of a string, as `index` gives it: a uint8 in Go, named so in printf's %!verb(uint8=…)."""
+
+
 def _type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
+    if isinstance(value, _Byte):
+        return "uint8"
     if isinstance(value, int):
         return "int"
     if isinstance(value, float):
@@ -743,7 +750,7 @@ class _Spec:
 def _pad(text: str, spec: _Spec, zero_ok: bool = False) -> str:
     if spec.width is None:
         return text
-    count = len(go_bytes(text).decode("utf-8", "replace"))
+    count = len(go_string(go_bytes(text)))  # runes, a byte that is not UTF-8 counting as one
     if count >= spec.width:
         return text
     fill = spec.width - count
@@ -797,10 +804,12 @@ def _format_value(value: Any, spec: _Spec, depth: int = 0) -> str:
 def _format_int(value: int, spec: _Spec) -> str:
     verb = spec.verb
     if verb == "c":
-        if spec.flags or spec.precision is not None:
-            raise TemplateRefused("printf %c with flags")
+        if spec.zero:
+            raise TemplateRefused("printf %c with the 0 flag")
         return _pad(chr(value) if 0 <= value <= 0x10FFFF and not 0xD800 <= value <= 0xDFFF else "\ufffd", spec)
     if verb not in "dvxX":
+        if verb == "q" and not spec.flags and spec.precision is None:
+            return _pad(quote_rune(value), spec)
         if verb in "bcoOqU":
             raise TemplateRefused(f"printf %{verb} of an integer")
         return _bad_verb(value, spec)
@@ -836,7 +845,7 @@ def _format_str(value: str, spec: _Spec) -> str:
         raise TemplateRefused("printf flags 0, + or space on a string")
     if verb in "vs":
         if spec.precision is not None:
-            value = go_string(go_bytes(value).decode("utf-8", "replace")[:spec.precision].encode())
+            value = go_string(go_bytes(value))[:spec.precision]
         return _pad(value, spec)
     if verb == "q":
         if spec.precision is not None:
@@ -877,7 +886,7 @@ def _sprintf(fmt: Any, args: list[Any]) -> str:
                 raise TemplateRefused("printf %% with flags")
             out.append("%")
             continue
-        spec = _Spec(verb, minus="-" in flags, plus="+" in flags, space=" " in flags,
+        spec = _Spec(verb, minus="-" in flags, plus="+" in flags and verb != "v", space=" " in flags,
                      zero="0" in flags and "-" not in flags, width=int(width) if width else None,
                      precision=int(precision or 0) if precision is not None else None, flags=flags)
         if verb not in "vsdqxXctfFeEgG":
@@ -995,7 +1004,7 @@ def _index(item: Any, *indexes: Any) -> Any:
             x = _index_arg(index, len(data))
             if x >= len(data):
                 raise TemplateError(f"index out of range: {x}")
-            item = data[x]
+            item = _Byte(data[x]) if isinstance(data, bytes) else data[x]
         elif isinstance(item, dict):
             if index is None or index is INVALID:
                 raise TemplateError("value is nil; should be of type string")
@@ -1099,7 +1108,6 @@ def _json(value: Any) -> str:
 
 
 def _json_string(text: str) -> str:
-    text = go_bytes(text).decode("utf-8", "replace")
     if "\b" in text or "\f" in text:
         raise TemplateRefused("json of \\b or \\f (escaped differently across Go versions)")
     out = ['"']
@@ -1112,6 +1120,8 @@ def _json_string(text: str) -> str:
             out.append("\\r")
         elif ch == "\t":
             out.append("\\t")
+        elif 0xDC80 <= ord(ch) <= 0xDCFF:  # a byte that is not UTF-8
+            out.append("\\ufffd")
         elif ord(ch) < 0x20 or ch in "<>&\u2028\u2029":
             out.append(f"\\u{ord(ch):04x}")
         else:
@@ -1276,7 +1286,10 @@ class _State:
                 finally:
                     del self.vars[inner:]
             if not pairs and node.other is not None:
-                self.walk(dot, node.other)
+                try:
+                    self.walk(dot, node.other)
+                except _BreakLoop:  # Go's walkRange recovers a break from its else list too
+                    pass
         finally:
             del self.vars[mark:]
 
