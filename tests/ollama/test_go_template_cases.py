@@ -110,8 +110,63 @@ def named_cases() -> list[Case]:
                       "{{- range $i, $_ := .Messages }}{{- $last := eq (len (slice $.Messages $i)) 1 -}}"
                       "<|im_start|>{{ .Role }}\n{{ .Content }}{{ if not $last }}<|im_end|>\n{{ end }}"
                       "{{- if and $last (ne .Role \"assistant\") }}<|im_end|>\n<|im_start|>assistant\n{{ end }}{{- end }}"),
+        ("qwen3_tools", "{{- if or .System .Tools }}<|im_start|>system\n{{- if .System }}\n{{ .System }}{{- end }}"
+                        "{{- if .Tools }}\n\n# Tools\n<tools>{{- range .Tools }}\n{\"type\": \"function\", \"function\": "
+                        "{{ json .Function }}}{{- end }}\n</tools>{{- end }}<|im_end|>\n{{ end }}"
+                        "{{- range $i, $_ := .Messages }}{{- $last := eq (len (slice $.Messages $i)) 1 -}}"
+                        "{{- if eq .Role \"user\" }}<|im_start|>user\n{{ .Content }}<|im_end|>\n"
+                        "{{ else if eq .Role \"assistant\" }}<|im_start|>assistant\n"
+                        "{{ if and $.IsThinkSet .Thinking }}<think>{{ .Thinking }}</think>\n{{ end }}{{ .Content }}"
+                        "{{- range .ToolCalls }}<tool_call>\n{\"name\": \"{{ .Function.Name }}\", \"arguments\": "
+                        "{{ json .Function.Arguments }}}\n</tool_call>{{ end }}{{ if not $last }}<|im_end|>\n{{ end }}"
+                        "{{ else if eq .Role \"tool\" }}<|im_start|>user\n<tool_response>\n{{ .Content }}\n"
+                        "</tool_response><|im_end|>\n{{ end }}{{- if and (ne .Role \"assistant\") $last }}"
+                        "<|im_start|>assistant\n{{ if and $.IsThinkSet (not $.Think) }}<think>\n\n</think>\n\n{{ end }}"
+                        "{{ end }}{{- end }}"),
+        ("think_levels", '{{ if eq .ThinkLevel "high" "max" }}深度{{ else if eq .ThinkLevel "medium" }}中{{ end }}'
+                         '{{ with .ThinkLevel }}[{{ . }}]{{ end }}'),
+        ("trim_variants", "a \r\n {{- 3 -}} \r\n b {{-3}} c {{3 -}}\n d {{- /* c */}} e"),
+        ("trim_minus_without_space", "{{3-}}"),
+        ("chained_parens", "{{ (index .Messages 1).Role }} {{ (.Nested).Inner.Deep }} {{ (.Missing).X }}"),
+        ("dollar_in_define", '{{ define "d" }}{{ $ }}|{{ $.Role }}{{ end }}{{ template "d" index .Messages 0 }}'
+                             '{{ template "d" }}'),
+        ("variable_shadow_and_assign", "{{ $x := 1 }}{{ range .List }}{{ $x := . }}{{ $x }}{{ end }}{{ $x }}"
+                                       "{{ range $i, $v := .List }}{{ $x = $i }}{{ end }}{{ $x }}"),
+        ("with_and_if_decl", "{{ with $m := index .Messages 1 }}{{ $m.Role }}{{ .Content }}{{ end }}"
+                             "{{ if $n := len .List }}{{ $n }}{{ end }}"),
+        ("nil_comparisons", "{{ eq .Nil nil }} {{ eq .Missing .Nil }} {{ eq (index .Mixed 3) nil }} {{ not nil }}"
+                            " {{ and nil 1 }} {{ or nil 0 }} {{ eq .List nil }} {{ ne .Name nil }}"),
+        ("nil_in_containers", "{{ range .Mixed }}[{{ . }}]{{ end }} {{ range $k, $v := .Map }}{{ $k }}={{ $v }},{{ end }}"),
+        ("len_nil_error", "{{ len nil }}"),
+        ("index_map_nil_value", '{{ index .Map "c" }}|{{ index .Map "zz" }}|{{ print (index .Map "c") }}'),
+        ("escapers_edge", r'{{ html "\x00<>" }} {{ js "\x01\n\u2028é" }} {{ urlquery "中 文/?&=" }}'
+                          ' {{ json "\u2028<tag>&" }}'),
+        ("printf_quote_invalid", r'{{ printf "%q" "\xff你" }} {{ printf "%q" 97 }} {{ printf "%x" "你" }}'),
+        ("pipeline_final_arg", '{{ "a" | printf "%s-%s" "b" }} {{ 3 | printf "%d" }} {{ .Name | len }}'
+                               ' {{ .List | index 0 }}'),
+        ("define_twice_error", '{{ define "x" }}a{{ end }}{{ define "x" }}b{{ end }}'),
+        ("define_empty_then_full", '{{ define "x" }}{{ end }}{{ define "x" }}b{{ end }}{{ template "x" }}'),
+        ("block_then_define", '{{ block "x" . }}block{{ end }}{{ define "x" }}defined{{ end }}'),
+        ("break_outside_range", "{{ break }}"),
+        ("else_at_top", "{{ else }}"),
+        ("extra_end", "{{ end }}"),
+        ("unclosed_action", "{{ .Name "),
+        ("unicode_identifier", "{{ .名字 }}|{{ $名 := 1 }}{{ $名 }}"),
+        ("unicode_map_keys", "{{ .Unicode }}"),
+        ("negative_zero", "{{ -0.0 }} {{ .NegZero }} {{ 0.0 }}"),
+        ("number_forms", "{{ -1 }} {{ +1 }} {{ 0x10 }} {{ 1_000 }} {{ 017 }} {{ 0b11 }} {{ 1e3 }} {{ .5 }}"),
+        ("char_forms", r"{{ '\x41' }} {{ '\u4f60' }} {{ '\'' }} {{ '\\' }}"),
+        ("single_quote_escape_in_string", '{{ "\\\'" }}'),
+        ("recursion_bounded", '{{ define "r" }}{{ if . }}{{ len . }}{{ template "r" slice . 1 }}{{ end }}{{ end }}'
+                              '{{ template "r" .List }}'),
+        ("else_with_refused_1_19_error", "{{ with .Missing }}a{{ else with .Name }}{{ . }}{{ end }}"),
+        ("range_over_int", "{{ range 3 }}x{{ end }}"),
     ]
-    return [Case(name, template, full) for name, template in raw]
+    data = json.loads(full)
+    data["Messages"][2]["ToolCalls"] = [{"Function": {"Name": "get_weather", "Arguments": {"city": "北京"}}}]
+    data["Unicode"] = {"中": 1, "a": 2, "Z": 3, "é": 4}
+    data["NegZero"] = -0.0
+    return [Case(name, template, json.dumps(data, ensure_ascii=False)) for name, template in raw]
 
 
 # --------------------------------------------------------------------------------------- generator

@@ -114,8 +114,17 @@ def test_ours_renders_go_bytes_or_fails_with_go_or_refuses(outcomes):
     assert rendered > len(outcomes) / 2, "most generated templates should render, not fail"
 
 
+REFUSED_NAMED = {
+    "else_with_refused_1_19_error": "{{else with}} is Go 1.23's; Go 1.19 fails to parse it",
+    "range_over_int": "Go 1.22 ranges over an integer; Go 1.19 fails",
+}
+
+
 @pytest.mark.parametrize("name", [c.name for c in named_cases()])
 def test_named_case_matches_go_and_is_not_refused(outcomes, name):
     _, want, got = outcomes[name]
+    if name in REFUSED_NAMED:
+        assert isinstance(got, TemplateRefused), REFUSED_NAMED[name]
+        return
     assert not isinstance(got, TemplateRefused), got
     assert _verdict(want, got) == "agree", (want, got)

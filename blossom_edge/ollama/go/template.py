@@ -255,7 +255,10 @@ def _scan_number(text: str, pos: int) -> int:
 
 def _lex_number(text: str, pos: int, items: list[_Item]) -> int:
     end = _scan_number(text, pos)
-    if text[end:end + 1] in ("+", "-"):
+    if text[end:end + 1] in ("+", "-"):  # lex.go reads on for a complex constant such as 1+2i
+        after = _scan_number(text, end)
+        if text[after - 1] != "i":
+            raise TemplateError(f"bad number syntax: {text[pos:after]!r}")
         raise TemplateRefused("complex number constants")
     items.append(_Item("number", text[pos:end]))
     return end
