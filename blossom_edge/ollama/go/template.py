@@ -21,11 +21,20 @@ import datetime
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from blossom_edge.ollama.go.strconv import (format_float, go_bytes, go_string, is_print, json_float, quote, quote_rune,
-                                            unquote, unquote_char)
+from blossom_edge.ollama.go.strconv import (
+    format_float,
+    go_bytes,
+    go_string,
+    is_print,
+    json_float,
+    quote,
+    quote_rune,
+    unquote,
+    unquote_char,
+)
 
 
 class TemplateError(ValueError):
@@ -747,7 +756,7 @@ class _Spec:
     zero: bool = False
     width: int | None = None
     precision: int | None = None
-    flags: str = field(default="")
+    flags: str = ""  # all flags as written, to refuse what is not reproduced
 
 
 def _pad(text: str, spec: _Spec, zero_ok: bool = False) -> str:
@@ -919,12 +928,11 @@ def truth(value: Any) -> bool:
 
 
 def _kind(value: Any) -> str:
-    if value is None or value is INVALID:
-        return "nil"
+    """funcs.go's basicKind; nil, lists and maps all share Go's invalidKind, here "other"."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):
-        return "int"
+        return "int"  # Go compares int with uint8 (a byte from index) by value, as Python does
     if isinstance(value, float):
         return "float"
     if isinstance(value, str):
@@ -932,37 +940,35 @@ def _kind(value: Any) -> str:
     return "other"
 
 
+def _is_nil(value: Any) -> bool:
+    return value is None or value is INVALID
+
+
 def _eq(first: Any, *others: Any) -> bool:
+    """funcs.go's eq: true if `first` equals any of `others`; values of different kinds are an
+    error unless one is nil; nil equals only nil; lists and maps are not comparable."""
     if not others:
         raise TemplateError("missing argument for comparison")
     k1 = _kind(first)
     for other in others:
         k2 = _kind(other)
         if k1 != k2:
-            if k1 != "nil" and k2 != "nil" and not ({k1, k2} == {"other"}):
+            if not _is_nil(first) and not _is_nil(other):
                 raise TemplateError("incompatible types for comparison")
-            if "nil" in (k1, k2) and "other" not in (k1, k2):
-                continue
-            if k1 == "nil" or k2 == "nil":
-                continue
-        if k1 == "string":
-            if go_bytes(first) == go_bytes(other):
+        elif k1 == "other":
+            if not _is_nil(first) and not _is_nil(other):
+                raise TemplateError("non-comparable types")
+            if _is_nil(first) and _is_nil(other):
                 return True
-        elif k1 in ("bool", "int", "float"):
-            if first == other:
-                return True
-        elif k1 == "nil" and k2 == "nil":
+        elif k1 == "string" and go_bytes(first) == go_bytes(other) or k1 != "string" and first == other:
             return True
-        elif k1 == "other" and k2 == "other":
-            raise TemplateError("non-comparable type")
     return False
 
 
 def _lt(a: Any, b: Any) -> bool:
     k1, k2 = _kind(a), _kind(b)
-    for k in (k1, k2):
-        if k in ("nil", "other"):
-            raise TemplateError("invalid type for comparison")
+    if "other" in (k1, k2):
+        raise TemplateError("invalid type for comparison")
     if k1 != k2:
         raise TemplateError("incompatible types for comparison")
     if k1 == "bool":
@@ -1152,8 +1158,10 @@ def _call(fn: Any, *args: Any) -> Any:
     raise TemplateError(f"non-function of type {_type_name(fn)}")
 
 
-# How each function takes its arguments: "value" (reflect.Value: nil is an error), "any" (interface:
-# an invalid value becomes nil), "string"; and its arity (minimum, maximum or None for variadic).
+# How each function takes its arguments, as exec.go's validateType converts them: "value" (a
+# reflect.Value: nil stays invalid), "any" (an interface: invalid becomes nil), "string" (nil is an
+# error); "untyped" is evalArg's nil type, for the receiver of a chain. And its arity (minimum,
+# maximum or None for variadic).
 @dataclass(frozen=True)
 class _Func:
     fn: Callable[..., Any]
@@ -1210,7 +1218,10 @@ class GoTemplate:
         items = _lex(text)
         self.trees: dict[str, list] = {}
         parser = _Parser(items, 0, frozenset(FUNCS), self.trees)
-        self.root = parser.parse_main()
+        try:
+            self.root = parser.parse_main()
+        except RecursionError:
+            raise TemplateRefused("actions nested too deeply") from None
 
     def execute(self, data: Any) -> str:
         out: list[str] = []
@@ -1338,7 +1349,7 @@ class _State:
         if isinstance(first, _Chain):
             if isinstance(first.node, _Nil):
                 raise TemplateError("indirection through explicit nil")
-            receiver = self.arg(dot, first.node, "any-untyped")
+            receiver = self.arg(dot, first.node, "untyped")
             return self.field_chain(receiver, first.fields, args, final)
         if isinstance(first, _Identifier):
             return self.call(dot, first.name, args[1:], final)
