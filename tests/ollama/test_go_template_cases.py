@@ -161,6 +161,15 @@ def named_cases() -> list[Case]:
                               '{{ template "r" .List }}'),
         ("else_with_refused_1_19_error", "{{ with .Missing }}a{{ else with .Name }}{{ . }}{{ end }}"),
         ("range_over_int", "{{ range 3 }}x{{ end }}"),
+        ("trim_with_tab_newline", "a \n{{-\t.Name\t-}}\n b {{-\n.Name\n-}} c {{-\r\n.Name\r\n-}} d"),
+        ("delims_inside_literals", '{{ "{{" }}|{{ "}}" }}|{{ `}}{{` }}|{{/* }} */}}|{{ print "-}}" }}'),
+        ("parenthesized_constants", '{{ (1) }} {{ ("a") | print }} {{ print (1) (2) }} {{ (.Name) }}'),
+        ("printf_containers", '{{ printf "%d" .Nums }} {{ printf "%s" .Mixed }} {{ printf "%q" .List }}'
+                              ' {{ printf "%x" .List }} {{ printf "%v" .Map }} {{ printf "%X" -255 }}'),
+        ("printf_bad_verbs", '{{ printf "%6.2f|%t|%c|%d" true "x" 1.5 "s" }} {{ printf "%-10q|" "引" }}'),
+        ("printf_missing_extra", '{{ printf "%s %d" "a" }} {{ printf "%s" "a" 1 nil .List }}'),
+        ("ollama_date_funcs", '{{ if eq (len currentDate) 10 }}ok{{ end }}{{ if ne currentDate yesterdayDate }}'
+                              ' differ{{ end }}'),
     ]
     data = json.loads(full)
     data["Messages"][2]["ToolCalls"] = [{"Function": {"Name": "get_weather", "Arguments": {"city": "北京"}}}]

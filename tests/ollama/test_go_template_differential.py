@@ -128,3 +128,13 @@ def test_named_case_matches_go_and_is_not_refused(outcomes, name):
         return
     assert not isinstance(got, TemplateRefused), got
     assert _verdict(want, got) == "agree", (want, got)
+
+
+def test_without_go_ci_fails_and_a_developer_is_told_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="golang-go"):
+        _go()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="apt-get update && apt-get install -y golang-go"):
+        _go()
