@@ -184,7 +184,8 @@ _TEXTS = ["Hello", "你好，世界", "🌸", "\n", "  ", "\t", "<|im_start|>", 
           "思考：", "&<>", "end", "", "$", "\\n", "}"]
 _STRINGS = ['"你好"', '"Blossom"', '""', r'"\u4f60\t\x41"', r'"\n"', r'"\"q\""', r'"\\"', '"a b"', r'"\U0001F338"',
             r'"\101\102"', r'"\xe4\xbd"', "`原始\\n`", "``", "`a\"b`", '"%"', '"=&<>"', '"user"', '"assistant"',
-            '"system"', '"high"', '"Role"', '"Inner"', '"a"', '"k"', "`多行\n文本`", r'"\x41\x42"', '"🌸 emoji"']
+            '"system"', '"high"', '"Role"', '"Inner"', '"a"', '"k"', "`多行\n文本`", r'"\x41\x42"', '"🌸 emoji"',
+            r'"\u00a0\u200b\u00ad"', '"🧑\u200d💻"', r'"\x7f\x1b[0m"', '"Ωé\u3000全角"']
 _STRING_FIELDS = [".Name", ".Greeting", ".Emoji", ".Empty", ".Quote", ".System", ".ThinkLevel", ".Prompt",
                   ".Nested.Inner.Deep", ".Map.a", ".Response"]
 _FLOATS = ["1.0", "2.5", "-2.5", "0.0", "1e6", "1e21", "1.5e-7", "1e3", ".5", "1.", "3.14159", "100.0"]

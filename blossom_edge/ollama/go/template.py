@@ -9,10 +9,14 @@ map[string]any, []any, string, int, float64, bool and nil; Go strings are bytes,
 carry bytes that are not UTF-8 as `surrogateescape` surrogates (`go.strconv.go_bytes`).
 
 Two errors: `TemplateError` where Go fails too (a parse error, an execution error), and its subclass
-`TemplateRefused` for a construct this port does not match byte for byte (complex numbers, `else
-with`, ranging over numbers, printf verbs beyond the common ones, ...): a refused template is one we
-cannot prove, never one we render differently from Ollama. tests/ollama/test_go_template_differential.py
-compares both against Go's own text/template on thousands of generated templates.
+`TemplateRefused` for a construct this port does not match byte for byte: a refused template is one
+we cannot prove, never one we render differently from Ollama. Refused are complex, imaginary and
+hexadecimal-float constants; `{{else with}}` and `{{else if}}` after with/range; range with `=`;
+ranging over an integer; printf's %T %p %U %b %o, `%[n]`, `*`, `#` and flags on lists and maps;
+slicing a list past its length (Go reads into the capacity its JSON decoder happened to leave);
+toTypeScriptType (it converts Ollama's tool structs, which dict data is not); and the spots where
+Ollama's newer Go differs from Go 1.19: js of a backquote, json of \b or \f, printf's 0 flag on text.
+tests/ollama/test_go_template_differential.py compares all of it with Go's own text/template.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ class TemplateError(ValueError):
 
 class TemplateRefused(TemplateError):
     """A template using a construct this port does not reproduce exactly: it is refused, not guessed."""
+
+    def __init__(self, construct: str) -> None:
+        super().__init__(f"Go's text/template is not reproduced exactly for {construct}, so the template is refused")
+        self.construct = construct
 
 
 class _Invalid:
@@ -901,7 +909,7 @@ def _sprintf(fmt: Any, args: list[Any]) -> str:
         spec = _Spec(verb, minus="-" in flags, plus="+" in flags and verb != "v", space=" " in flags,
                      zero="0" in flags and "-" not in flags, width=int(width) if width else None,
                      precision=int(precision or 0) if precision is not None else None, flags=flags)
-        if verb not in "vsdqxXctfFeEgG":
+        if verb in "bopOTU":  # verbs Go knows that this port does not print
             raise TemplateRefused(f"printf verb %{verb}")
         if used >= len(args):
             out.append(f"%!{verb}(MISSING)")
