@@ -156,8 +156,10 @@ def _evaluate(engine: Any, model: Any, tokens: Any, n_ctx: int, n_chunk: int, th
                 engine.decode_scored(context, fed, positions, seq_ids, wanted)
                 outputs = sum(wanted)
                 if outputs:
-                    # A copy: the next decode overwrites llama.cpp's buffer.
-                    kept.append(np.array(engine.logits(context, outputs, n_vocab), dtype=np.float32))
+                    kept.append(engine.logits(context, outputs, n_vocab))
+                    if n_batch < n_ctx:  # a chunk over several decodes: each overwrites llama.cpp's buffer
+                        kept[-1] = kept[-1].copy()
+            # One decode per chunk (the usual case): scored from llama.cpp's own buffer, before the next.
             logits = kept[0] if len(kept) == 1 else np.concatenate(kept)
             per_seq = n_ctx - first
             for seq in range(seqs):

@@ -70,9 +70,13 @@ def quality_path(model_dir: Path, final: Path) -> Path:
 
 
 def matching_quality(model_dir: Path, final: Path, sha256: str) -> dict[str, Any] | None:
-    """Perplexity and KL of `final` measured on the file with this sha256, else None."""
+    """Perplexity and KL of `final` measured on the file with this sha256, on today's text and context, else None."""
+    from blossom_edge.quantize.quality import DEFAULT_CTX, eval_text
+
     data = read_record(quality_path(model_dir, final))
-    return data if data is not None and data.get("sha256") == sha256 else None
+    if data is None or data.get("sha256") != sha256:
+        return None
+    return data if (data.get("text_sha256"), data.get("ctx")) == (eval_text().sha256, DEFAULT_CTX) else None
 
 
 def split_path(model_dir: Path, final: Path) -> Path:

@@ -262,7 +262,7 @@ def test_dry_run_prints_the_graph_and_writes_nothing(checkpoints, tmp_path, caps
     assert code == 0 and not out.exists()
     data = json.loads(capsys.readouterr().out)
     kinds = {(t["model"], t["kind"]) for t in data["tasks"]}
-    assert {(stem, k) for stem, _ in MODELS for k in ("convert", "imatrix", "quantize", "verify", "quality",
+    assert {(stem, k) for stem, _ in MODELS for k in ("convert", "imatrix", "quantize", "verify", "reference", "quality",
                                                       "split", "card")} == kinds
     quantize = next(t for t in data["tasks"] if t["kind"] == "quantize")
     assert quantize["memory"] > 0 and quantize["disk"] > 0 and quantize["num_cpus"] >= 1
