@@ -28,9 +28,8 @@ from blossom_edge.quantize.quality_pass import PassResult
 from blossom_edge.quantize.quality_stats import KlStats
 
 DEFAULT_TEXT = "eval_zh_en.txt"
-# The shipped text (600 Chinese characters, 450 English words) is some 1,100 tokens for Qwen2's
-# 151k vocabulary: four 256-token chunks; llama-perplexity's default 512 would leave it at its
-# minimum of two chunks.
+# The shipped text is 973 tokens for Qwen2's vocabulary: three 256-token chunks, 381 scored positions;
+# llama-perplexity's default 512 would need 1,024 tokens.
 DEFAULT_CTX = 256
 # Below this a chunk's scored half is a handful of tokens that have almost no context.
 MIN_CTX = 16
@@ -133,10 +132,9 @@ def reference_logits(model: Path, out: Path, text: EvalText, *, ctx: int = DEFAU
 def compare(model: Path, base: Path, *, threads: int, progress: Progress = NO_PROGRESS) -> PassResult:
     """`llama-perplexity --kl-divergence --kl-divergence-base BASE -m MODEL`: perplexity and KL statistics."""
     from blossom_edge.native.isolated import run_isolated
-    from blossom_edge.quantize.kld_base import read_header
+    from blossom_edge.quantize.kld_base import read_header, scored_positions
     from blossom_edge.quantize.quality_pass import compare_pass
     from blossom_edge.quantize.quality_stats import MIN_STAT_COUNT
-    from blossom_edge.quantize.kld_base import scored_positions
 
     _check_gguf(model)
     if not base.is_file():

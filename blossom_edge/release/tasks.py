@@ -224,9 +224,9 @@ def _drop_intermediate(model_dir: Path, stem: str) -> None:
     intermediate = resume.state_dir(model_dir) / intermediate_name(stem)
     intermediate.unlink(missing_ok=True)
     _reference_path(intermediate).unlink(missing_ok=True)
+    resume.intermediate_record_path(model_dir, stem).unlink(missing_ok=True)
 
 
 def _reference_path(intermediate: Path) -> Path:
     """The reference logits live beside the intermediate they come from, and go with it."""
     return intermediate.with_suffix(".kld-base")
-    resume.intermediate_record_path(model_dir, stem).unlink(missing_ok=True)
