@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from blossom_edge.base.errors import CorruptFileError
+from blossom_edge.base.errors import CorruptFileError, NotFoundError
 
 MAGIC = b"_logits_"
 _HEADER = struct.Struct("<Iii")
@@ -149,6 +149,8 @@ def read_header(path: Path) -> BaseHeader:
     """The header and tokens of a base file, checked against the file's size."""
     import os
 
+    if not path.is_file():
+        raise NotFoundError(f"no such base file: {path}" + (" (a directory)" if path.is_dir() else ""))
     with open(path, "rb") as fh:
         reader = BaseReader(fh, path)
         size = os.fstat(fh.fileno()).st_size

@@ -137,8 +137,6 @@ def compare(model: Path, base: Path, *, threads: int, progress: Progress = NO_PR
     from blossom_edge.quantize.quality_stats import MIN_STAT_COUNT
 
     _check_gguf(model)
-    if not base.is_file():
-        raise NotFoundError(f"no such base file: {base}")
     head = read_header(base)
     if head.n_chunk * scored_positions(head.n_ctx) < MIN_STAT_COUNT:
         raise UsageError(f"{base.name} scores {head.n_chunk * scored_positions(head.n_ctx)} positions; KL statistics "

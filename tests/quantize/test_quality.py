@@ -82,6 +82,7 @@ def tiny(tmp_path_factory):
     (["--ctx", "1024"], "longer than tiny-BF16.gguf was trained on (512 tokens)"),
     (["--text", "{d}/short.txt", "--ctx", "128"], "needs at least 256 (llama-perplexity's minimum)"),
     (["--base", "{d}/short.txt"], "not a KL-divergence base file"),
+    (["--base", "{d}/missing.kld"], "no such base file"),
     (["--base", "{d}/b.kld", "--save-base", "{d}/c.kld"], "give one"),
 ])
 def test_bad_inputs_are_one_line(tiny, tmp_path, capsys, args, message):

@@ -113,10 +113,18 @@ def test_same_figures_as_llama_perplexity(models, tmp_path, arch, ctx, chunks):
     assert ours_on_theirs.same_top == pytest.approx(expected["same_top"], rel=1e-2)
 
 
-def test_reference_against_itself_is_zero(models, tmp_path):
+def test_reference_against_itself_through_the_cli(models, tmp_path, capsys):
+    import json
+
+    from blossom_edge.cli import main
+
     ref, _, text = models["qwen"]
-    report = measure([ref, ref], text=eval_text(text), ctx=128, chunks=4, threads=THREADS)
-    same = report.rows[1].kl
+    assert main(["quality", str(ref), str(ref), "--text", str(text), "--ctx", "128", "--chunks", "4",
+                 "-t", str(THREADS), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["text"], report["ctx"], report["chunks"]) == (str(text), 128, 4)
+    reference, same = report["rows"]
+    assert reference["kl_mean"] is None and same["kl_divergence"]["count"] == 4 * 63
     # Only the 16-bit steps of the base file separate a model from itself.
-    assert same.kld_mean < 1e-6 and same.same_top == 1.0
-    assert report.rows[1].perplexity == pytest.approx(report.rows[0].perplexity, rel=1e-4)
+    assert same["kl_mean"] < 1e-6 and same["same_top"] == 1.0
+    assert same["perplexity"] == pytest.approx(reference["perplexity"], rel=1e-4)
