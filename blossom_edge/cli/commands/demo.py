@@ -66,7 +66,8 @@ def _render(out, data: dict) -> None:
         out.print(f"  bench       {row['test']} with {row['n_threads']} threads: {row['tokens_per_second']:.1f} tokens/s")
     out.print("  stages      " + "  ".join(f"{k} {v:.1f}s" for k, v in data["timings_seconds"].items()))
     out.print(f"  greedy reply (random weights, so nonsense is expected): {data['generated']!r}")
-    out.print("next: blossom-edge quantize 4b q4_k_m")
+    out.print(f"next: blossom-edge chat {data['gguf']}")
+    out.print("      blossom-edge quantize 4b q4_k_m")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,145 @@
+"""A model that stays loaded in one child process across many calls, with `run_isolated`'s crash safety.
+
+`run_isolated` starts a child per call, which is right for a check or a benchmark but not for a
+chat: reloading the weights and re-reading the whole conversation for every answer would cost
+seconds a turn on a phone. An `IsolatedSession` spawns one child the same way (spawn context,
+the lifeline pipe that ends it with its parent, native stderr caught in a file, Python's stderr
+kept) which builds a state object once and then answers calls on it, streaming each call's
+events back before its result. A death by signal at any point is the same one-line
+`NativeCrash`, and the session is finished after it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from blossom_edge.native.isolated import (
+    NativeCrash,
+    _exit_with_parent,
+    _follow,
+    _native_output_to,
+    _native_tail,
+    _stop,
+    _transportable,
+    crash_line,
+)
+
+# How long a child may take to notice its closed request pipe and return, before it is stopped.
+_CLOSE_GRACE_S = 2.0
+
+
+class IsolatedSession:
+    """`setup(*args)` run once in a spawned child; `call(name, ...)` runs `state.name(...)` there.
+
+    `setup` must be a module-level function and every argument and result plain, picklable data.
+    Use it as a context manager: leaving the block ends the child (asked first, then killed).
+    """
+
+    def __init__(self, what: str, path: Path | str | None, setup: Callable[..., Any], *args: Any) -> None:
+        import multiprocessing
+
+        self.what, self.path = what, path
+        context = multiprocessing.get_context("spawn")
+        self._replies, replies_sender = context.Pipe(duplex=False)
+        requests_receiver, self._requests = context.Pipe(duplex=False)
+        # Never written: its end closes when this process dies, however it dies, and the child then exits.
+        lifeline, self._held = context.Pipe(duplex=False)
+        fd, self._native_log = tempfile.mkstemp(prefix="blossom-edge-native-", suffix=".log")
+        os.close(fd)
+        self._child = context.Process(target=_session_main, name=f"blossom-edge {what}", daemon=True,
+                                      args=(requests_receiver, replies_sender, lifeline, self._native_log, setup, args))
+        self._dead = False
+        try:
+            self._child.start()
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            replies_sender.close()
+            requests_receiver.close()
+            lifeline.close()
+        try:
+            self._result(None)  # the state is built, or its error is raised here
+        except BaseException:
+            self.close()
+            raise
+
+    def call(self, name: str, *args: Any, on_event: Callable[[Any], None] | None = None) -> Any:
+        """`state.name(*args)` in the child (given `emit=` when `on_event` is set), as if run here."""
+        if self._dead:
+            raise NativeCrash(f"llama.cpp is no longer running for {self.what}")
+        self._requests.send_bytes(pickle.dumps((name, args, on_event is not None)))
+        return self._result(on_event)
+
+    def _result(self, on_event: Callable[[Any], None] | None) -> Any:
+        try:
+            outcome = _follow(self._replies, on_event)
+        except BaseException:
+            # Interrupted while the child works: it cannot be told apart from a half-done call, so it ends.
+            self.close()
+            raise
+        if outcome is None:
+            self._dead = True
+            self._child.join()
+            raise NativeCrash(crash_line(self.what, self.path, self._child.exitcode, _native_tail(self._native_log)))
+        kind, value = outcome
+        if kind == "err":
+            raise value
+        return value
+
+    def close(self) -> None:
+        """End the child: its request pipe closes (it returns), then `_stop` makes sure it is gone."""
+        self._dead = True
+        self._requests.close()
+        self._replies.close()
+        if self._child.pid is not None:
+            self._child.join(_CLOSE_GRACE_S)
+            _stop(self._child)
+        self._held.close()
+        Path(self._native_log).unlink(missing_ok=True)
+
+    def __enter__(self) -> IsolatedSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _session_main(requests: Any, replies: Any, lifeline: Any, native_log: str, setup: Callable[..., Any],
+                  args: tuple[Any, ...]) -> None:
+    """In the child: build the state, then serve calls until the parent closes the request pipe."""
+    from blossom_edge.base.signals import signals_as_interrupts
+
+    _exit_with_parent(lifeline)
+    _native_output_to(native_log)
+
+    def send(kind: str, value: Any) -> None:
+        replies.send_bytes(pickle.dumps((kind, value)))
+
+    with signals_as_interrupts():
+        try:
+            state = setup(*args)
+        except BaseException as exc:  # everything goes back to the parent, which decides
+            send("err", _transportable(exc))
+            return
+        send("ok", None)
+        while True:
+            try:
+                name, call_args, relay = pickle.loads(requests.recv_bytes())
+            except (EOFError, OSError):
+                break
+            kwargs = {"emit": lambda event: send("event", event)} if relay else {}
+            try:
+                result = getattr(state, name)(*call_args, **kwargs)
+            except BaseException as exc:
+                send("err", _transportable(exc))
+            else:
+                send("ok", result)
+        close = getattr(state, "close", None)
+        if callable(close):
+            close()
