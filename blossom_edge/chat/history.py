@@ -44,15 +44,18 @@ class History:
 
     def fit(self, user: str, count: Callable[[list[Message]], int], budget: int) -> tuple[list[Message], int, int]:
         """The messages for `user` whose prompt takes at most `budget` tokens (by `count`), dropping the
-        oldest exchanges as needed: (messages, their token count, exchanges dropped)."""
-        dropped = 0
+        oldest exchanges as needed: (messages, their token count, exchanges dropped). A message that does not
+        fit even alone is refused with the history untouched."""
+        kept = list(self.exchanges)
         while True:
-            messages = self.messages(user)
+            messages = History(self.system, kept).messages(user)
             used = count(messages)
             if used <= budget:
-                return messages, used, dropped
-            if not self.exchanges:
+                break
+            if not kept:
                 raise MessageTooLong(f"the message takes {used} tokens with the system prompt, and the context "
                                      f"leaves {budget} for a prompt: try a shorter one or a larger --ctx")
-            self.exchanges.pop(0)
-            dropped += 1
+            kept.pop(0)
+        dropped = len(self.exchanges) - len(kept)
+        self.exchanges = kept  # only once the message fits: a refused one costs no history
+        return messages, used, dropped

@@ -43,7 +43,11 @@ class IsolatedModel:
         from blossom_edge.native.session import IsolatedSession
 
         self._session = IsolatedSession("chatting with", path, open_chat_model, str(path), n_ctx, threads)
-        self.n_ctx: int = self._session.call("n_ctx")
+        self.n_ctx = 0
+
+    def wait(self) -> None:
+        """Wait until the child has loaded the model (raising its failure) and take the context it made."""
+        self.n_ctx = self._session.call("n_ctx")
 
     def tokenize(self, text: str) -> list[int]:
         return self._session.call("tokenize", text)
@@ -189,7 +193,6 @@ def start_chat(target: ChatTarget, *, system: str | None = None, ctx: int | None
     from blossom_edge.chat.prompt import prompt_format
     from blossom_edge.chat.sampling import context_size, sampling_for
 
-    fmt = prompt_format(target.path, target.model)
     n_ctx = context_size(target.model, target.info.context_length, ctx)
     sampling = sampling_for(target.model, **sampling_flags)
     if threads is None:
@@ -199,4 +202,10 @@ def start_chat(target: ChatTarget, *, system: str | None = None, ctx: int | None
 
         threads = performance_cores(probe(Tree()))
     model = IsolatedModel(target.path, n_ctx, threads)
+    try:
+        fmt = prompt_format(target.path, target.model)  # while the child loads the weights
+        model.wait()
+    except BaseException:
+        model.close()
+        raise
     return model, Chat(model, fmt, sampling, system, on_prompt)

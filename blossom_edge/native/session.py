@@ -36,6 +36,8 @@ _CLOSE_GRACE_S = 2.0
 class IsolatedSession:
     """`setup(*args)` run once in a spawned child; `call(name, ...)` runs `state.name(...)` there.
 
+    The constructor returns as soon as the child is started, so the caller can work while the
+    model loads.
     `setup` must be a module-level function and every argument and result plain, picklable data.
     Use it as a context manager: leaving the block ends the child (asked first, then killed).
     """
@@ -63,16 +65,21 @@ class IsolatedSession:
             replies_sender.close()
             requests_receiver.close()
             lifeline.close()
-        try:
-            self._result(None)  # the state is built, or its error is raised here
-        except BaseException:
-            self.close()
-            raise
+        # The child builds its state while this process goes on; the first call waits for it.
+        self._started = False
 
     def call(self, name: str, *args: Any, on_event: Callable[[Any], None] | None = None) -> Any:
-        """`state.name(*args)` in the child (given `emit=` when `on_event` is set), as if run here."""
+        """`state.name(*args)` in the child (given `emit=` when `on_event` is set), as if run here.
+        The first call raises `setup`'s error, if it failed."""
         if self._dead:
             raise NativeCrash(f"llama.cpp is no longer running for {self.what}")
+        if not self._started:
+            try:
+                self._result(None)
+            except BaseException:
+                self.close()
+                raise
+            self._started = True
         self._requests.send_bytes(pickle.dumps((name, args, on_event is not None)))
         return self._result(on_event)
 

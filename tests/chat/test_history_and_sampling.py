@@ -29,6 +29,7 @@ def test_a_message_too_long_for_any_history_is_refused_and_reset_keeps_the_syste
     history = History("sys", [("a", "b")])
     with pytest.raises(MessageTooLong, match="takes 13 tokens"):
         history.fit("q" * 10, _chars, budget=12)
+    assert history.exchanges == [("a", "b")]  # a refused message costs no history
     history.add("x", "y")
     history.reset()
     assert history.messages("z") == [{"role": "system", "content": "sys"}, {"role": "user", "content": "z"}]

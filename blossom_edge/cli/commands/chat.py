@@ -81,7 +81,11 @@ class _View:
         self._out = out
 
     def text(self, piece: str) -> None:
-        self._out.print(piece, end="", markup=False, highlight=False, emoji=False, soft_wrap=True)
+        import sys
+
+        if self._out.mode != "json":  # written as it comes: rich would expand tabs and wrap words
+            sys.stdout.write(piece)
+            sys.stdout.flush()
 
     def answered(self, turn) -> None:
         self._out.print("")
