@@ -38,8 +38,8 @@ def chat(
 ) -> None:
     """Chat with a model in the terminal: streamed answers, history trimmed to the context, tokens/s.
 
-    Sampling follows the publisher's Ollama PARAMETERs where the catalog has them, else llama.cpp's
-    defaults; flags override. In the chat, /reset clears the history, /exit or Ctrl-D ends it.
+    /reset clears the history, /exit or Ctrl-D ends the chat. Sampling: flags, else the publisher's PARAMETERs, else llama.cpp's.
+
     Example: blossom-edge chat blossom-v5-4b-Q4_K_M.gguf --system "Be brief."
     """
     from rich.markup import escape
