@@ -65,7 +65,7 @@ def prompt_format(path: Path, model: ModelInfo | None) -> PromptFormat:
 
     template = from_gguf(path)
     if template is not None:
-        return PromptFormat(f"{path.name}'s chat template", _template_stops(template), template=template)
+        return PromptFormat("its own chat template", _template_stops(template), template=template)
     if model is not None and model.chat is not None:
         return PromptFormat(f"the catalog's {model.chat.name} format for {model.alias}",
                             tuple(model.chat.stop_sequences()), chat_format=model.chat)

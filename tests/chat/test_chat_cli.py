@@ -75,17 +75,18 @@ def _prompts(log: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
 
 
-def _once(gguf: Path, prompt: str, *extra: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _once(gguf: Path, prompt: str, *extra: str, cwd: Path) -> subprocess.Popen[str]:
     """`chat --prompt` from a script: stdin is not a terminal, stdout and stderr are pipes."""
-    return subprocess.run([sys.executable, "-m", "blossom_edge", "chat", str(gguf), "--prompt", prompt, *FIXED, *extra],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=cwd, env=_env(), timeout=120)
+    return subprocess.Popen([sys.executable, "-m", "blossom_edge", "chat", str(gguf), "--prompt", prompt, *FIXED, *extra],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=cwd, env=_env())
 
 
 def test_two_turns_reset_and_exit_in_a_terminal_prompt_as_the_template_does(chat_gguf: Path, tmp_path: Path) -> None:
     log = tmp_path / "prompts.jsonl"
     term = Terminal("chat", str(chat_gguf), *FIXED, "--debug-prompt", str(log), cwd=tmp_path)
     banner = term.expect(r"> ")
-    assert "tiny-chat.gguf's chat template" in banner and "/reset" in banner
+    assert "tiny-chat.gguf: its own chat template, ctx 512" in banner and "/reset" in banner
     term.type("hello there\r")
     first = term.expect(r"t/s.*\n> ")
     assert "t/s · answer" in first
@@ -120,15 +121,15 @@ def test_ctrl_d_ends_the_chat_with_status_0(chat_gguf: Path, tmp_path: Path) -> 
 
 
 def test_prompt_answers_once_without_a_terminal_in_text_and_json(chat_gguf: Path, tmp_path: Path) -> None:
-    plain = _once(chat_gguf, "你好", cwd=tmp_path)
-    data = _once(chat_gguf, "你好", "--json", cwd=tmp_path)
-    assert plain.returncode == 0 and data.returncode == 0, plain.stderr + data.stderr
-    record = json.loads(data.stdout)
+    runs = [_once(chat_gguf, "你好", cwd=tmp_path), _once(chat_gguf, "你好", "--json", cwd=tmp_path)]
+    (plain_out, plain_err), (json_out, json_err) = (run.communicate(timeout=120) for run in runs)
+    assert [run.returncode for run in runs] == [0, 0], plain_err + json_err
+    record = json.loads(json_out)
     assert record["model"] == str(chat_gguf) and record["prompt"] == "你好"
     assert record["tokens"]["prompt"] > 0 and record["tokens"]["answer"] >= 6
     assert record["tokens_per_second"]["prompt"] > 0 and record["tokens_per_second"]["generation"] > 0
-    assert plain.stdout == record["answer"] + "\n"  # the answer alone on stdout, figures on stderr
-    assert re.fullmatch(r"prompt \d+ tok [\d.]+ t/s · answer \d+ tok [\d.]+ t/s\n", plain.stderr)
+    assert plain_out == record["answer"] + "\n"  # the answer alone on stdout, figures on stderr
+    assert re.fullmatch(r"prompt \d+ tok [\d.]+ t/s · answer \d+ tok [\d.]+ t/s\n", plain_err)
 
 
 @pytest.mark.parametrize("make, args, expected", [
@@ -148,3 +149,26 @@ def test_bad_inputs_end_in_one_line(make, args, expected, chat_gguf: Path, tmp_p
     assert main(["chat", *args]) != 0
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1, err
+
+
+def test_a_native_crash_while_answering_is_one_line(chat_gguf: Path, tmp_path: Path) -> None:
+    """The model's child dies of SIGSEGV mid-answer, as llama.cpp would on a bad kernel: injected through a
+    `sitecustomize` the spawned child imports; the command itself is the shipped code."""
+    site = tmp_path / "inject"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, signal, sys\n"
+        "import blossom_edge.chat.worker as worker\n\n"
+        "def dies(self, tokens, sampling, stops, emit):\n"
+        "    emit('partial ')\n"
+        "    sys.stderr.flush()\n"
+        "    os.write(2, b'ggml/src/ggml-cpu/ops.cpp:99: GGML_ASSERT(ne00 % 32 == 0) failed\\n')\n"
+        "    os.kill(os.getpid(), signal.SIGSEGV)\n\n"
+        "worker.ChatModel.answer = dies\n")
+    env = {**_env(), "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+    done = subprocess.run([sys.executable, "-m", "blossom_edge", "chat", str(chat_gguf), "--prompt", "hi", *FIXED],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode != 0 and done.stdout == "partial "
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "llama.cpp crashed (SIGSEGV) while chatting with tiny-chat.gguf: " in done.stderr
+    assert "GGML_ASSERT(ne00 % 32 == 0) failed" in done.stderr

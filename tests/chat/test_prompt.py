@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from blossom_edge.base.errors import UnsupportedError
-from blossom_edge.chat.prompt import prompt_format, render_format
+from blossom_edge.chat.prompt import PromptFormat, prompt_format, render_format
 from blossom_edge.chat.target import model_of
 from blossom_edge.model.catalog import CHATML, resolve
 from tests.chat.conftest import demo_template, reference_render, write_chat_gguf
@@ -20,15 +20,19 @@ U2 = {"role": "user", "content": "Write a haiku."}
 CONVERSATIONS = [[U1], [S, U1], [U1, A1, U2], [S, U1, A1, U2]]
 
 
+@pytest.fixture(scope="module")
+def gguf_format(chat_gguf: Path) -> PromptFormat:
+    return prompt_format(chat_gguf, None)
+
+
 @pytest.mark.parametrize("messages", CONVERSATIONS)
-def test_a_gguf_template_renders_as_transformers_does(chat_gguf: Path, messages) -> None:
-    fmt = prompt_format(chat_gguf, None)
-    assert fmt.template is not None and "chat template" in fmt.origin
-    assert fmt.render(messages) == reference_render(demo_template(), messages, eos_token="<|endoftext|>")
+def test_a_gguf_template_renders_as_transformers_does(gguf_format: PromptFormat, messages) -> None:
+    assert gguf_format.template is not None and gguf_format.origin == "its own chat template"
+    assert gguf_format.render(messages) == reference_render(demo_template(), messages, eos_token="<|endoftext|>")
 
 
-def test_the_stops_are_the_proved_modelfiles(chat_gguf: Path) -> None:
-    assert set(prompt_format(chat_gguf, None).stops) == {"<|endoftext|>", "|Human|:"}
+def test_the_stops_are_the_proved_modelfiles(gguf_format: PromptFormat) -> None:
+    assert set(gguf_format.stops) == {"<|endoftext|>", "|Human|:"}
 
 
 @pytest.mark.parametrize("fmt", [resolve("v5-4b").chat, resolve("v5-mistral-7b").chat, CHATML])

@@ -67,8 +67,8 @@ def chat(
                 out.print("")
                 out.note(turn.stats_line())
             return
-        out.print(f"[dim]{escape(target.path.name)}: {escape(session.format.origin)}, ctx {backend.n_ctx}, "
-                  f"{escape(session.sampling.origin)}[/dim]")
+        out.print(f"[dim]{escape(target.path.name)}: {escape(session.format.origin)}, ctx {backend.n_ctx}; "
+                  f"sampling: {escape(session.sampling.origin)}[/dim]")
         out.print(f"[dim]{COMMANDS_HELP}[/dim]")
         status = run_loop(session, _reader(), view)
     raise typer.Exit(status)
