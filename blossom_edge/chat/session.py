@@ -22,11 +22,13 @@ from blossom_edge.chat.worker import Generated
 if TYPE_CHECKING:
     from blossom_edge.chat.target import ChatTarget
 
-COMMANDS_HELP = "/reset clears the history, /exit or Ctrl-D ends"
+COMMANDS_HELP = "Ctrl-C stops an answer, /reset clears the history, /exit or Ctrl-D ends"
 TRIM_NOTE = "the conversation outgrew the context: the oldest exchanges are dropped from now on"
 
 
 class ChatBackend(Protocol):
+    """What a chat needs of a model: its context, its tokenizer, and streamed answers."""
+
     n_ctx: int
 
     def tokenize(self, text: str) -> list[int]: ...
@@ -54,7 +56,8 @@ class IsolatedModel:
 
     def answer(self, tokens: list[int], sampling: Sampling, stops: tuple[str, ...],
                on_text: Callable[[str], None]) -> Generated:
-        return self._session.call("answer", tokens, sampling.completion_args(), list(stops), on_event=on_text)
+        return self._session.call("answer", tokens, sampling.completion_args(), list(stops), on_event=on_text,
+                                  stoppable=True)
 
     def close(self) -> None:
         self._session.close()
@@ -74,18 +77,16 @@ class Turn:
     generated: Generated
     dropped: int
 
-    @property
-    def answer(self) -> str:
-        return self.generated.text
-
     def stats_line(self) -> str:
-        """`prompt 31 tok 412.0 t/s · answer 64 tok 38.2 t/s`: short enough for a phone held upright."""
+        """`prompt 31 tok 412.0 t/s · answer 64 tok 38.2 t/s`: short enough for a phone held upright
+        (` · stopped` after an answer Ctrl-C cut short)."""
         g = self.generated
 
         def rate(value: float | None) -> str:
             return f"{value:.1f} t/s" if value is not None else "– t/s"
 
-        return f"prompt {g.prompt_evaluated} tok {rate(g.prompt_tps)} · answer {g.answer_tokens} tok {rate(g.generation_tps)}"
+        line = f"prompt {g.prompt_evaluated} tok {rate(g.prompt_tps)} · answer {g.answer_tokens} tok {rate(g.generation_tps)}"
+        return f"{line} · stopped" if g.finish == "stopped" else line
 
     def record(self, model: Path) -> dict[str, Any]:
         """The `--prompt --json` document."""

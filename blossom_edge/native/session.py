@@ -7,13 +7,21 @@ the lifeline pipe that ends it with its parent, native stderr caught in a file, 
 kept) which builds a state object once and then answers calls on it, streaming each call's
 events back before its result. A death by signal at any point is the same one-line
 `NativeCrash`, and the session is finished after it.
+
+Ctrl-C reaches every process of the terminal's foreground group, the child too, and an exception
+raised inside llama.cpp's Python wrapper mid-decode could leave its context half updated. So the
+child ignores SIGINT and the parent decides: a `stoppable` call turns the first Ctrl-C into a
+request the child's work polls (`stopped()`), which ends it cleanly with what it has; a second
+Ctrl-C, or any interrupt outside such a call, ends the session as everywhere else.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import signal
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,8 +61,11 @@ class IsolatedSession:
         lifeline, self._held = context.Pipe(duplex=False)
         fd, self._native_log = tempfile.mkstemp(prefix="blossom-edge-native-", suffix=".log")
         os.close(fd)
+        # Set by the parent to ask a stoppable call to finish early; cleared before each call.
+        self._stop = context.Event()
         self._child = context.Process(target=_session_main, name=f"blossom-edge {what}", daemon=True,
-                                      args=(requests_receiver, replies_sender, lifeline, self._native_log, setup, args))
+                                      args=(requests_receiver, replies_sender, lifeline, self._native_log, self._stop,
+                                            setup, args))
         self._dead = False
         try:
             self._child.start()
@@ -68,20 +79,32 @@ class IsolatedSession:
         # The child builds its state while this process goes on; the first call waits for it.
         self._started = False
 
-    def call(self, name: str, *args: Any, on_event: Callable[[Any], None] | None = None) -> Any:
-        """`state.name(*args)` in the child (given `emit=` when `on_event` is set), as if run here.
+    def call(self, name: str, *args: Any, on_event: Callable[[Any], None] | None = None,
+             stoppable: bool = False) -> Any:
+        """`state.name(*args)` in the child (given `emit=` when `on_event` is set, and `stopped=`, a
+        callable saying whether Ctrl-C asked it to finish, when `stoppable`), as if run here.
         The first call raises `setup`'s error, if it failed."""
         if self._dead:
             raise NativeCrash(f"llama.cpp is no longer running for {self.what}")
         if not self._started:
-            try:
-                self._result(None)
-            except BaseException:
-                self.close()
-                raise
+            self._result(None)
             self._started = True
-        self._requests.send_bytes(pickle.dumps((name, args, on_event is not None)))
-        return self._result(on_event)
+        self._stop.clear()
+        self._requests.send_bytes(pickle.dumps((name, args, on_event is not None, stoppable)))
+        if not stoppable or threading.current_thread() is not threading.main_thread():
+            return self._result(on_event)
+        previous = signal.signal(signal.SIGINT, self._first_interrupt_stops)
+        try:
+            return self._result(on_event)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _first_interrupt_stops(self, signum: int, frame: Any) -> None:
+        from blossom_edge.base.signals import Interrupted
+
+        if self._stop.is_set():
+            raise Interrupted(signum)
+        self._stop.set()
 
     def _result(self, on_event: Callable[[Any], None] | None) -> Any:
         try:
@@ -96,6 +119,8 @@ class IsolatedSession:
             raise NativeCrash(crash_line(self.what, self.path, self._child.exitcode, _native_tail(self._native_log)))
         kind, value = outcome
         if kind == "err":
+            if not self._started:
+                self.close()  # the state was never built: nothing to call
             raise value
         return value
 
@@ -117,8 +142,8 @@ class IsolatedSession:
         self.close()
 
 
-def _session_main(requests: Any, replies: Any, lifeline: Any, native_log: str, setup: Callable[..., Any],
-                  args: tuple[Any, ...]) -> None:
+def _session_main(requests: Any, replies: Any, lifeline: Any, native_log: str, stop: Any,
+                  setup: Callable[..., Any], args: tuple[Any, ...]) -> None:
     """In the child: build the state, then serve calls until the parent closes the request pipe."""
     from blossom_edge.base.signals import signals_as_interrupts
 
@@ -129,6 +154,7 @@ def _session_main(requests: Any, replies: Any, lifeline: Any, native_log: str, s
         replies.send_bytes(pickle.dumps((kind, value)))
 
     with signals_as_interrupts():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means (see above)
         try:
             state = setup(*args)
         except BaseException as exc:  # everything goes back to the parent, which decides
@@ -137,10 +163,12 @@ def _session_main(requests: Any, replies: Any, lifeline: Any, native_log: str, s
         send("ok", None)
         while True:
             try:
-                name, call_args, relay = pickle.loads(requests.recv_bytes())
+                name, call_args, relay, stoppable = pickle.loads(requests.recv_bytes())
             except (EOFError, OSError):
                 break
-            kwargs = {"emit": lambda event: send("event", event)} if relay else {}
+            kwargs: dict[str, Any] = {"emit": lambda event: send("event", event)} if relay else {}
+            if stoppable:
+                kwargs["stopped"] = stop.is_set
             try:
                 result = getattr(state, name)(*call_args, **kwargs)
             except BaseException as exc:

@@ -159,7 +159,7 @@ def test_a_native_crash_while_answering_is_one_line(chat_gguf: Path, tmp_path: P
     (site / "sitecustomize.py").write_text(
         "import os, signal, sys\n"
         "import blossom_edge.chat.worker as worker\n\n"
-        "def dies(self, tokens, sampling, stops, emit):\n"
+        "def dies(self, tokens, sampling, stops, emit, stopped):\n"
         "    emit('partial ')\n"
         "    sys.stderr.flush()\n"
         "    os.write(2, b'ggml/src/ggml-cpu/ops.cpp:99: GGML_ASSERT(ne00 % 32 == 0) failed\\n')\n"

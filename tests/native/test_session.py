@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from blossom_edge.base.errors import UsageError
+from blossom_edge.base.signals import Interrupted
 from blossom_edge.native.isolated import NativeCrash, cpu_summary
 from blossom_edge.native.session import IsolatedSession
 
@@ -33,6 +35,14 @@ class Counter:
 
     def refuse(self) -> None:
         raise UsageError("a refusal the user can fix")
+
+    def count_until_stopped(self, emit, stopped) -> int:
+        n = 0
+        while not stopped():
+            n += 1
+            emit(n)
+            time.sleep(0.01)
+        return n
 
     def crash(self) -> None:
         sys.stderr.flush()
@@ -82,5 +92,32 @@ def test_a_crash_mid_session_is_one_line_and_ends_the_session() -> None:
         assert "\n" not in message and cpu_summary() in message
         assert "llama.cpp crashed (SIGABRT) while chatting with blossom-X-Q4_K_M.gguf" in message
         assert "GGML_ASSERT(n_tokens <= n_batch) failed" in message
+        with pytest.raises(NativeCrash, match="no longer running"):
+            session.call("where")
+
+
+def test_ctrl_c_stops_a_stoppable_call_cleanly_and_a_second_one_ends_the_session() -> None:
+    """Ctrl-C reaches the whole foreground group: the child ignores it, the parent asks the call to stop."""
+    with IsolatedSession("testing", None, make_counter, 0) as session:
+        child = session.call("where")
+        seen: list[int] = []
+
+        def ctrl_c_once(n: int) -> None:
+            seen.append(n)
+            if n == 3:
+                os.kill(child, signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGINT)
+
+        stopped_at = session.call("count_until_stopped", on_event=ctrl_c_once, stoppable=True)
+        assert stopped_at == seen[-1] >= 3
+        assert session.call("where") == child  # the child lived through its SIGINT
+        assert signal.getsignal(signal.SIGINT) is not session._first_interrupt_stops  # handler put back
+
+        def ctrl_c_twice(n: int) -> None:
+            os.kill(os.getpid(), signal.SIGINT)  # the first asks the call to stop
+            os.kill(os.getpid(), signal.SIGINT)  # the second will not wait for it
+
+        with pytest.raises((Interrupted, KeyboardInterrupt)):
+            session.call("count_until_stopped", on_event=ctrl_c_twice, stoppable=True)
         with pytest.raises(NativeCrash, match="no longer running"):
             session.call("where")
