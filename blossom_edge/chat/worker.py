@@ -62,7 +62,7 @@ class _Clock:
         return self.stopped()
 
 
-class _StreamedText:
+class StreamedText:
     """The answer's bytes decoded as they come; text is emitted once no stop sequence can start in it.
 
     `add` returns True when a stop sequence appeared: the answer ends before it, and it is never shown.
@@ -110,10 +110,9 @@ class ChatModel:
     """A GGUF loaded once; `tokenize` and `answer` are called from the parent, turn after turn."""
 
     def __init__(self, path: str, n_ctx: int, threads: int | None) -> None:
+        from blossom_edge.engine.end_of_generation import end_of_generation
         from blossom_edge.engine.llama_log import captured, with_reason
         from blossom_edge.engine.weight_repack import open_llama
-
-        from blossom_edge.engine.end_of_generation import end_of_generation
 
         with captured() as log:
             try:
@@ -151,7 +150,7 @@ class ChatModel:
         if sampling["seed"] is not None:
             llm.set_seed(sampling["seed"])
         clock = _Clock(stopped)
-        text = _StreamedText(stops, emit)
+        text = StreamedText(stops, emit)
         finish, sampled = "length", 0
         start = time.perf_counter()
         try:
