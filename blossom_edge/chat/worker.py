@@ -54,12 +54,14 @@ class _Clock:
         self.first: float | None = None
         self.last: float | None = None
         self.stopped = stopped
+        self.halted = False  # it ended the answer because the user asked
 
     def __call__(self, input_ids: Any, logits: Any) -> bool:
         now = time.perf_counter()
         self.first = self.first if self.first is not None else now
         self.last = now
-        return self.stopped()
+        self.halted = self.stopped()
+        return self.halted
 
 
 class StreamedText:
@@ -167,7 +169,7 @@ class ChatModel:
                         break
         except RuntimeError as exc:  # llama_cpp raises it when llama_decode fails
             raise ExternalToolError(f"llama.cpp cannot continue the chat: {exc}") from None
-        if stopped():
+        if clock.halted:
             finish = "stopped"
         answer = text.finish()
         end = clock.last if clock.last is not None else time.perf_counter()
