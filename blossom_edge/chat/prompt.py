@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from blossom_edge.base.errors import UnsupportedError
+from blossom_edge.base.errors import BlossomError, UnsupportedError
 
 if TYPE_CHECKING:
     from blossom_edge.model.catalog import ChatFormat, ModelInfo
@@ -75,11 +75,11 @@ def prompt_format(path: Path, model: ModelInfo | None) -> PromptFormat:
 
 def _template_stops(template: ChatTemplate) -> tuple[str, ...]:
     """Where an answer ends besides the end-of-generation token: the stops the proved Modelfile gets
-    (end of turn, start of the next user turn), or the EOS text when the template has no such layout."""
+    (end of turn, start of the next user turn), or the EOS text when no Modelfile can be proved for it."""
     from blossom_edge.ollama.chat_template import derive
 
     try:
         return derive(template).stops
-    except UnsupportedError:
+    except BlossomError:
         eos = template.special_tokens.get("eos_token")
         return (eos,) if eos else ()

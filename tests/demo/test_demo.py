@@ -53,7 +53,7 @@ def test_demo_end_to_end_offline(tmp_path, capsys, no_network):
     assert all(row["tokens_per_second"] > 0 for row in data["bench"])
 
 
-def test_the_summary_ends_with_the_chat_line_for_the_demo_file_unbroken(capsys, monkeypatch):
+def test_the_summary_ends_with_the_chat_line_for_the_demo_file_unbroken(capsys, monkeypatch, tmp_path):
     from blossom_edge.cli.commands.demo import _render
     from blossom_edge.cli.output import Output
 
@@ -65,3 +65,6 @@ def test_the_summary_ends_with_the_chat_line_for_the_demo_file_unbroken(capsys, 
     _render(Output(), data)
     lines = capsys.readouterr().out.splitlines()
     assert f"next: blossom-edge chat '{gguf}'" in lines  # one line, quoted for the shell
+    monkeypatch.chdir(tmp_path)
+    _render(Output(), {**data, "gguf": str(tmp_path / "demo" / "blossom-demo-tiny-Q4_K_M.gguf")})
+    assert "next: blossom-edge chat demo/blossom-demo-tiny-Q4_K_M.gguf" in capsys.readouterr().out.splitlines()
