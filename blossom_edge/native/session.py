@@ -61,11 +61,14 @@ class IsolatedSession:
         lifeline, self._held = context.Pipe(duplex=False)
         fd, self._native_log = tempfile.mkstemp(prefix="blossom-edge-native-", suffix=".log")
         os.close(fd)
-        # Set by the parent to ask a stoppable call to finish early; cleared before each call.
-        self._stop = context.Event()
+        # Ctrl-C's requests to stop, each naming the call it stops. A pipe, not a multiprocessing.Event:
+        # Android (Termux) has no sem_open, which every multiprocessing lock and event needs.
+        stops_receiver, self._stops = context.Pipe(duplex=False)
+        self._calls = 0
+        self._stopping = False
         self._child = context.Process(target=_session_main, name=f"blossom-edge {what}", daemon=True,
-                                      args=(requests_receiver, replies_sender, lifeline, self._native_log, self._stop,
-                                            setup, args))
+                                      args=(requests_receiver, replies_sender, lifeline, stops_receiver,
+                                            self._native_log, setup, args))
         self._dead = False
         try:
             self._child.start()
@@ -75,6 +78,7 @@ class IsolatedSession:
         finally:
             replies_sender.close()
             requests_receiver.close()
+            stops_receiver.close()
             lifeline.close()
         # The child builds its state while this process goes on; the first call waits for it.
         self._started = False
@@ -89,8 +93,9 @@ class IsolatedSession:
         if not self._started:
             self._result(None)
             self._started = True
-        self._stop.clear()
-        self._requests.send_bytes(pickle.dumps((name, args, on_event is not None, stoppable)))
+        self._calls += 1
+        self._stopping = False
+        self._requests.send_bytes(pickle.dumps((self._calls, name, args, on_event is not None, stoppable)))
         if not stoppable or threading.current_thread() is not threading.main_thread():
             return self._result(on_event)
         previous = signal.signal(signal.SIGINT, self._first_interrupt_stops)
@@ -102,9 +107,10 @@ class IsolatedSession:
     def _first_interrupt_stops(self, signum: int, frame: Any) -> None:
         from blossom_edge.base.signals import Interrupted
 
-        if self._stop.is_set():
+        if self._stopping:
             raise Interrupted(signum)
-        self._stop.set()
+        self._stopping = True
+        self._stops.send_bytes(pickle.dumps(self._calls))
 
     def _result(self, on_event: Callable[[Any], None] | None) -> Any:
         try:
@@ -129,6 +135,7 @@ class IsolatedSession:
         self._dead = True
         self._requests.close()
         self._replies.close()
+        self._stops.close()
         if self._child.pid is not None:
             self._child.join(_CLOSE_GRACE_S)
             _stop(self._child)
@@ -142,7 +149,7 @@ class IsolatedSession:
         self.close()
 
 
-def _session_main(requests: Any, replies: Any, lifeline: Any, native_log: str, stop: Any,
+def _session_main(requests: Any, replies: Any, lifeline: Any, stops: Any, native_log: str,
                   setup: Callable[..., Any], args: tuple[Any, ...]) -> None:
     """In the child: build the state, then serve calls until the parent closes the request pipe."""
     from blossom_edge.base.signals import signals_as_interrupts
@@ -163,12 +170,12 @@ def _session_main(requests: Any, replies: Any, lifeline: Any, native_log: str, s
         send("ok", None)
         while True:
             try:
-                name, call_args, relay, stoppable = pickle.loads(requests.recv_bytes())
+                call, name, call_args, relay, stoppable = pickle.loads(requests.recv_bytes())
             except (EOFError, OSError):
                 break
             kwargs: dict[str, Any] = {"emit": lambda event: send("event", event)} if relay else {}
             if stoppable:
-                kwargs["stopped"] = stop.is_set
+                kwargs["stopped"] = _StopRequests(stops, call)
             try:
                 result = getattr(state, name)(*call_args, **kwargs)
             except BaseException as exc:
@@ -178,3 +185,17 @@ def _session_main(requests: Any, replies: Any, lifeline: Any, native_log: str, s
         close = getattr(state, "close", None)
         if callable(close):
             close()
+
+
+class _StopRequests:
+    """`stopped()` for one call: whether the parent asked to stop it. A request for an earlier call
+    (Ctrl-C just as it ended) is read and ignored; polling the pipe costs one select per check."""
+
+    def __init__(self, stops: Any, call: int) -> None:
+        self._stops, self._call = stops, call
+        self._asked = False
+
+    def __call__(self) -> bool:
+        while not self._asked and self._stops.poll():
+            self._asked = pickle.loads(self._stops.recv_bytes()) == self._call
+        return self._asked
