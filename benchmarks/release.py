@@ -86,7 +86,7 @@ def main() -> None:
                                    str(work / "release"), "--json"])
     data = json.loads(out)
     tasks = {k: v for k, v in data["states"].items() if v["seconds"] is not None}
-    quality = sum(v["seconds"] for k, v in tasks.items() if k.endswith("/quality"))
+    quality = sum(v["seconds"] for k, v in tasks.items() if k.endswith(("/quality", "/reference")))
     identical = all((work / "separate" / p.name).read_bytes() == p.read_bytes()
                     for p in (work / "release" / "blossom-bench").glob("*-Q*.gguf"))
     report = {

@@ -43,8 +43,10 @@ def measure(threads: int, size_bytes: int = 256 * MiB, passes: int = 5) -> float
     return 2 * src.nbytes / best
 
 
-def device_bandwidth(device_id: str, threads: int, available_ram: int | None, refresh: bool = False) -> float:
-    """The cached figure for this device, measuring it first if there is none."""
+def device_bandwidth(device_id: str, threads: int, available_ram: int | None, refresh: bool = False,
+                     note: Callable[[str], None] = lambda _msg: None) -> float:
+    """The cached figure for this device, measuring it first if there is none; `note` hears of a
+    measurement (a few seconds on a phone), and only then."""
     from blossom_edge.bench.store import ResultsStore
 
     with ResultsStore() as store:
@@ -53,6 +55,7 @@ def device_bandwidth(device_id: str, threads: int, available_ram: int | None, re
             return cached
         # Two buffers must stay well inside free RAM on a phone.
         size = 256 * MiB if not available_ram else max(16 * MiB, min(256 * MiB, available_ram // 8))
+        note("measuring memory bandwidth (once per device)")
         value = measure(threads, size)
         store.set_bandwidth(device_id, value, threads)
         return value
@@ -73,5 +76,4 @@ def bandwidth_for(info: DeviceInfo, *, given_gbs: float | None, cached: float | 
         return cached
     if not this_machine:
         return None
-    note("measuring memory bandwidth (once per device)")
-    return device_bandwidth(info.device_id, performance_cores(info), info.ram_available)
+    return device_bandwidth(info.device_id, performance_cores(info), info.ram_available, note=note)

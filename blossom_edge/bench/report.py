@@ -44,6 +44,9 @@ class Point:
     pp_ts: float | None
     tg_ts: float | None
     engine: str
+    # True when the best pp and the best tg came from different runs, so the row pairs figures
+    # that were never measured together (a cooler device, another build, other free RAM).
+    mixed: bool = False
 
     @property
     def ram_share(self) -> float | None:
@@ -103,8 +106,16 @@ def _json_rows(path: Path, text: str) -> list[BenchRow]:
 
 
 def points(rows: list[BenchRow]) -> list[Point]:
-    """Merge prompt and generation rows into one point per device × model × threads (best of each)."""
+    """Merge prompt and generation rows into one point per device × model × threads (best of each).
+
+    `bench` writes a model's pp row and then its tg row for each thread count, with the one load
+    time of the model they share, so the two best rows came from one run when they are neighbours,
+    in that order, among the rows of their key (rows keep the order of the store, oldest first, and
+    of each file) and do not differ in load time; otherwise the point is marked `mixed`.
+    """
     merged: dict[tuple[Any, ...], Point] = {}
+    seen: dict[tuple[Any, ...], int] = {}
+    best: dict[tuple[Any, ...], dict[str, tuple[int, BenchRow]]] = {}
     for row in rows:
         if row.avg_ts is None or not 0 < row.avg_ts <= MAX_TOKENS_PER_S:
             continue
@@ -112,11 +123,19 @@ def points(rows: list[BenchRow]) -> list[Point]:
         key = (row.device_id or row.device, model, row.n_threads)
         point = merged.setdefault(key, Point(str(row.device or "?"), model, row.model_size, row.device_ram_total,
                                              row.n_threads, None, None, str(row.engine or "llama.cpp")))
+        index = seen[key] = seen.get(key, -1) + 1
         rate = float(row.avg_ts)
         if row.n_gen:
-            point.tg_ts = max(point.tg_ts or 0.0, rate)
+            if rate > (point.tg_ts or 0.0):
+                point.tg_ts, best.setdefault(key, {})["tg"] = rate, (index, row)
         elif row.n_prompt:
-            point.pp_ts = max(point.pp_ts or 0.0, rate)
+            if rate > (point.pp_ts or 0.0):
+                point.pp_ts, best.setdefault(key, {})["pp"] = rate, (index, row)
+    for key, at in best.items():
+        if "pp" in at and "tg" in at:
+            (pp_index, pp_row), (tg_index, tg_row) = at["pp"], at["tg"]
+            loads = (pp_row.load_time_s, tg_row.load_time_s)
+            merged[key].mixed = tg_index != pp_index + 1 or (None not in loads and loads[0] != loads[1])
     return sorted(merged.values(), key=lambda p: (p.device, p.ram_share or 0, p.model, p.n_threads or 0))
 
 

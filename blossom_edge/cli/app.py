@@ -18,12 +18,40 @@ import sys
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from blossom_edge import __version__
 from blossom_edge.cli.commands import register_all
 
+
+class _Group(TyperGroup):
+    """The root group, as typer's, except that no flag shows a value placeholder in `--help`.
+
+    typer lists `--json <bool>`, `--force <bool>`, `--help <bool>` as if the flags took a value;
+    an empty metavar leaves their type column blank. Every command passes through `get_command`
+    before its help or its parsing, so each is fixed there once, with its help option.
+    """
+
+    def get_params(self, ctx):
+        return _without_flag_metavars(super().get_params(ctx))
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _without_flag_metavars([*command.params, command.get_help_option(ctx)])
+        return command
+
+
+def _without_flag_metavars(params: list) -> list:
+    for param in params:
+        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
 app = typer.Typer(
     name="blossom-edge",
+    cls=_Group,
     help="Blossom chat models from a Hugging Face checkpoint to GGUF, Ollama and your device.",
     no_args_is_help=True,
     add_completion=False,
@@ -58,19 +86,24 @@ register_all(app)
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn every failure a user can cause into one line and an exit code.
 
-    Typer handles usage errors itself (message and exit code 2); everything a command
-    raises comes here and is looked up in the error table.
+    Typer runs with standalone_mode=False so that its own usage errors (a bad option value, an
+    unknown option, a missing argument) come here too and read like every other error, one
+    line, instead of typer's usage line, hint and boxed message; everything a command raises is
+    looked up in the error table.
     """
     from blossom_edge.base.errors import excerpt, one_line
     from blossom_edge.base.signals import signals_as_interrupts
 
     try:
         with signals_as_interrupts():
-            app(args=argv, prog_name="blossom-edge", standalone_mode=True)
+            code = app(args=argv, prog_name="blossom-edge", standalone_mode=False)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except typer.Abort:
+        print("blossom-edge: aborted", file=sys.stderr)
+        return 1
     except BaseException as exc:  # the one place that decides how failures look
-        known = one_line(exc)
+        known = one_line(exc) or _usage_error(exc)
         if known is None:
             if os.environ.get("BLOSSOM_EDGE_DEBUG"):
                 raise
@@ -81,6 +114,23 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 70
         message, code = known
-        print(f"blossom-edge: error: {message}", file=sys.stderr)
+        if message:
+            print(f"blossom-edge: error: {message}", file=sys.stderr)
         return code
-    return 0
+    # Without standalone mode typer returns typer.Exit's code, or the command's value (None).
+    return code if isinstance(code, int) else 0
+
+
+def _usage_error(exc: BaseException) -> tuple[str, int] | None:
+    """Typer's own usage errors as (one line, exit code), or None for anything else.
+
+    They are click's exceptions, which typer vendors privately; the public `typer.TyperException`
+    is their root, and `format_message` and `exit_code` are what each of them has.
+    """
+    if not isinstance(exc, typer.TyperException) or not hasattr(exc, "format_message"):
+        return None
+    if type(exc).__name__ == "NoArgsIsHelpError":  # its message is the help, already shown
+        return "", exc.exit_code
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return " ".join(exc.format_message().split()) + hint, exc.exit_code

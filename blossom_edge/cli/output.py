@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from blossom_edge.base.output import err_console, note, print_json
@@ -32,9 +31,9 @@ Mode = Literal["human", "quiet", "json"]
 NARROW = 64
 
 
-@cache
 def _stdout() -> Console:
-    """The console for results on stdout; created on first use to keep `--help` fast."""
+    """A console for results on stdout, made when a command first prints (rich stays unimported for
+    `--help`); one per `Output`, so its width is read from COLUMNS and the terminal at that time."""
     from rich.console import Console
 
     return Console(highlight=False)
@@ -47,11 +46,19 @@ class Output:
         self.mode: Mode = "json" if json_output else ("human" if err_console().is_terminal else "quiet")
         # What library code reports progress through: rich on a terminal, silent otherwise.
         self.progress: Progress = _RichProgress(err_console()) if self.mode == "human" else NO_PROGRESS
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        """The stdout console this output prints through."""
+        if self._console is None:
+            self._console = _stdout()
+        return self._console
 
     @property
     def width(self) -> int:
         """Columns of the terminal results go to (80 off a terminal, unless COLUMNS says)."""
-        return _stdout().width
+        return self.console.width
 
     def data(self, payload: Any, render: Callable[[], None]) -> None:
         """The command's result: `payload` as the JSON document with `--json`, else what `render` shows people."""
@@ -64,7 +71,7 @@ class Output:
         """Human output on stdout (text with rich markup, tables), as rich's `Console.print` takes it;
         nothing in json mode, where one stray line would make stdout unreadable for jq."""
         if self.mode != "json":
-            _stdout().print(*objects, **options)
+            self.console.print(*objects, **options)
 
     def note(self, message: str) -> None:
         """A one-line note on stderr (a warning, where a file went), in every mode: it is never progress."""

@@ -95,6 +95,14 @@ class LlamaEngine:
         bos = self.lib.llama_vocab_bos(vocab) if self.lib.llama_vocab_get_add_bos(vocab) else None
         return self.lib.llama_vocab_n_tokens(vocab), bos
 
+    def adds_eos(self, model: Any) -> bool:
+        """Whether the tokenizer appends EOS to a text (llama-perplexity refuses such models)."""
+        return bool(self.lib.llama_vocab_get_add_eos(self.lib.llama_model_get_vocab(model)))
+
+    def train_context(self, model: Any) -> int:
+        """The context length the model was trained on, from its GGUF."""
+        return int(self.lib.llama_model_n_ctx_train(model))
+
     def token_text(self, model: Any, token: int) -> str | None:
         """A token's vocabulary string (special tokens as written), or None outside the vocabulary."""
         vocab = self.lib.llama_model_get_vocab(model)
@@ -112,8 +120,10 @@ class LlamaEngine:
         if failed:
             raise ExternalToolError("llama_decode failed during the benchmark")
 
-    def decode_scored(self, ctx: Any, tokens: list[int], positions: list[int], seqs: list[int]) -> None:
-        """Decode tokens of one or more sequences, asking for logits at every position.
+    def decode_scored(self, ctx: Any, tokens: list[int], positions: list[int], seqs: list[int],
+                      outputs: list[bool] | None = None) -> None:
+        """Decode tokens of one or more sequences, asking for logits where `outputs` says (every position
+        when None); `logits` then has one row per output, in batch order.
 
         With logits only for the last token, llama.cpp drops the other rows before the last
         layer's feed-forward, which an activation statistic must not miss.
@@ -125,7 +135,7 @@ class LlamaEngine:
                 batch.pos[i] = pos
                 batch.n_seq_id[i] = 1
                 batch.seq_id[i][0] = seq
-                batch.logits[i] = True
+                batch.logits[i] = True if outputs is None else outputs[i]
             batch.n_tokens = len(tokens)
             # The eval callback runs Python inside this call; a Ctrl-C must wait for it to return.
             with deferred():

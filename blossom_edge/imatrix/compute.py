@@ -183,14 +183,11 @@ def make_imatrix(
     The model runs in a child process (`isolated.py`), so a native crash is one line here.
     """
     from blossom_edge.base.atomic import refuse_overwriting
-    from blossom_edge.base.errors import NotFoundError
     from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.model.naming import imatrix_name
     from blossom_edge.native.isolated import run_isolated
 
     model_path = model_path.expanduser()
-    if not model_path.is_file():
-        raise NotFoundError(f"no such GGUF file: {model_path}")
     read_gguf_info(model_path)  # a damaged file is one line here, not a llama.cpp abort
     out = (out.expanduser() if out is not None else Path.cwd() / imatrix_name(model_path.stem))
     refuse_overwriting(out, [model_path, *(text_files or [])])

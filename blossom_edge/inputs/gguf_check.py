@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGUFReader, GGUFValueType, Keys
 
-from blossom_edge.base.errors import CorruptFileError, excerpt
+from blossom_edge.base.errors import CorruptFileError, NotFoundError, excerpt
 
 # Limits a header must stay within. gguf-py spends tens of microseconds and a few numpy views
 # on each key, tensor and decoded array item, so these caps bound its time (about a second)
@@ -246,6 +246,19 @@ class _HeaderCheck:
         return name, offset, math.prod(dims) * type_size // block
 
 
+def require_gguf_file(path: Path, what: str = "GGUF file") -> None:
+    """Refuse a path that cannot hold a GGUF with the true reason, before anything reads it: missing,
+    a directory (e.g. a checkpoint passed where its GGUF was meant) or empty (an interrupted copy),
+    rather than "no such file" or "bad magic", which would send the user looking elsewhere."""
+    a = "an" if what[:1].lower() in "aeiou" else "a"
+    if path.is_dir():
+        raise NotFoundError(f"{path} is a directory, not {a} {what}")
+    if not path.is_file():
+        raise NotFoundError(f"no such {what}: {path}")
+    if path.stat().st_size == 0:
+        raise CorruptFileError(f"{path} is empty (0 bytes), not {a} {what}")
+
+
 def check_gguf(path: Path, what: str = "GGUF file", count_only: frozenset[str] = frozenset()) -> dict[str, KeySpan]:
     """Refuse a GGUF whose header declares more than it holds, before gguf-py reads it.
 
@@ -253,6 +266,7 @@ def check_gguf(path: Path, what: str = "GGUF file", count_only: frozenset[str] =
     for a reader that skips them; their spans are returned. Raises one CorruptFileError
     naming `what`, the path and the limit.
     """
+    require_gguf_file(path, what)
     size = path.stat().st_size
     if size < _HEADER_BYTES:
         raise CorruptFileError(f"{what} {path}: truncated: {size} bytes, a GGUF header needs {_HEADER_BYTES}")

@@ -18,9 +18,9 @@ from typing import Any
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, Keys
 
-from blossom_edge.base.errors import CorruptFileError, NotFoundError, excerpt
+from blossom_edge.base.errors import CorruptFileError, excerpt
 from blossom_edge.engine.gguf_io import summary_reader_class
-from blossom_edge.inputs.gguf_check import MAX_COUNT, check_gguf
+from blossom_edge.inputs.gguf_check import MAX_COUNT, check_gguf, require_gguf_file
 from blossom_edge.model.shape import F32_BYTES, ModelShape
 
 # The vocabulary-sized arrays a summary counts but never decodes (the charsmap, a few hundred
@@ -227,8 +227,7 @@ def _text_key(path: Path, metadata: dict[str, Any], key: str, default: str | Non
 def read_gguf_info(path: Path | str) -> GGUFInfo:
     """Summarise a GGUF file, or raise one clear error if it is missing, not GGUF, truncated or hostile."""
     path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(f"no such GGUF file: {path}")
+    require_gguf_file(path)
     with path.open("rb") as fh:
         if fh.read(4) != b"GGUF":
             raise CorruptFileError(f"{path} is not a GGUF file (bad magic)")

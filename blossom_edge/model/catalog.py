@@ -146,6 +146,7 @@ class ModelInfo:
     eos: str | None = None
     other_aliases: tuple[str, ...] = field(default=())
     sources: Mapping[str, str] = field(default_factory=dict)
+    parameters: tuple[tuple[str, float | int], ...] = ()
 
     @property
     def shape(self) -> ModelShape | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from blossom_edge.base.errors import NotFoundError, UsageError
+from blossom_edge.base.errors import UsageError
 from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.model.naming import DEFAULT_PROJECTOR_TYPE, projector_name
 
@@ -98,10 +98,10 @@ def _own_checkpoint(source: CheckpointDir) -> ModelInfo:
 
 
 def _existing_gguf(source: GgufSource) -> Path:
-    gguf = source.path
-    if not gguf.is_file():
-        raise NotFoundError(f"no such GGUF file: {gguf}")
-    return gguf
+    from blossom_edge.inputs.gguf_check import require_gguf_file
+
+    require_gguf_file(source.path)
+    return source.path
 
 
 def own_chat(source: str | Source, model: ModelInfo | None = None) -> OllamaChat | None:

@@ -132,28 +132,34 @@ def render_card(spec: ModelSpec, model: ModelInfo | None, rows: list[dict[str, A
              + f", quantized with llama.cpp {tools.get('llama_cpp', '?')} by blossom-edge "
              f"{tools.get('blossom_edge', '?')}.", "",
              "## Files", "",
-             "| file | type | size | bits per weight | perplexity | KL divergence (mean / p99) | sha256 |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    reference = None
+             "| file | type | size | bits per weight | perplexity | KL divergence (mean / p99) | same top token "
+             "| sha256 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    measured = None
     for row in rows:
         m, q = row["manifest"], row["quality"] or {}
-        reference = reference or q.get("reference")
+        measured = measured or (q if q.get("reference") else None)
         kl = f"{_figure(q.get('kl_mean'), 4)} / {_figure(q.get('kl_p99'), 4)}" if q else "—"
+        same = f"{q['same_top']:.1%}" if q.get("same_top") is not None else "—"
         lines.append(f"| `{m['file']}` | {m['qtype']} | {human_bytes(m['bytes'])} | {m['bits_per_weight']:.2f} | "
-                     f"{_figure(q.get('perplexity'), 3)} | {kl} | `{m['sha256']}` |")
+                     f"{_figure(q.get('perplexity'), 3)} | {kl} | {same} | `{m['sha256']}` |")
     vision = first.get("projector")
     if vision:
         lines.append(f"| `{vision['file']}` | vision projector, {vision['type']} | {human_bytes(vision['bytes'])} "
-                     f"| — | — | — | `{vision['sha256']}` |")
+                     f"| — | — | — | — | `{vision['sha256']}` |")
     lines.append("")
     if vision:
         lines += [f"The model sees images through its vision projector `{vision['file']}`, one file for every type "
                   "above: keep it beside the model (llama.cpp: `--mmproj`; the Modelfiles name it as a second FROM).",
                   ""]
-    if reference:
-        lines += [f"Perplexity and KL divergence are measured against the 16-bit file ({reference['type']}, "
-                  f"perplexity {reference['perplexity']:.3f}) on blossom-edge's Chinese/English evaluation text; "
-                  "they rank the types of this model, not models against each other.", ""]
+    if measured:
+        reference, text = measured["reference"], measured["text"].removeprefix("blossom-edge:")
+        lines += [f"Perplexity and KL divergence are llama-perplexity's (`-f {text} -c {measured['ctx']}`, then "
+                  f"`--kl-divergence` against the 16-bit file, {reference['type']}, perplexity "
+                  f"{reference['perplexity']:.3f}), on blossom-edge's Chinese/English evaluation text `{text}` "
+                  f"({measured['chunks']} chunks of {measured['ctx']} tokens, the second half of each scored; "
+                  f"sha256 `{measured['text_sha256'][:12]}…`). They rank the types of this model, not models "
+                  "against each other; `blossom-edge quality` or llama-perplexity reproduces them.", ""]
     split = [row for row in rows if row["shards"]]
     if split:
         lines += ["Files over the Hub's size limit are also split in llama.cpp's layout; load a split file from "

@@ -25,7 +25,8 @@ from blossom_edge.release.plan import Node, ReleasePlan
 MAX_RETRIES = 3
 MISSING_RAY = "ray is not installed: pip install 'blossom-edge[release]'"
 _FUNCTIONS = {"convert": "convert_model", "imatrix": "importance", "quantize": "quantize_type",
-              "verify": "verify_type", "quality": "quality_type", "split": "split_type", "card": "card_model"}
+              "verify": "verify_type", "reference": "reference_logits", "quality": "quality_type",
+              "split": "split_type", "card": "card_model"}
 
 
 class ReleaseFailed(BlossomError):
@@ -153,8 +154,10 @@ def _arguments(plan: ReleasePlan, node: Node, refs: dict[str, Any]) -> list[Any]
                 else None, node.num_cpus]
     if node.kind == "verify":
         return [refs[f"{base}/quantize"]]
+    if node.kind == "reference":
+        return [convert, node.num_cpus]
     if node.kind == "quality":
-        return [convert, verified(), node.num_cpus]
+        return [convert, verified(), node.num_cpus, refs[f"{node.model}/reference"]]
     if node.kind == "split":
         return [model.spec.model_dir, verified(), plan.split_max_size]
     return [model.spec, plan.qtypes, plan.gpu_tags, plan.quantized_by, *(refs[k] for k in node.deps)]

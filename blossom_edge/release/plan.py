@@ -26,7 +26,8 @@ WORKER_BYTES = 256 * MiB
 CONVERT_BYTES = 256 * MiB
 # CPUs each kind of task asks for (capped at the largest node): the quantizer and perplexity scale with
 # threads, verification and splitting do not.
-TASK_CPUS = {"convert": 2, "imatrix": 4, "quantize": 2, "verify": 1, "quality": 2, "split": 1, "card": 1}
+TASK_CPUS = {"convert": 2, "imatrix": 4, "quantize": 2, "verify": 1, "reference": 2, "quality": 2, "split": 1,
+             "card": 1}
 KINDS = tuple(TASK_CPUS)
 
 
@@ -135,6 +136,14 @@ def _run_bytes(shape: ModelShape | None, weights: int, n_ctx: int) -> int:
     return estimate(shape.with_weights(weights), n_ctx).total + WORKER_BYTES
 
 
+def _quality_bytes(shape: ModelShape | None, weights: int) -> int:
+    """A llama-perplexity-style pass: the model with a full batch of chunks in its context, and the
+    logits of their second halves (half the batch's rows, float32)."""
+    from blossom_edge.quantize.quality_pass import BATCH
+
+    return _run_bytes(shape, weights, BATCH) + (4 * (BATCH // 2) * shape.n_vocab if shape else 0)
+
+
 def _largest_tensor_f32(shape: ModelShape | None, weights: int) -> int:
     """The quantizer's working buffers: about two float32 copies of the largest tensor (the embedding)."""
     return 2 * 4 * shape.n_vocab * shape.n_embd if shape else weights // 4
@@ -203,6 +212,8 @@ def plan_release(sources: list[str], qtypes: list[str], output_dir: Path, *, spl
         convert = Node(f"{stem}/convert", "convert", stem, None, [], min(TASK_CPUS["convert"], cpus),
                        CONVERT_BYTES + WORKER_BYTES, inter)
         imatrix_key = f"{stem}/imatrix"
+        # The 16-bit file's log-probabilities on the evaluation text, computed once for every type's quality.
+        reference_key = f"{stem}/reference"
         needs_imatrix = False
         for name in types:
             qt = parse_qtype(name)
@@ -226,8 +237,8 @@ def plan_release(sources: list[str], qtypes: list[str], output_dir: Path, *, spl
                         _run_bytes(shape, out_bytes, 128))]
             verify_deps = [] if manifest else [f"{base}/verify"]
             quality = resume.matching_quality(model_dir, final, manifest["sha256"]) if manifest else None
-            model_nodes.append(add(f"{base}/quality", "quality", stem, qt.name, [convert.key, *verify_deps],
-                                   _run_bytes(shape, inter, 256) + _run_bytes(shape, out_bytes, 256),
+            model_nodes.append(add(f"{base}/quality", "quality", stem, qt.name,
+                                   [convert.key, reference_key, *verify_deps], _quality_bytes(shape, out_bytes),
                                    done=quality is not None, why="measured on this file" if quality else ""))
             if split_max_size:
                 split_done = manifest is not None and (
@@ -237,6 +248,12 @@ def plan_release(sources: list[str], qtypes: list[str], output_dir: Path, *, spl
                 model_nodes.append(add(f"{base}/split", "split", stem, qt.name, verify_deps,
                                        WORKER_BYTES + _largest_tensor_f32(shape, inter), out_bytes,
                                        done=split_done, why="shards match" if split_done else ""))
+        qualities = [n for n in model_nodes if n.kind == "quality"]
+        measured = all(n.done for n in qualities)
+        reference = Node(reference_key, "reference", stem, None, [convert.key], min(TASK_CPUS["reference"], cpus),
+                         _quality_bytes(shape, inter), 0, measured, "every type is measured" if measured else "")
+        nodes.insert(nodes.index(qualities[0]), reference)
+        model_nodes.insert(model_nodes.index(qualities[0]), reference)
         if needs_imatrix:
             model_nodes.insert(0, Node(imatrix_key, "imatrix", stem, None, [convert.key],
                                        min(TASK_CPUS["imatrix"], cpus), _run_bytes(shape, inter, 2048), 0))

@@ -12,16 +12,16 @@ if TYPE_CHECKING:
 _STYLE = {"waiting": "dim", "running": "yellow", "done": "green", "skipped": "dim green", "failed": "bold red"}
 
 
-def task_table(plan: ReleasePlan, states: dict[str, TaskState], now: float | None = None) -> Any:
-    """The rich Table of every task; `skipped` ones are done already (their record matched) or lost an input."""
-    from rich.table import Table
+COLUMNS = ("task", "state", "node", "time", "cpus", "ram", "disk", "detail")
+NUMERIC = frozenset({"time", "cpus", "ram", "disk"})
 
+
+def task_rows(plan: ReleasePlan, states: dict[str, TaskState], now: float | None = None) -> list[list[str]]:
+    """Each task's cells under COLUMNS, as plain text."""
     from blossom_edge.base.output import human_bytes
 
     now = time.time() if now is None else now
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("task", "state", "node", "time", "cpus", "ram", "disk", "detail"):
-        table.add_column(column, justify="right" if column in ("time", "cpus", "ram", "disk") else "left")
+    rows = []
     for node in plan.nodes:
         state = states[node.key]
         if state.seconds is not None:
@@ -31,8 +31,22 @@ def task_table(plan: ReleasePlan, states: dict[str, TaskState], now: float | Non
         else:
             elapsed = ""
         detail = state.reason + (f" (attempt {state.attempts})" if state.attempts > 1 else "")
-        table.add_row(node.key, f"[{_STYLE[state.state]}]{state.state}[/]", state.node, elapsed,
-                      str(node.num_cpus), human_bytes(node.memory) if node.memory else "",
-                      human_bytes(node.disk) if node.disk else "", detail)
-    return table
+        rows.append([node.key, state.state, state.node, elapsed, str(node.num_cpus),
+                     human_bytes(node.memory) if node.memory else "", human_bytes(node.disk) if node.disk else "",
+                     detail])
+    return rows
 
+
+def task_table(plan: ReleasePlan, states: dict[str, TaskState], now: float | None = None) -> Any:
+    """The rich Table of every task, for the live board; `skipped` ones are done already (their record
+    matched) or lost an input."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_edge=False, pad_edge=False)
+    for column in COLUMNS:
+        table.add_column(column, justify="right" if column in NUMERIC else "left")
+    for row in task_rows(plan, states, now):
+        row[1] = Text(row[1], style=_STYLE[row[1]])
+        table.add_row(*row)
+    return table

@@ -69,10 +69,19 @@ def quality_path(model_dir: Path, final: Path) -> Path:
     return state_dir(model_dir) / f"{final.name}.quality.json"
 
 
+def quality_method() -> dict[str, Any]:
+    """What a quality record must have been measured on to stand: today's evaluation text and context."""
+    from blossom_edge.quantize.quality import DEFAULT_CTX, eval_text
+
+    return {"text_sha256": eval_text().sha256, "ctx": DEFAULT_CTX}
+
+
 def matching_quality(model_dir: Path, final: Path, sha256: str) -> dict[str, Any] | None:
-    """Perplexity and KL of `final` measured on the file with this sha256, else None."""
+    """Perplexity and KL of `final` measured on the file with this sha256 by today's method, else None."""
     data = read_record(quality_path(model_dir, final))
-    return data if data is not None and data.get("sha256") == sha256 else None
+    if data is None or data.get("sha256") != sha256:
+        return None
+    return data if all(data.get(k) == v for k, v in quality_method().items()) else None
 
 
 def split_path(model_dir: Path, final: Path) -> Path:

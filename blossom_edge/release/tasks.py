@@ -163,16 +163,34 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def quality_type(conv: Converted, manifest: dict[str, Any], threads: int) -> dict[str, Any]:
-    """Perplexity and KL divergence from the 16-bit intermediate, recorded for the card."""
-    from blossom_edge.quantize.quality import measure
+def reference_logits(conv: Converted, threads: int) -> dict[str, Any]:
+    """The 16-bit intermediate's log-probabilities on the evaluation text, saved once beside it (in
+    llama-perplexity's base-file format) for every type's quality task to compare with."""
+    from blossom_edge.quantize.quality import DEFAULT_CTX, eval_text
+    from blossom_edge.quantize.quality import reference_logits as save_reference
+
+    text = eval_text()
+    path = _reference_path(conv.input.path)
+    result = save_reference(conv.input.path, path, text, ctx=DEFAULT_CTX, threads=threads)
+    return {"path": str(path), "text": text.name, "text_sha256": text.sha256, "ctx": result.n_ctx,
+            "chunks": result.chunks, "perplexity": result.perplexity, "perplexity_unc": result.perplexity_unc}
+
+
+def quality_type(conv: Converted, manifest: dict[str, Any], threads: int, reference: dict[str, Any]) -> dict[str, Any]:
+    """Perplexity and KL divergence from the 16-bit intermediate, as `llama-perplexity --kl-divergence`
+    computes them against the model's saved reference logits; recorded for the card."""
+    from blossom_edge.quantize.quality import compare
 
     final = conv.model_dir / manifest["file"]
-    reference, row = measure(conv.input.path, [final], threads=threads)
-    record = {"file": final.name, "sha256": manifest["sha256"], "perplexity": row.perplexity,
-              "kl_mean": row.kl_mean, "kl_p99": row.kl_p99, "top1_agreement": row.top1_agreement,
+    result = compare(final, Path(reference["path"]), threads=threads)
+    kl = result.kl
+    assert kl is not None  # a comparison always has its KL statistics
+    record = {"file": final.name, "sha256": manifest["sha256"], "perplexity": result.perplexity,
+              "perplexity_unc": result.perplexity_unc, "kl_mean": kl.kld_mean, "kl_median": kl.kld_median,
+              "kl_p99": kl.kld_p99, "kl_max": kl.kld_max, "same_top": kl.same_top,
+              **{k: reference[k] for k in ("text", "text_sha256", "ctx", "chunks")},
               "reference": {"type": (conv.input.converted or {}).get("intermediate_type"),
-                            "perplexity": reference.perplexity}}
+                            "perplexity": reference["perplexity"]}}
     resume.write_record(resume.quality_path(conv.model_dir, final), record)
     return record
 
@@ -208,5 +226,12 @@ def card_model(spec: ModelSpec, qtypes: list[str], gpu_tags: bool, quantized_by:
 def _drop_intermediate(model_dir: Path, stem: str) -> None:
     from blossom_edge.model.naming import intermediate_name
 
-    (resume.state_dir(model_dir) / intermediate_name(stem)).unlink(missing_ok=True)
+    intermediate = resume.state_dir(model_dir) / intermediate_name(stem)
+    intermediate.unlink(missing_ok=True)
+    _reference_path(intermediate).unlink(missing_ok=True)
     resume.intermediate_record_path(model_dir, stem).unlink(missing_ok=True)
+
+
+def _reference_path(intermediate: Path) -> Path:
+    """The reference logits live beside the intermediate they come from, and go with it."""
+    return intermediate.with_suffix(".kld-base")

@@ -85,7 +85,8 @@ def test_nothing_fits_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert "No Blossom model fits" in out and "estimate" in out
 
 
-def test_table_recommends(capsys: pytest.CaptureFixture[str]) -> None:
+def test_table_recommends(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough for the table layout, one line per row
     args = ["fit", "--ram", "16G", "--bandwidth", "30", "--device-root", str(DEVICES / "orange-pi-5-rk3588s")]
     assert main(args) == 0
     out = capsys.readouterr().out

@@ -93,3 +93,27 @@ def test_report_bad_inputs_are_one_line(tmp_path, capsys) -> None:
         code = main(["report", str(path)])
         err = capsys.readouterr().err.strip().splitlines()
         assert code in (1, 2) and len(err) == 1 and "bench --json" in err[0]
+
+
+def _run(pp: float, tg: float) -> list[dict]:
+    """One bench run's two rows: they share the model's load time, which differs between runs."""
+    load = {"load_time_s": 1.0 + pp / 1000}
+    return [{**row, **load} for row in _rows("Phone", 8 * GiB, "/m/blossom-v5-4b-Q4_K_M.gguf", int(2.3 * GiB), pp, tg)]
+
+
+@pytest.mark.parametrize(("runs", "mixed"), [
+    ([_run(40.0, 9.0)], False),
+    ([_run(40.0, 9.0), _run(30.0, 10.0)], True),   # best pp from the first run, best tg from the second
+    ([_run(40.0, 9.0), _run(50.0, 10.0)], False),  # both best from the second run
+    ([_run(40.0, 9.0)[:1], _run(30.0, 10.0)[1:]], True),  # a pp-only run, then a tg-only run
+])
+def test_a_row_from_two_runs_says_so(runs: list[list[dict]], mixed: bool, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [row for run in runs for row in run]
+    (point,) = r.points([BenchRow.from_dict(row) for row in rows])
+    assert point.mixed is mixed
+    results = tmp_path / "runs.json"
+    results.write_text(json.dumps(rows))
+    assert main(["report", str(results), "--no-chart"]) == 0
+    out = capsys.readouterr().out
+    assert ("†" in out) is mixed and ("not measured together in one run" in out) is mixed

@@ -54,3 +54,20 @@ def test_demo_end_to_end_offline(tmp_path, capsys, no_network):
     assert "tokenizer.chat_template, proved equal on 8 probe conversations" in modelfile
     assert "unverified" not in modelfile
     assert all(row["tokens_per_second"] > 0 for row in data["bench"])
+
+
+def test_the_summary_ends_with_the_chat_line_for_the_demo_file_unbroken(capsys, monkeypatch, tmp_path):
+    from blossom_edge.cli.commands.demo import _render
+    from blossom_edge.cli.output import Output
+
+    monkeypatch.setenv("COLUMNS", "60")
+    gguf = "/tmp/a demo dir/blossom-demo-tiny-Q4_K_M.gguf"
+    data = {"workdir": "/tmp/a demo dir", "checkpoint": "c", "gguf": gguf, "manifest": "m", "modelfile": None,
+            "bytes": 1, "bits_per_weight": 4.5, "tensor_types": {}, "generated": "", "bench": [],
+            "timings_seconds": {"build": 1.0}}
+    _render(Output(), data)
+    lines = capsys.readouterr().out.splitlines()
+    assert f"next: blossom-edge chat '{gguf}'" in lines  # one line, quoted for the shell
+    monkeypatch.chdir(tmp_path)
+    _render(Output(), {**data, "gguf": str(tmp_path / "demo" / "blossom-demo-tiny-Q4_K_M.gguf")})
+    assert "next: blossom-edge chat demo/blossom-demo-tiny-Q4_K_M.gguf" in capsys.readouterr().out.splitlines()

@@ -273,7 +273,7 @@ def _done_type(checkpoint: Path, out: Path) -> Path:
     manifest = {"qtype": "Q8_0", "tools": tool_versions(), "bytes": final.stat().st_size, "sha256": sha256,
                 "source": {"repo_id": None, "revision": None, "path": str(checkpoint.resolve())}}
     manifest_path(final).write_text(json.dumps(manifest))
-    resume.write_record(resume.quality_path(final.parent, final), {"sha256": sha256})
+    resume.write_record(resume.quality_path(final.parent, final), {"sha256": sha256, **resume.quality_method()})
     resume.write_record(resume.split_path(final.parent, final), {"sha256": sha256, "max_size": 1000, "shards": []})
     return final
 

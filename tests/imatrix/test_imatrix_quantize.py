@@ -130,6 +130,6 @@ def test_calibrated_iq2_xs_is_closer_to_the_16_bit_model_than_uniform(tiny_f16, 
     calibrated = quantize_pipeline(str(tiny_f16), "iq2_xs", tmp_path / "cal")
     uniform = _uniform_imatrix(tmp_path / "cal" / "blossom-tiny.imatrix.gguf", tmp_path / "uniform.imatrix.gguf")
     flat = quantize_pipeline(str(tiny_f16), "iq2_xs", tmp_path / "flat", imatrix=uniform)
-    rows = measure(tiny_f16, [calibrated.path, flat.path], threads=2)
-    cal_kl, flat_kl = rows[1].kl_mean, rows[2].kl_mean
+    rows = measure([tiny_f16, calibrated.path, flat.path], threads=2).rows
+    cal_kl, flat_kl = rows[1].kl.kld_mean, rows[2].kl.kld_mean
     assert cal_kl < flat_kl * 0.9, (cal_kl, flat_kl)

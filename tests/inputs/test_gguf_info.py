@@ -64,3 +64,22 @@ def test_arrays_after_the_skipped_ones_are_read(tmp_path):
     info = read_gguf_info(path)
     assert info.metadata["zz.after"] == "still here" and info.vocab_size == 4
     assert not set(info.metadata) & _SKIP_ARRAYS
+
+
+def test_a_directory_or_an_empty_file_is_named_for_what_it_is(tmp_path, capsys):
+    from blossom_edge.base.errors import CorruptFileError, NotFoundError
+    from blossom_edge.cli import main
+
+    empty = tmp_path / "model.gguf"
+    empty.touch()
+    with pytest.raises(NotFoundError, match=r"is a directory, not a GGUF file"):
+        read_gguf_info(tmp_path)
+    with pytest.raises(CorruptFileError, match=r"model.gguf is empty \(0 bytes\), not a GGUF file"):
+        read_gguf_info(empty)
+    with pytest.raises(NotFoundError, match=r"no such GGUF file"):
+        read_gguf_info(tmp_path / "missing.gguf")
+    for args, reason in ((["inspect", str(tmp_path)], "is a directory, not a GGUF file"),
+                         (["bench", str(empty)], "is empty (0 bytes), not a GGUF file"),
+                         (["imatrix", str(tmp_path)], "is a directory, not a GGUF file")):
+        assert main(args) == 1
+        assert reason in capsys.readouterr().err

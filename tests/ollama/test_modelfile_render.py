@@ -183,7 +183,8 @@ def test_cli_errors_are_one_line(args, code, fragment, capsys):
     assert fragment in err and len(err.strip().splitlines()) == 1
 
 
-def test_check_reports_like_ollama(tmp_path, capsys):
+def test_check_reports_like_ollama(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # one line per problem when the screen has room for it
     bad = tmp_path / "Modelfile"
     bad.write_text("FROM x\nPARAMETER temprature 0.5\nPARAMETER top_k 1.5\nPARAMETER mirostat 1\n")
     assert main(["modelfile", "--check", str(bad)]) == 1

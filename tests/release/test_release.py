@@ -262,7 +262,7 @@ def test_dry_run_prints_the_graph_and_writes_nothing(checkpoints, tmp_path, caps
     assert code == 0 and not out.exists()
     data = json.loads(capsys.readouterr().out)
     kinds = {(t["model"], t["kind"]) for t in data["tasks"]}
-    assert {(stem, k) for stem, _ in MODELS for k in ("convert", "imatrix", "quantize", "verify", "quality",
+    assert {(stem, k) for stem, _ in MODELS for k in ("convert", "imatrix", "quantize", "verify", "reference", "quality",
                                                       "split", "card")} == kinds
     quantize = next(t for t in data["tasks"] if t["kind"] == "quantize")
     assert quantize["memory"] > 0 and quantize["disk"] > 0 and quantize["num_cpus"] >= 1
@@ -293,3 +293,36 @@ def test_help_never_imports_ray():
             "sys.exit(3 if 'ray' in sys.modules else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and "Example: blossom-edge release" in done.stdout
+
+
+def test_one_reference_logits_task_per_model_feeds_every_quality(checkpoints, tmp_path, capsys):
+    code = main(["release", *map(str, checkpoints), "--quants", "q4_k_m,iq2_xs,q8_0", "-o", str(tmp_path / "out"),
+                 "--dry-run", "--json"])
+    assert code == 0
+    tasks = json.loads(capsys.readouterr().out)["tasks"]
+    for stem, _ in MODELS:
+        [reference] = [t for t in tasks if t["model"] == stem and t["kind"] == "reference"]
+        assert reference["deps"] == [f"{stem}/convert"] and not reference["done"]
+        qualities = [t for t in tasks if t["model"] == stem and t["kind"] == "quality"]
+        assert len(qualities) == 3 and all(reference["key"] in q["deps"] for q in qualities)
+        assert [t["key"] for t in tasks].index(reference["key"]) < min(
+            [t["key"] for t in tasks].index(q["key"]) for q in qualities)
+
+
+@pytest.mark.slow
+def test_quality_figures_come_from_one_reference_pass(released):
+    from blossom_edge.quantize.quality import DEFAULT_CTX, eval_text
+    from blossom_edge.release.resume import quality_path
+
+    out, result, _, _ = released
+    for stem, _arch in MODELS:
+        state = result.run.states[f"{stem}/reference"]
+        assert state.state == "done" and state.attempts == 1
+        records = [json.loads(quality_path(out / stem, out / stem / f"{stem}-{q.upper()}.gguf").read_text())
+                   for q in QTYPES]
+        assert len({r["reference"]["perplexity"] for r in records}) == 1
+        assert all((r["text_sha256"], r["ctx"]) == (eval_text().sha256, DEFAULT_CTX) and r["kl_mean"] > 0
+                   and 0 < r["same_top"] <= 1 for r in records)
+        card = (out / stem / "README.md").read_text()
+        assert f"`-f eval_zh_en.txt -c {DEFAULT_CTX}`" in card and f"{records[0]['chunks']} chunks of" in card
+    assert not list(out.rglob("*.kld-base"))

@@ -14,7 +14,7 @@ COMMAND_MODULES = (
     # In the order a user meets them: try it, pick a model, make a GGUF, ship it, measure it.
     "demo", "models",
     "convert", "quantize", "imatrix", "inspect", "quality",
-    "modelfile", "ollama", "release",
+    "chat", "modelfile", "ollama", "release",
     "device", "bench", "fit", "report",
     "termux",
 )

@@ -115,10 +115,8 @@ def write_csv(rows) -> None:
 
 
 def render(out, rows, best: dict | None) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
     from blossom_edge.base.output import human_bytes
+    from blossom_edge.cli.records import Column, paragraph, table
 
     def opt(value, fmt: str) -> str:
         return "–" if value is None else format(value, fmt)
@@ -126,14 +124,14 @@ def render(out, rows, best: dict | None) -> None:
     first = rows[0] if rows else None
     title = (f"{first.device or '?'}: {human_bytes(first.device_ram_total or 0)} RAM" if first
              else "?: 0 B RAM")
-    table = Table(title=Text(title))
-    for col in ("model", "thr", "test", "t/s", "peak RSS", "free RAM", "°C", "J/tok", "BW"):
-        table.add_column(col, justify="left" if col in ("model", "test") else "right", overflow="fold")
+    columns = ["model", Column("thr", right=True), "test",
+               *(Column(c, right=True) for c in ("t/s", "peak RSS", "free RAM", "°C", "J/tok", "BW"))]
     winners = {id(r) for r in (best or {}).values()}
+    cells = []
     for r in rows:
         hot = "!" if r.throttled else ""
         mark = "★" if id(r) in winners else ""
-        table.add_row(
+        cells.append([
             Path(r.model_filename).name + (" +MTP" if r.mtp_layers else ""),
             f"{r.n_threads}{mark}",
             r.test,
@@ -143,17 +141,19 @@ def render(out, rows, best: dict | None) -> None:
             f"{opt(r.temp_before_c, '.0f')}→{opt(r.temp_after_c, '.0f')}{hot}",
             opt(r.energy_j_per_token, ".3f"),
             f"{100 * r.bandwidth_share:.0f}%" if r.bandwidth_share else "–",
-        )
-    out.print(table)
+        ])
+    table(out, columns, cells, title=title)
     from blossom_edge.engine.weight_repack import describe
 
-    notes = ["free RAM: available after the test", "BW: share of the measured memory bandwidth",
-             "! throttled"] + (["★ best thread count per model and test"] if best else [])
+    # Only what this table shows is explained: a legend entry for a mark no row carries misleads.
+    notes = ["free RAM: available after the test", "BW: share of the measured memory bandwidth"]
+    notes += ["! throttled"] if any(r.throttled for r in rows) else []
+    notes += ["★ best thread count per model and test"] if winners else []
     if any(r.mtp_layers for r in rows):
         notes.append("+MTP: carries MTP layers for speculative decoding (not used in this benchmark)")
     if rows and rows[0].engine == "llama.cpp":
         notes.append(describe())
-    out.print("; ".join(notes))
+    paragraph(out, "; ".join(notes))
 
 
 def register(app: typer.Typer) -> None:

@@ -104,19 +104,14 @@ def _show_plan(out, conversion) -> None:
 
 
 def _plan_table(out, output, plan, rows: list[dict], params: int) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
     from blossom_edge.base.output import human_bytes
+    from blossom_edge.cli.records import Column, table
 
-    table = Table(title=Text(f"{output} ({plan.arch.arch_name}, {plan.outtype}) — dry run, nothing written"))
-    for col in ("gguf tensor", "shape", "from", "to", "size"):
-        table.add_column(col, justify="right" if col == "size" else "left")
-    for row in rows:
-        table.add_row(row["name"], "×".join(map(str, row["shape"])), row["from"], row["to"], human_bytes(row["bytes"]))
-    table.add_section()
-    table.add_row(f"{len(rows)} tensors", f"{params / 1e9:.3f}B params", "", "", human_bytes(plan.tensor_bytes))
-    out.print(table)
+    table(out, ["gguf tensor", "shape", "from", "to", Column("size", right=True)],
+          [[row["name"], "×".join(map(str, row["shape"])), row["from"], row["to"], human_bytes(row["bytes"])]
+           for row in rows],
+          title=f"{output} ({plan.arch.arch_name}, {plan.outtype}) — dry run, nothing written",
+          total=[f"{len(rows)} tensors", f"{params / 1e9:.3f}B params", "", "", human_bytes(plan.tensor_bytes)])
 
 
 def register(app: typer.Typer) -> None:

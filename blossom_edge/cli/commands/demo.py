@@ -53,6 +53,8 @@ def demo(
 
 
 def _render(out, data: dict) -> None:
+    from shlex import quote
+
     from blossom_edge.base.output import human_bytes
 
     out.print(f"[bold green]✓ demo finished[/] in {sum(data['timings_seconds'].values()):.1f}s — files in {data['workdir']}")
@@ -66,7 +68,17 @@ def _render(out, data: dict) -> None:
         out.print(f"  bench       {row['test']} with {row['n_threads']} threads: {row['tokens_per_second']:.1f} tokens/s")
     out.print("  stages      " + "  ".join(f"{k} {v:.1f}s" for k, v in data["timings_seconds"].items()))
     out.print(f"  greedy reply (random weights, so nonsense is expected): {data['generated']!r}")
-    out.print("next: blossom-edge quantize 4b q4_k_m")
+    # Relative when it can be (shorter on a phone); soft_wrap: a command to copy is never broken by us.
+    out.print(f"next: blossom-edge chat {quote(_from_here(data['gguf']))}", soft_wrap=True, markup=False)
+    out.print("      blossom-edge quantize 4b q4_k_m")
+
+
+def _from_here(path: str) -> str:
+    """`path` relative to the current directory when it lies below it, else as it is."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def register(app: typer.Typer) -> None:

@@ -53,22 +53,18 @@ def device(
 
 
 def render(out, info) -> None:
-    """The probe as a table; every value is plain text, since a capture's file can hold `[/]`,
+    """The probe as `field: value` lines; every value is plain text, since a capture's file can hold `[/]`,
     which rich would otherwise read as markup and fail on."""
-    from rich.table import Table
-    from rich.text import Text
-
     from blossom_edge.base.output import human_bytes
+    from blossom_edge.cli.records import fields
 
     def size(value: int | None) -> str:
         return human_bytes(value) if value is not None else "?"
 
-    table = Table(title=Text(info.name), show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
+    pairs: list[tuple[str, str]] = []
 
     def add_row(field: str, value: str) -> None:
-        table.add_row(field, Text(value))
+        pairs.append((field, value))
 
     add_row("SoC / board", " / ".join(x for x in (info.soc, info.board) if x) or "?")
     add_row("OS, kernel", f"{info.os or '?'}, {info.kernel or '?'} ({info.arch or '?'})")
@@ -81,7 +77,7 @@ def render(out, info) -> None:
     for cluster in info.clusters:
         mhz = f"{cluster.max_mhz} MHz" if cluster.max_mhz else "max clock unknown"
         kind = "little" if cluster.little else "big"
-        add_row(f"  cluster ({kind})", f"cpu {','.join(map(str, cluster.cores))}: "
+        add_row(f"cluster ({kind})", f"cpu {','.join(map(str, cluster.cores))}: "
                 f"{cluster.core or 'core'} @ {mhz}")
     add_row("default threads", f"{info.default_threads} (performance cores {','.join(map(str, info.perf_cores))})")
     derived = f" (from the part number: {', '.join(info.features_derived)})" if info.features_derived else ""
@@ -92,7 +88,7 @@ def render(out, info) -> None:
         b = info.battery
         power = f", {b.power_w:.2f} W" if b.power_w is not None else ""
         add_row("battery", f"{b.capacity_pct if b.capacity_pct is not None else '?'}% {b.status or ''}{power}")
-    out.print(table)
+    fields(out, pairs, title=info.name)
 
 
 def register(app: typer.Typer) -> None:

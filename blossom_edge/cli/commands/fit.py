@@ -72,28 +72,28 @@ def fit(
 
 def render(out, rows, pick, name: str, budget: int, basis: str, ctx: int, bandwidth: float | None, *,
            matrix: bool = True, skipped: list[str] = ()) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
     from blossom_edge.base.output import human_bytes
+    from blossom_edge.cli.records import Column, table
 
-    table = Table(title=Text(f"{name}: {human_bytes(budget)} for the model ({basis}), context {ctx}"))
-    for col in ("model", "quant", "weights", "KV cache", "needs", "headroom", "gen t/s", ""):
-        table.add_column(col, justify="left" if col in ("model", "quant", "") else "right")
+    columns = ["model", "quant", *(Column(c, right=True) for c in ("weights", "KV cache", "needs", "headroom",
+                                                                   "gen t/s")), "fit"]
+    cells, styles = [], []
     for item in rows:
         if not matrix:
             alias, r = item
             if r is None:
-                table.add_row(alias, "—", "", "", "", "", "", "nothing fits", style="dim")
+                cells.append([alias, "—", "", "", "", "", "", "nothing fits"])
+                styles.append("dim")
                 continue
         else:
             r = item
         speed = "?" if r.tg_ts is None else (f"{r.tg_ts:.1f}" if r.tg_source == "measured" else f"≈{r.tg_ts:.1f}*")
-        style = None if r.fits else "dim"
         mark = "fits" if r.fits else "too big"
-        table.add_row(r.model, r.quant, human_bytes(r.weights), human_bytes(r.kv_cache), human_bytes(r.need),
-                      human_bytes(r.headroom), speed, mark + (f" ({r.note})" if r.note else ""), style=style)
-    out.print(table)
+        cells.append([r.model, r.quant, human_bytes(r.weights), human_bytes(r.kv_cache), human_bytes(r.need),
+                      human_bytes(r.headroom), speed, mark + (f" ({r.note})" if r.note else "")])
+        styles.append(None if r.fits else "dim")
+    table(out, columns, cells, styles=styles,
+          title=f"{name}: {human_bytes(budget)} for the model ({basis}), context {ctx}")
     if skipped:
         out.print(f"Not estimated (no dimensions recorded for their base model): {', '.join(skipped)}")
     if bandwidth:

@@ -43,27 +43,18 @@ def _count(n: int) -> str:
 
 
 def _types_table(out, data: dict[str, Any]) -> None:
-    from rich.table import Table
-
     from blossom_edge.base.output import human_bytes
+    from blossom_edge.cli.records import Column, table
 
-    types = Table(title="tensor types", show_edge=False)
-    for col in ("type", "tensors", "weights", "size"):
-        types.add_column(col, justify="left" if col == "type" else "right")
-    for name, t in sorted(data["types"].items(), key=lambda kv: -kv[1]["bytes"]):
-        types.add_row(name, str(t["tensors"]), f"{t['elements']:,}", human_bytes(t["bytes"]))
-    out.print(types)
+    table(out, ["type", *(Column(c, right=True) for c in ("tensors", "weights", "size"))],
+          [[name, str(t["tensors"]), f"{t['elements']:,}", human_bytes(t["bytes"])]
+           for name, t in sorted(data["types"].items(), key=lambda kv: -kv[1]["bytes"])], title="tensor types")
 
 
 def _render_projector(out, data: dict[str, Any]) -> None:
-    from rich.table import Table
-
     from blossom_edge.base.output import human_bytes
+    from blossom_edge.cli.records import fields
 
-    out.print(f"[bold]{data['path']}[/]  {human_bytes(data['file_size'])}  (vision projector)")
-    facts = Table(show_header=False, show_edge=False)
-    facts.add_column(style="dim")
-    facts.add_column()
     vision = {k: "-" if v is None else str(v) for k, v in data["vision"].items()}
     rows = [
         ("architecture", data["architecture"]),
@@ -80,21 +71,15 @@ def _render_projector(out, data: dict[str, Any]) -> None:
         ("tensors", f"{data['tensors']}, {human_bytes(data['tensor_bytes'])}, "
                     f"{data['bits_per_weight']:.2f} bits per weight"),
     ]
-    for key, value in rows:
-        facts.add_row(key, value)
-    out.print(facts)
+    fields(out, rows, title=f"{data['path']}  {human_bytes(data['file_size'])}  (vision projector)")
+    out.print("")
     _types_table(out, data)
 
 
 def _render(out, data: dict[str, Any]) -> None:
-    from rich.table import Table
-
     from blossom_edge.base.output import human_bytes
+    from blossom_edge.cli.records import fields, paragraph
 
-    out.print(f"[bold]{data['path']}[/]  {human_bytes(data['file_size'])}")
-    facts = Table(show_header=False, show_edge=False)
-    facts.add_column(style="dim")
-    facts.add_column()
     rows = [
         ("architecture", data["architecture"]),
         ("name", data["name"] or "-"),
@@ -112,13 +97,12 @@ def _render(out, data: dict[str, Any]) -> None:
           if data["layer_kinds"]["linear_attention"] else []),
         ("special tokens", ", ".join(f"{k}={v}" for k, v in data["special_tokens"].items()) or "-"),
     ]
-    for key, value in rows:
-        facts.add_row(key, value)
-    out.print(facts)
+    fields(out, rows, title=f"{data['path']}  {human_bytes(data['file_size'])}")
+    out.print("")
     _types_table(out, data)
     mem = data["memory"]
-    out.print(
-        f"RAM at {mem['n_ctx']} tokens of context: about {human_bytes(mem['total'])} = weights "
+    paragraph(
+        out, f"RAM at {mem['n_ctx']} tokens of context: about {human_bytes(mem['total'])} = weights "
         f"{human_bytes(mem['weights'])} + KV cache {human_bytes(mem['kv_cache'])} + compute "
         f"{human_bytes(mem['compute'] + mem['output'])} + runtime {human_bytes(mem['runtime'])}"
     )

@@ -42,14 +42,16 @@ def _check(path: Path, out: Output, against: Path | None = None) -> None:
     match = result.template
 
     def render() -> None:
+        from blossom_edge.cli.records import paragraph
+
         for p in result.problems:
             where = f"{path}:{p.line}" if p.line else str(path)
             hint = f" (the command that starts on line {result.start})" if result.start and not p.line else ""
-            typer.echo(f"{where}: {'warning' if p.warning else 'error'}: {p.message}{hint}")
+            paragraph(out, f"{where}: {'warning' if p.warning else 'error'}: {p.message}{hint}", hanging=2)
         if not result.errors:
-            typer.echo(f"{path}: ok, {len(result.commands)} commands, as Ollama reads it")
+            paragraph(out, f"{path}: ok, {len(result.commands)} commands, as Ollama reads it")
         if match is not None and match.matches:
-            typer.echo(f"{path}: TEMPLATE prompts exactly as {match.against} on every probe")
+            paragraph(out, f"{path}: TEMPLATE prompts exactly as {match.against} on every probe")
 
     out.data({"file": str(path), "ok": result.ok,
               "template": None if match is None else {"against": match.against, "matches": match.matches,

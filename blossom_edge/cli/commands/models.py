@@ -30,33 +30,27 @@ def models(json_output: JsonOpt = False) -> None:
 
 
 def _render(out) -> None:
-    from rich.table import Table
-
+    from blossom_edge.cli.records import Column, paragraph, table
     from blossom_edge.model.catalog import LINES, MODELS
 
     def shown(model, fact: str, text: str) -> str:
         return f"{text} {UNVERIFIED_MARK}" if fact in model.unverified else text
 
-    # The repository and Ollama name are never cut: their column is as wide as the longest one;
-    # the other columns wrap at word boundaries on a narrow terminal.
-    ids = max(len(text) for m in MODELS for text in (m.repo_id + " ?", (m.published or "") + " ?"))
+    columns = ["alias", "repository", "ollama", "base model", "arch", Column("params", right=True), "kind",
+               Column("ctx", right=True), "chat"]
     for line in LINES:
-        table = Table(title=f"Blossom {line}", title_justify="left")
-        table.add_column("alias", overflow="fold")
-        table.add_column("repository / ollama", no_wrap=True, min_width=ids)
-        for col in ("base model", "arch", "params", "kind", "ctx", "chat"):
-            table.add_column(col, justify="right" if col in ("params", "ctx") else "left", overflow="fold")
-        for m in (m for m in MODELS if m.line == line):
-            table.add_row(", ".join((m.alias, *m.other_aliases)),
-                          shown(m, "repo_id", m.repo_id) + "\n" + shown(m, "ollama", m.published or "—"),
-                          shown(m, "base_model", m.base_model),
-                          shown(m, "architecture", m.architecture.removesuffix("ForCausalLM")),
-                          shown(m, "params_b", f"{m.params_b:g}B"), m.kind,
-                          shown(m, "context_length", str(m.context_length)),
-                          shown(m, "chat_format", m.chat.name if m.chat else "from checkpoint"))
-        out.print(table)
-    out.print(f"{UNVERIFIED_MARK} = no source found for this fact (unverified); "
-              "`blossom-edge models --json` lists every fact's source.")
+        rows = [[", ".join((m.alias, *m.other_aliases)),
+                 shown(m, "repo_id", m.repo_id), shown(m, "ollama", m.published or "—"),
+                 shown(m, "base_model", m.base_model),
+                 shown(m, "architecture", m.architecture.removesuffix("ForCausalLM")),
+                 shown(m, "params_b", f"{m.params_b:g}B"), m.kind,
+                 shown(m, "context_length", str(m.context_length)),
+                 shown(m, "chat_format", m.chat.name if m.chat else "from checkpoint")]
+                for m in MODELS if m.line == line]
+        table(out, columns, rows, title=f"Blossom {line}")
+        out.print("")
+    paragraph(out, f"{UNVERIFIED_MARK} = no source found for this fact (unverified); "
+                   "`blossom-edge models --json` lists every fact's source.")
 
 
 def register(app: typer.Typer) -> None:

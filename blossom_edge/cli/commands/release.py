@@ -65,16 +65,17 @@ def release(
 
 def _render(out, result) -> None:
     from blossom_edge.base.output import human_bytes
-    from blossom_edge.release.progress import task_table
+    from blossom_edge.cli.records import Column, paragraph, table
+    from blossom_edge.release.progress import COLUMNS, NUMERIC, task_rows
 
     plan = result.plan
     if result.run is None:
         from blossom_edge.release.graph import TaskState
 
         states = {n.key: TaskState(n.key, "skipped" if n.done else "waiting", reason=n.why) for n in plan.nodes}
-        out.print(task_table(plan, states))
+        table(out, [Column(c, right=c in NUMERIC) for c in COLUMNS], task_rows(plan, states))
         todo = plan.todo()
-        out.print(f"dry run: {len(todo)} of {len(plan.nodes)} tasks to run, writing about "
+        paragraph(out, f"dry run: {len(todo)} of {len(plan.nodes)} tasks to run, writing about "
                   f"{human_bytes(sum(n.disk for n in todo))}; nothing was written")
         return
     skipped = sum(s.state == "skipped" for s in result.run.states.values())

@@ -55,28 +55,27 @@ def report(
     def show() -> None:
         render(out, pts)
         if chart:
-            out.print(r.terminal_chart(pts, width=min(out.width, 110)), markup=False, highlight=False)
+            out.print(r.terminal_chart(pts, width=min(out.width, 110)), markup=False, highlight=False,
+                      soft_wrap=True)
 
     out.data([p.to_dict() for p in pts], show)
 
 
 def render(out, pts) -> None:
-    """The points as a table. Names are plain Text: they come from files anyone can write, and
-    rich would read a device called `[/]` as markup and fail on it."""
-    from rich.table import Table
-    from rich.text import Text
-
+    """The points as a table; names come from files anyone can write, and stay plain text."""
     from blossom_edge.base.output import human_bytes
+    from blossom_edge.cli.records import Column, paragraph, table
 
-    table = Table(title="bench results")
-    for col in ("device", "model", "size", "% of RAM", "threads", "pp t/s", "tg t/s", "engine"):
-        table.add_column(col, justify="left" if col in ("device", "model", "engine") else "right",
-                         overflow="fold")
-    for p in pts:
-        table.add_row(Text(p.device), Text(p.model), human_bytes(p.model_size) if p.model_size else "?",
-                      f"{100 * p.ram_share:.1f}" if p.ram_share is not None else "?", str(p.n_threads or "?"),
-                      f"{p.pp_ts:.1f}" if p.pp_ts else "–", f"{p.tg_ts:.1f}" if p.tg_ts else "–", Text(p.engine))
-    out.print(table)
+    columns = ["device", "model", *(Column(c, right=True) for c in ("size", "% of RAM", "threads", "pp t/s",
+                                                                    "tg t/s")), "engine"]
+    mixed = "†"
+    cells = [[p.device, p.model, human_bytes(p.model_size) if p.model_size else "?",
+              f"{100 * p.ram_share:.1f}" if p.ram_share is not None else "?", str(p.n_threads or "?"),
+              f"{p.pp_ts:.1f}" if p.pp_ts else "–",
+              (f"{p.tg_ts:.1f}" if p.tg_ts else "–") + (mixed if p.mixed else ""), p.engine] for p in pts]
+    table(out, columns, cells, title="bench results")
+    if any(p.mixed for p in pts):
+        paragraph(out, f"{mixed} pp and tg are each the best of several runs, not measured together in one run")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,3 @@
+module blossom-edge/go_template_driver
+
+go 1.19
