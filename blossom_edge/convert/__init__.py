@@ -127,7 +127,8 @@ def plan_conversion(source: LocalSource | Path, output: Path | None, outtype: st
     projector_plan = None
     if projector:
         try:
-            projector_plan = plan_projector(source, output.parent / projector_file_name(output.name), plan.outtype)
+            projector_plan = plan_projector(source, output.parent / projector_file_name(output.name), plan.outtype,
+                                            checkpoint=checkpoint)
         except (CorruptFileError, UnsupportedError) as exc:
             raise type(exc)(f"{exc} (--no-mmproj converts the text model alone)") from None
     yield Conversion(checkpoint, plan, vocab, metadata, output, source, projector_plan)

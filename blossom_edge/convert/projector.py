@@ -330,13 +330,17 @@ class ProjectorResult:
     seconds: float
 
 
-def plan_projector(source: LocalSource | Path, out: Path, out_type: str = "f16") -> ProjectorConversion:
-    """Open and check the vision tower and its configs before anything is written (and for `--dry-run`)."""
+def plan_projector(source: LocalSource | Path, out: Path, out_type: str = "f16", *,
+                   checkpoint: Checkpoint | None = None) -> ProjectorConversion:
+    """Open and check the vision tower and its configs before anything is written (and for `--dry-run`).
+
+    `checkpoint` is the source's, when the caller (the text conversion) has it open already.
+    """
     from blossom_edge.convert.metadata import model_metadata
     from blossom_edge.inputs.source import LocalSource
 
     source = source if isinstance(source, LocalSource) else LocalSource(path=Path(source))
-    checkpoint = Checkpoint.open(source.path, source.files)
+    checkpoint = checkpoint or Checkpoint.open(source.path, source.files)
     names = checkpoint.config.get("architectures") or []
     if not any(name in PROJECTOR_ARCHITECTURES for name in names):
         shown = ", ".join(names) if names else "none declared in config.json"
