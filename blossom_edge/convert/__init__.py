@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blossom_edge.base.atomic import check_writable_dir, refuse_overwriting
+from blossom_edge.base.errors import CorruptFileError, UnsupportedError
 from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.convert.arch import write_common_hparams
 from blossom_edge.convert.archs import architecture_for
@@ -26,7 +27,7 @@ from blossom_edge.convert.plan import Plan, build_plan
 from blossom_edge.convert.projector import (
     ProjectorConversion,
     ProjectorResult,
-    has_vision_tower,
+    checkpoint_has_vision_tower,
     plan_projector,
     projector_file_name,
 )
@@ -114,7 +115,7 @@ def plan_conversion(source: LocalSource | Path, output: Path | None, outtype: st
     source = source if isinstance(source, LocalSource) else LocalSource(path=Path(source))
     checkpoint = Checkpoint.open(source.path, source.files)
     arch = architecture_for(checkpoint.config)
-    projector = mmproj and has_vision_tower(source.path)
+    projector = mmproj and checkpoint_has_vision_tower(checkpoint)
     plan = build_plan(checkpoint, arch, outtype, quiet_left_out=projector)
     vocab = load_vocab(source.path, checkpoint.config.get("vocab_size"), files=source.files,
                        space_prefix_key=arch.space_prefix_key,
@@ -125,7 +126,11 @@ def plan_conversion(source: LocalSource | Path, output: Path | None, outtype: st
     refuse_overwriting(output, [p for p in source.path.iterdir() if p.is_file()])
     projector_plan = None
     if projector:
-        projector_plan = plan_projector(source, output.parent / projector_file_name(output.name), plan.outtype)
+        try:
+            projector_plan = plan_projector(source, output.parent / projector_file_name(output.name), plan.outtype,
+                                            checkpoint=checkpoint)
+        except (CorruptFileError, UnsupportedError) as exc:
+            raise type(exc)(f"{exc} (--no-mmproj converts the text model alone)") from None
     yield Conversion(checkpoint, plan, vocab, metadata, output, source, projector_plan)
 
 

@@ -63,22 +63,27 @@ def projector_file_name(model_file_name: str) -> str:
     return f"{PROJECTOR_PREFIX}{model_file_name.removesuffix('.gguf')}.gguf"
 
 
-def _vision_names(checkpoint: Checkpoint) -> list[str]:
-    return [ref.name for ref in checkpoint.tensors() if ref.name.startswith(VISION_PREFIXES)]
+def checkpoint_has_vision_tower(checkpoint: Checkpoint) -> bool:
+    """`has_vision_tower` for a checkpoint already open."""
+    names = checkpoint.config.get("architectures")
+    if not isinstance(names, list) or not any(name in PROJECTOR_ARCHITECTURES for name in names):
+        return False
+    if not isinstance(checkpoint.config.get("vision_config"), dict):
+        return False
+    return any(ref.name.startswith(VISION_PREFIXES) for ref in checkpoint.tensors())
 
 
 def has_vision_tower(source_dir: Path) -> bool:
     """Whether the checkpoint is one we write a projector for: its class, a vision_config and the tower's tensors.
 
     A multimodal checkpoint re-saved without its `model.visual.*` tensors has nothing to convert.
+    Reads config.json and the safetensors headers only.
     """
     config = read_json_object(Path(source_dir) / "config.json", required=True)
     names = config.get("architectures")
     if not isinstance(names, list) or not any(name in PROJECTOR_ARCHITECTURES for name in names):
         return False
-    if not isinstance(config.get("vision_config"), dict):
-        return False
-    return bool(_vision_names(Checkpoint.open(source_dir)))
+    return checkpoint_has_vision_tower(Checkpoint.open(source_dir))
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,9 @@ def _int(vision: dict, key: str, where: str = "config.json vision_config") -> in
 
 def _floats(config: dict, key: str, where: str) -> list[float]:
     value = config.get(key)
+    if value is None:
+        raise CorruptFileError(f"{where} (or processor_config.json) has no {key}: the projector needs the image "
+                               "normalisation the checkpoint's processor uses")
     if not (isinstance(value, list) and value
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
         raise CorruptFileError(f"{where}: {key} must be a list of numbers, not {excerpt(value)}")
@@ -322,13 +330,17 @@ class ProjectorResult:
     seconds: float
 
 
-def plan_projector(source: LocalSource | Path, out: Path, out_type: str = "f16") -> ProjectorConversion:
-    """Open and check the vision tower and its configs before anything is written (and for `--dry-run`)."""
+def plan_projector(source: LocalSource | Path, out: Path, out_type: str = "f16", *,
+                   checkpoint: Checkpoint | None = None) -> ProjectorConversion:
+    """Open and check the vision tower and its configs before anything is written (and for `--dry-run`).
+
+    `checkpoint` is the source's, when the caller (the text conversion) has it open already.
+    """
     from blossom_edge.convert.metadata import model_metadata
     from blossom_edge.inputs.source import LocalSource
 
     source = source if isinstance(source, LocalSource) else LocalSource(path=Path(source))
-    checkpoint = Checkpoint.open(source.path, source.files)
+    checkpoint = checkpoint or Checkpoint.open(source.path, source.files)
     names = checkpoint.config.get("architectures") or []
     if not any(name in PROJECTOR_ARCHITECTURES for name in names):
         shown = ", ".join(names) if names else "none declared in config.json"

@@ -1,8 +1,8 @@
 """Tiny Qwen3.5 checkpoints (dense and MoE) that keep their vision tower, and llama.cpp's `--mmproj` run on them.
 
-transformers builds Qwen3_5(Moe)ForConditionalGeneration with random weights (the tower is
-one block of width 32, patch 4, 2×2 merge, projecting to the text model's 128), saved as the
-hub serves it; preprocessor_config.json is the one the hub's Qwen3.5 checkpoints carry,
+transformers builds Qwen3_5ForConditionalGeneration (and, in moe_checkpoints.py, the MoE one)
+with random weights (the tower is one block of width 32, patch 4, 2×2 merge, projecting to the
+text model's 128), saved as the hub serves it; preprocessor_config.json is the one the hub's Qwen3.5 checkpoints carry,
 scaled to the tiny patch, since the reference takes the image mean and std from it.
 """
 
@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.builders.moe_checkpoints import build_qwen3_5_moe
 from tests.builders.new_arch_checkpoints import build_qwen3_5
 
 # The hub's Qwen3.5 preprocessor_config.json with the tiny tower's patch size; mean and std
@@ -27,12 +26,13 @@ PREPROCESSOR = {
 }
 
 
-def build_qwen3_5_vision(path: Path, *, moe: bool = False, seed: int = 0) -> Path:
-    """A Qwen3.5 dense (or MoE) checkpoint with its vision tower and preprocessor_config.json."""
-    if moe:
-        build_qwen3_5_moe(path, multimodal=True, seed=seed)
-    else:
-        build_qwen3_5(path, multimodal=True, seed=seed)
+def build_qwen3_5_vision(path: Path, *, seed: int = 0) -> Path:
+    """A Qwen3.5 dense checkpoint with its vision tower and preprocessor_config.json.
+
+    The MoE one is conftest's `qwen35_moe` (multimodal already, as the hub's) seen through
+    `with_preprocessor_config`, so the session builds it once.
+    """
+    build_qwen3_5(path, multimodal=True, seed=seed)
     (path / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR, indent=2), encoding="utf-8")
     return path
 

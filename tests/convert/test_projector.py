@@ -194,3 +194,19 @@ def test_inspect_shows_a_projectors_facts(dense_converted, vision_dense, capsys)
     assert main(["inspect", str(projector)]) == 0
     shown = capsys.readouterr().out
     assert "qwen3vl_merger" in shown and "vision projector" in shown
+
+
+def test_a_tower_without_its_image_normalisation_is_one_line_before_writing(vision_dense, tmp_path, capsys):
+    """No preprocessor_config.json (a checkpoint copied without it): refused before the text GGUF is written,
+    in one line that names the file and the way to convert the text model alone."""
+    view = tmp_path / "ckpt"
+    view.mkdir()
+    for item in vision_dense.iterdir():
+        if item.name != "preprocessor_config.json":
+            (view / item.name).symlink_to(item)
+    out = tmp_path / "out" / "m.gguf"
+    out.parent.mkdir()
+    assert main(["convert", str(view), "-o", str(out), "--outtype", "f16"]) != 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "image_mean" in lines[0] and "--no-mmproj" in lines[0], lines
+    assert list(out.parent.iterdir()) == []
