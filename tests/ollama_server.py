@@ -5,7 +5,9 @@ server's behaviour: HEAD /api/blobs/:digest (200 / 404), POST /api/blobs/:digest
 when the body does not hash to the digest), POST /api/create (streamed NDJSON progress, 400 for
 an invalid name or a blob it does not have), POST /api/show (404 for an unknown model; template,
 system, the `parameters` text in Ollama's `%-30s %#v` layout, and its generated Modelfile),
-GET /api/tags and POST /api/push. Every request is recorded so tests can assert what was sent;
+GET /api/tags and POST /api/push. Of several files sent to create, each GGUF becomes a model or
+a projector layer as Ollama's `isProjectorGGUF` decides (server/create.go), and a projector shows
+as the `vision` capability. Every request is recorded so tests can assert what was sent;
 `faults` lets a test make the server misbehave in the ways we must notice.
 """
 
@@ -44,7 +46,8 @@ class FakeOllama:
     blobs: dict[str, bytes] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     # "show_template": str served instead of the stored template; "drop_parameter": name left out
-    # of show; "create_error": an error object sent in the create stream.
+    # of show; "create_error": an error object sent in the create stream; "drop_projector": show
+    # without the vision capability, as a server that ignored the projector would.
     faults: dict[str, Any] = field(default_factory=dict)
 
     def calls(self, method: str, prefix: str) -> list[Recorded]:
@@ -103,6 +106,34 @@ def _ollama_quote(text: str) -> str:
     return text
 
 
+PROJECTOR_MEDIA = "application/vnd.ollama.image.projector"
+MODEL_MEDIA = "application/vnd.ollama.image.model"
+
+
+def _media_type(blob: bytes) -> str:
+    """Ollama's layer type for a GGUF blob: a projector by general.type, or a clip file with an encoder
+    and no text blocks (isProjectorGGUF), else a model."""
+    import tempfile
+    from pathlib import Path
+
+    from gguf import GGUFReader
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "blob.gguf"
+        path.write_bytes(blob)
+        reader = GGUFReader(path)
+        kv = {k: f.contents() for k, f in reader.fields.items() if not k.startswith("GGUF.")}
+    arch = kv.get("general.architecture", "")
+    if kv.get("general.type") in ("projector", "mmproj"):
+        return PROJECTOR_MEDIA
+    if not kv.get(f"{arch}.block_count") and kv.get(f"{arch}.vision.block_count"):
+        return PROJECTOR_MEDIA
+    if arch == "clip" and not kv.get("clip.block_count") and (kv.get("clip.has_vision_encoder")
+                                                             or kv.get("clip.has_audio_encoder")):
+        return PROJECTOR_MEDIA
+    return MODEL_MEDIA
+
+
 def _show(name: str, model: dict[str, Any], faults: dict[str, Any]) -> dict[str, Any]:
     params = {k: v for k, v in model["parameters"].items() if k != faults.get("drop_parameter")}
     lines, modelfile = [], [
@@ -121,7 +152,10 @@ def _show(name: str, model: dict[str, Any], faults: dict[str, Any]) -> dict[str,
             "system": model["system"], "details": {"parent_model": "", "format": "gguf", "family": "qwen2",
                                                    "families": ["qwen2"], "parameter_size": "4.0B",
                                                    "quantization_level": "Q4_K_M"},
-            "model_info": {}, "capabilities": ["completion"], "modified_at": "2025-01-01T00:00:00Z"}
+            "model_info": {},
+            "capabilities": ["completion"] + (["vision"] if PROJECTOR_MEDIA in model.get("layers", {}).values()
+                                              and not faults.get("drop_projector") else []),
+            "modified_at": "2025-01-01T00:00:00Z"}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -210,15 +244,20 @@ class _Handler(BaseHTTPRequestHandler):
         if not _NAME.match(name):
             return self._send(400, {"error": "invalid model name"})
         files = req.get("files") or {}
-        if len(files) != 1:
+        if not files:
             return self._send(400, {"error": "neither 'from' or 'files' was specified"})
-        (_, digest), = files.items()
-        if digest not in state.blobs:
-            return self._send(400, {"error": f"blob {digest} not found"})
-        parts = [{"status": "parsing GGUF"}, {"status": f"using existing layer {digest}"}]
+        missing = [d for d in files.values() if d not in state.blobs]
+        if missing:
+            return self._send(400, {"error": f"blob {missing[0]} not found"})
+        layers = {files[f]: _media_type(state.blobs[files[f]]) for f in sorted(files)}
+        models = [d for d, media in layers.items() if media == MODEL_MEDIA]
+        if len(models) != 1:
+            return self._send(400, {"error": f"expected one model layer, got {len(models)}"})
+        digest = models[0]
+        parts = [{"status": "parsing GGUF"}, *({"status": f"using existing layer {d}"} for d in layers)]
         if "create_error" in state.faults:
             return self._stream(parts + [{"error": state.faults["create_error"]}])
-        state.models[name] = {"blob": digest, "template": req.get("template", ""), "system": req.get("system", ""),
+        state.models[name] = {"blob": digest, "layers": layers, "template": req.get("template", ""), "system": req.get("system", ""),
                               "parameters": json.loads(json.dumps(req.get("parameters") or {}))}
         parts += [{"status": "creating new layer sha256:" + "0" * 64}, {"status": "writing manifest"},
                   {"status": "success"}]

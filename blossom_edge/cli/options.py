@@ -50,3 +50,8 @@ ModelOpt = Annotated[
     str | None,
     typer.Option("--model", "-m", help="Which Blossom release a GGUF is, when its file name does not say."),
 ]
+MmprojOpt = Annotated[
+    Path | None,
+    typer.Option("--mmproj", help="The vision projector GGUF of a multimodal model, written as the second FROM "
+                                  "(default: the mmproj-*.gguf quantize or convert wrote beside the model)."),
+]

@@ -4,7 +4,8 @@
 
 One module per concern: `arch` (architectures as data, hyperparameters), `plan` (names
 and types per tensor), `stream` (chunked tensor data), `vocab` (tokenizer), `metadata`
-(general.*), `writer` (GGUFWriter, atomic output).
+(general.*), `writer` (GGUFWriter, atomic output), `projector` (a multimodal checkpoint's
+vision tower as the `mmproj-*.gguf` file llama.cpp's libmtmd loads beside the text GGUF).
 """
 
 from __future__ import annotations
@@ -17,11 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blossom_edge.base.atomic import check_writable_dir, refuse_overwriting
+from blossom_edge.base.errors import CorruptFileError, UnsupportedError
 from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.convert.arch import write_common_hparams
 from blossom_edge.convert.archs import architecture_for
 from blossom_edge.convert.metadata import model_metadata, output_stem
 from blossom_edge.convert.plan import Plan, build_plan
+from blossom_edge.convert.projector import (
+    ProjectorConversion,
+    ProjectorResult,
+    checkpoint_has_vision_tower,
+    plan_projector,
+    projector_file_name,
+)
 from blossom_edge.convert.vocab import Vocab, load_vocab, write_vocab
 from blossom_edge.inputs.checkpoint import Checkpoint
 from blossom_edge.inputs.source import LocalSource
@@ -37,6 +46,8 @@ class ConvertResult:
     tensor_count: int
     bytes_written: int
     seconds: float
+    # The vision projector written beside it (`mmproj-<name>.gguf`), when there was one to write.
+    projector: ProjectorResult | None = None
 
 
 def default_output_name(source: LocalSource, outtype: str) -> str:
@@ -60,6 +71,8 @@ class Conversion:
     metadata: gguf.Metadata
     output: Path
     source: LocalSource
+    # The vision tower's own file, planned as fully as the text model's; None without one or with --no-mmproj.
+    projector: ProjectorConversion | None = None
 
     def fill_keys(self, writer: gguf.GGUFWriter) -> None:
         """Every key/value, in the order llama.cpp's converter writes them."""
@@ -75,27 +88,35 @@ class Conversion:
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
     def write(self, progress: Progress = NO_PROGRESS) -> ConvertResult:
+        """The text GGUF, then the projector: each complete under its name or not there at all."""
         from blossom_edge.convert.writer import write_gguf
 
         check_writable_dir(self.output.parent)
         start = time.perf_counter()
         with progress.task(f"writing {self.output.name}", self.plan.tensor_bytes, unit="bytes") as task:
             write_gguf(self.output, self.plan, self.fill_keys, task.advance)
+        projector = None if self.projector is None else self.projector.write(progress)
         return ConvertResult(self.output, self.plan.outtype, len(self.plan.tensors), self.output.stat().st_size,
-                             time.perf_counter() - start)
+                             time.perf_counter() - start, projector)
 
 
 @contextmanager
-def plan_conversion(source: LocalSource | Path, output: Path | None, outtype: str = "auto") -> Iterator[Conversion]:
+def plan_conversion(source: LocalSource | Path, output: Path | None, outtype: str = "auto", *,
+                    mmproj: bool = False) -> Iterator[Conversion]:
     """Open and check everything (headers, architecture, tensor names, tokenizer) before writing.
 
     `source` is a checkpoint and where it came from, or just its directory. `--dry-run` stops
-    here and prints the plan; disk-space checks read `plan.tensor_bytes`.
+    here and prints the plan; disk-space checks read `plan.tensor_bytes`. With `mmproj`, a
+    checkpoint with a vision tower also gets its projector, `mmproj-<output name>` beside the
+    output, of the same type (what the reference's `--mmproj --outtype` writes); without it
+    the tower is left out with one line, as a library caller converting the text model alone
+    (quantize's intermediate file) wants.
     """
     source = source if isinstance(source, LocalSource) else LocalSource(path=Path(source))
     checkpoint = Checkpoint.open(source.path, source.files)
     arch = architecture_for(checkpoint.config)
-    plan = build_plan(checkpoint, arch, outtype)
+    projector = mmproj and checkpoint_has_vision_tower(checkpoint)
+    plan = build_plan(checkpoint, arch, outtype, quiet_left_out=projector)
     vocab = load_vocab(source.path, checkpoint.config.get("vocab_size"), files=source.files,
                        space_prefix_key=arch.space_prefix_key,
                        arch_name=arch.arch_name, pre_names=dict(arch.pre_tokenizer_names),
@@ -103,7 +124,14 @@ def plan_conversion(source: LocalSource | Path, output: Path | None, outtype: st
     metadata = model_metadata(checkpoint.directory, plan.n_params, source)
     output = output or Path(default_output_name(source, plan.outtype))
     refuse_overwriting(output, [p for p in source.path.iterdir() if p.is_file()])
-    yield Conversion(checkpoint, plan, vocab, metadata, output, source)
+    projector_plan = None
+    if projector:
+        try:
+            projector_plan = plan_projector(source, output.parent / projector_file_name(output.name), plan.outtype,
+                                            checkpoint=checkpoint)
+        except (CorruptFileError, UnsupportedError) as exc:
+            raise type(exc)(f"{exc} (--no-mmproj converts the text model alone)") from None
+    yield Conversion(checkpoint, plan, vocab, metadata, output, source, projector_plan)
 
 
 def convert_checkpoint(
@@ -112,8 +140,10 @@ def convert_checkpoint(
     outtype: str = "auto",
     *,
     progress: Progress = NO_PROGRESS,
+    mmproj: bool = False,
 ) -> ConvertResult:
-    """Convert a checkpoint to GGUF at `output` (default: named after the model, in the cwd)."""
-    with plan_conversion(source, output, outtype) as conversion:
+    """Convert a checkpoint to GGUF at `output` (default: named after the model, in the cwd), and with
+    `mmproj` its vision projector beside it (see plan_conversion)."""
+    with plan_conversion(source, output, outtype, mmproj=mmproj) as conversion:
         return conversion.write(progress)
 

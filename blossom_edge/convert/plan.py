@@ -89,7 +89,8 @@ def resolve_outtype(outtype: str, checkpoint: Checkpoint) -> str:
     return "f16"
 
 
-def _file_type(outtype: str) -> int:
+def llama_file_type(outtype: str) -> int:
+    """general.file_type for a resolved output type (the text GGUF's and the projector's)."""
     import gguf
 
     return {
@@ -115,7 +116,8 @@ def _qtype_for(name: str, ref: TensorRef, outtype: str) -> gguf.GGMLQuantization
     return wanted
 
 
-def _nbytes(shape: tuple[int, ...], qtype: gguf.GGMLQuantizationType) -> int:
+def tensor_nbytes(shape: tuple[int, ...], qtype: gguf.GGMLQuantizationType) -> int:
+    """The bytes a tensor of `shape` (numpy order) takes in GGUF as `qtype`."""
     import gguf
 
     block_size, type_size = gguf.GGML_QUANT_SIZES[qtype]
@@ -125,8 +127,12 @@ def _nbytes(shape: tuple[int, ...], qtype: gguf.GGMLQuantizationType) -> int:
     return n // block_size * type_size
 
 
-def build_plan(checkpoint: Checkpoint, arch: Architecture, outtype: str) -> Plan:
-    """Map every tensor to its GGUF name and type; an unknown tensor is an error, never dropped."""
+def build_plan(checkpoint: Checkpoint, arch: Architecture, outtype: str, *, quiet_left_out: bool = False) -> Plan:
+    """Map every tensor to its GGUF name and type; an unknown tensor is an error, never dropped.
+
+    What the architecture leaves out of the text model (a vision tower) is said in one line,
+    unless `quiet_left_out`: the caller writes it to a file of its own (convert/projector.py).
+    """
     import gguf
 
     config = checkpoint.config
@@ -163,12 +169,12 @@ def build_plan(checkpoint: Checkpoint, arch: Architecture, outtype: str) -> Plan
         elif arch.permute_qk and ref.name.endswith("k_proj.weight"):
             permute = n_head_kv
         qtype = _qtype_for(name, ref, outtype)
-        planned.append(PlannedTensor(ref, name, qtype, _nbytes(ref.shape, qtype), permute, pieces,
+        planned.append(PlannedTensor(ref, name, qtype, tensor_nbytes(ref.shape, qtype), permute, pieces,
                                      rewritten.transform))
-    if left_out:
+    if left_out and not quiet_left_out:
         log.warning("left out %d tensor(s) (%s, …): %s", len(left_out), left_out[0], arch.left_out)
     check_complete(planned, arch, arch.blocks(config))
-    return Plan(arch, outtype, int(_file_type(outtype)), planned, config)
+    return Plan(arch, outtype, int(llama_file_type(outtype)), planned, config)
 
 
 _BLOCK = re.compile(r"^blk\.(\d+)\.(.+)$")

@@ -30,6 +30,9 @@ ALLOW_PATTERNS = [
     "vocab.json",
     "merges.txt",
     "README.md",
+    # A multimodal checkpoint's image normalisation, which its vision projector carries (convert/projector.py).
+    "preprocessor_config.json",
+    "processor_config.json",
 ]
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 

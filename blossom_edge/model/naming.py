@@ -1,6 +1,6 @@
 """The published file-name convention, both ways: `blossom-v5-4b` + Q4_K_M ⇄ `blossom-v5-4b-Q4_K_M.gguf`.
 
-Convert, quantize, the kept intermediate, Modelfiles and `fit` all name files through here,
+Convert, quantize, the vision projector, the kept intermediate, Modelfiles and `fit` all name files through here,
 and `modelfile`/`ollama create` read a file's model back from its name through here, so the
 two directions cannot drift apart.
 """
@@ -15,6 +15,10 @@ from pathlib import Path
 _TYPE_SUFFIX = re.compile(r"[-.](I?Q\d\w*|TQ\d_0|MXFP4_MOE|BF16|F16|F32)$", re.IGNORECASE)
 INTERMEDIATE_SUFFIX = ".intermediate.gguf"
 IMATRIX_SUFFIX = ".imatrix.gguf"
+# llama.cpp's converter names a projector after its model file with this prefix.
+PROJECTOR_PREFIX = "mmproj-"
+# A projector is small beside its model and quantizing it costs image quality: f16 unless asked.
+DEFAULT_PROJECTOR_TYPE = "F16"
 
 
 def base_stem(stem: str) -> str:
@@ -35,6 +39,11 @@ def intermediate_name(stem: str) -> str:
 def imatrix_name(stem: str) -> str:
     """`blossom-v5-4b.imatrix.gguf`: one importance matrix per model, whatever type it is used for."""
     return f"{base_stem(stem)}{IMATRIX_SUFFIX}"
+
+
+def projector_name(stem: str, type_name: str) -> str:
+    """`mmproj-blossom-v7.1-9b-F16.gguf`: one vision projector per model, shared by all its quant types."""
+    return f"{PROJECTOR_PREFIX}{gguf_name(stem, type_name)}"
 
 
 def stem_of(path: Path, stems: Iterable[str]) -> str | None:

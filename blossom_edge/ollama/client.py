@@ -1,8 +1,8 @@
 """A running Ollama server through the official `ollama` client: connect, blobs, create, show, push.
 
 `create_model` takes the steps `ollama create` takes, so the result is the same model: check the name
-against Ollama's naming rules before sending anything, upload the GGUF as a blob named by its
-sha256 (skipped when the server already has it), create the model from the blob with the
+against Ollama's naming rules before sending anything, upload the GGUF (and a multimodal model's
+vision projector) as blobs named by their sha256 (skipped when the server already has it), create the model from the blob with the
 template, system prompt and parameters of the Modelfile, then read the model back with
 /api/show and compare: a server that silently dropped a parameter or rewrote the template
 would otherwise go unnoticed until the model rambles on a phone.
@@ -180,23 +180,37 @@ class Created:
     statuses: list[str]
     notes: list[str]
     pushed: bool = False
+    # The vision projector's blob, sent as the second file for a multimodal model.
+    projector_digest: str | None = None
 
 
-def _blob_file(fields: dict[str, Any], base_dir: Path) -> Path:
+def _blob_files(fields: dict[str, Any], base_dir: Path) -> list[Path]:
+    """The files the FROM lines name: the model, then (for a multimodal model) its vision projector."""
     sources = fields.get("model", [])
-    if len(sources) != 1:
-        raise UsageError("the Modelfile must have exactly one FROM line naming a GGUF file")
-    path = Path(os.path.expanduser(sources[0]))
-    path = path if path.is_absolute() else base_dir / path
-    if not path.is_file():
-        raise NotFoundError(f"FROM names {sources[0]}, but there is no such file: {path}")
+    if not 1 <= len(sources) <= 2:
+        raise UsageError("the Modelfile must have one FROM line naming a GGUF file, and a second one only "
+                         "for its vision projector")
     if fields.get("adapter") or fields.get("draft"):
         raise UsageError("ADAPTER and DRAFT are not supported by `blossom-edge ollama create`")
-    return path
+    paths = []
+    for source in sources:
+        path = Path(os.path.expanduser(source))
+        path = path if path.is_absolute() else base_dir / path
+        if not path.is_file():
+            raise NotFoundError(f"FROM names {source}, but there is no such file: {path}")
+        paths.append(path)
+    if len(paths) == 2:
+        from blossom_edge.inputs.projector import is_projector
+
+        if not is_projector(paths[1]) or is_projector(paths[0]):
+            raise UsageError("with two FROM lines the first must name the model and the second its vision "
+                             f"projector; {paths[1].name} is not a projector for {paths[0].name}")
+    return paths
 
 
-def verify(client: ollama.Client, name: str, fields: dict[str, Any], url: str) -> list[str]:
-    """Read the model back and compare template, parameters and system prompt with what was sent.
+def verify(client: ollama.Client, name: str, fields: dict[str, Any], url: str, *, projector: bool = False) -> list[str]:
+    """Read the model back and compare template, parameters, system prompt and (when one was sent) the
+    vision projector, which Ollama shows as the `vision` capability, with what was sent.
 
     Returns notes for what could not be compared; raises ExternalToolError on a difference.
     """
@@ -216,6 +230,8 @@ def verify(client: ollama.Client, name: str, fields: dict[str, Any], url: str) -
     else:
         if echoed[-1:] != ([fields["system"]] if "system" in fields else []):
             problems.append("the SYSTEM prompt differs from the one sent")
+    if projector and "vision" not in (shown.capabilities or []):
+        problems.append("it did not take the second FROM file as a vision projector")
     if problems:
         raise ExternalToolError(f"Ollama created {name}, but {'; '.join(problems)}")
     return notes
@@ -229,17 +245,22 @@ def create_model(client: ollama.Client, name: str, modelfile_text: str, base_dir
 
     model = parse_model_name(name)
     fields = create_fields(parse(modelfile_text))
-    gguf = _blob_file(fields, base_dir)
+    paths = _blob_files(fields, base_dir)
     if push and model.namespace == DEFAULT_NAMESPACE:
         raise UsageError(f"cannot push {name}: give it your ollama.com namespace, like azure99/blossom:TAG")
-    progress(f"hashing {gguf.name}")
-    digest = file_digest(gguf)
-    progress(f"uploading {gguf.name} as {digest}")
-    uploaded = ensure_blob(client, gguf, digest, url)
+    files: dict[str, str] = {}
+    uploaded = False
+    for path in paths:
+        progress(f"hashing {path.name}")
+        digest = file_digest(path)
+        progress(f"uploading {path.name} as {digest}")
+        uploaded = ensure_blob(client, path, digest, url) or uploaded
+        files[path.name] = digest
+    digest = files[paths[0].name]
     statuses = []
     with talking(url, f"create {name}"):
         for part in client.create(
-            model=name, files={gguf.name: digest}, template=fields.get("template"), system=fields.get("system"),
+            model=name, files=files, template=fields.get("template"), system=fields.get("system"),
             parameters=fields.get("parameters"), messages=fields.get("messages"), license=fields.get("license"),
             stream=True,
         ):
@@ -247,8 +268,9 @@ def create_model(client: ollama.Client, name: str, modelfile_text: str, base_dir
             progress(part.status or "")
     if not statuses or statuses[-1] != "success":
         raise ExternalToolError(f"Ollama stopped creating {name} without success (last: {statuses[-1:]})")
-    notes = verify(client, name, fields, url)
-    created = Created(name, digest, uploaded, statuses, notes)
+    notes = verify(client, name, fields, url, projector=len(paths) > 1)
+    created = Created(name, digest, uploaded, statuses, notes,
+                      projector_digest=files[paths[1].name] if len(paths) > 1 else None)
     if push:
         with talking(url, f"push {name}"):
             last = ""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from blossom_edge.base.errors import UsageError
 from blossom_edge.base.progress import NO_PROGRESS, Progress
+from blossom_edge.model.naming import DEFAULT_PROJECTOR_TYPE, projector_name
 
 if TYPE_CHECKING:
     from blossom_edge.inputs.source import CheckpointDir, GgufSource, Source
@@ -145,13 +146,24 @@ class Rendered:
     tag: str
     model: ModelInfo
     from_value: str
+    projector_value: str | None = None
+
+
+def projector_for(gguf: Path, model: ModelInfo, given: Path | None = None) -> Path | None:
+    """The vision projector a Modelfile for `gguf` names as its second FROM: `given` (checked), else
+    the one quantize or convert wrote beside it, else None (a text-only model)."""
+    from blossom_edge.inputs.projector import checked_projector, projector_beside
+
+    if given is not None:
+        return checked_projector(given)
+    return projector_beside(gguf, model.name)
 
 
 def render_for_source(source: str | Source, *, qtype: str, tag: str | None = None, gpu: bool = False,
                       num_ctx: int | None = None, system: str | None = None, alias: str | None = None,
-                      modelfile_dir: Path) -> Rendered:
+                      modelfile_dir: Path, mmproj: Path | None = None) -> Rendered:
     """The Modelfile for a GGUF file, a checkpoint directory (its own chat template, proved) or the
-    file `quantize` would make from an alias."""
+    file `quantize` would make from an alias; a multimodal model's projector is its second FROM."""
     from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.inputs.source import CheckpointDir, GgufSource, classify
     from blossom_edge.model.catalog import resolve
@@ -162,35 +174,50 @@ def render_for_source(source: str | Source, *, qtype: str, tag: str | None = Non
 
     quant = parse_qtype(qtype).name
     source = classify(source)
+    projector = None
     mtp_layers = 0
     if isinstance(source, GgufSource):
         gguf = _existing_gguf(source)
         model = identify_gguf(gguf, alias)
         from_value = from_path(gguf, modelfile_dir)
         quant = quant_of(gguf, model)
+        found = projector_for(gguf, model, mmproj)
+        projector = from_path(found, modelfile_dir) if found else None
         mtp_layers = read_gguf_info(gguf).mtp_layers
     else:
         model = identify(source, alias) if isinstance(source, CheckpointDir) else resolve(source.text)
         from_value = f"./{gguf_name(model.name, quant)}"
+        if mmproj is not None:
+            raise UsageError("--mmproj goes with a GGUF file; from a checkpoint, quantize writes the projector")
+        if isinstance(source, CheckpointDir) and _has_vision_tower(source.path):
+            projector = f"./{projector_name(model.name, DEFAULT_PROJECTOR_TYPE)}"
     chat = own_chat(source, model)
     if tag is None and model.published is None:
         tag = f"{quant.lower()}-gpu" if gpu else quant.lower()
     chosen = choose_tag(model, tag, gpu)
     text = blossom_modelfile(model, from_value, name=modelfile_name(model, chosen), gpu=gpu, num_ctx=num_ctx,
-                             system=system, chat=chat, mtp_layers=mtp_layers)
-    return Rendered(text, chosen, model, from_value)
+                             system=system, chat=chat, mtp_layers=mtp_layers, projector=projector)
+    return Rendered(text, chosen, model, from_value, projector)
+
+
+def _has_vision_tower(directory: Path) -> bool:
+    from blossom_edge.convert.projector import has_vision_tower
+
+    return has_vision_tower(directory)
 
 
 def write_modelfile(model: ModelInfo, gguf: Path, path: Path, *, name: str, gpu: bool = False,
-                    num_ctx: int | None = None, system: str | None = None, chat: OllamaChat | None = None) -> str:
-    """Write the Modelfile for `gguf` at `path`, FROM relative to it as Ollama resolves it (with
-    draft_num_predict when the GGUF carries MTP layers); returns its text."""
+                    num_ctx: int | None = None, system: str | None = None, chat: OllamaChat | None = None,
+                    projector: Path | None = None) -> str:
+    """Write the Modelfile for `gguf` (and its projector) at `path`, FROM relative to it as Ollama
+    resolves it (with draft_num_predict when the GGUF carries MTP layers); returns its text."""
     from blossom_edge.base.atomic import atomic_write_text
     from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.ollama.modelfile import blossom_modelfile, from_path
 
     text = blossom_modelfile(model, from_path(gguf, path.parent), name=name, gpu=gpu, num_ctx=num_ctx,
-                             system=system, chat=chat, mtp_layers=read_gguf_info(gguf).mtp_layers)
+                             system=system, chat=chat, mtp_layers=read_gguf_info(gguf).mtp_layers,
+                             projector=from_path(projector, path.parent) if projector else None)
     atomic_write_text(path, text)
     return text
 
@@ -203,6 +230,7 @@ class CreateResult:
     gguf: Path
     modelfile: Path
     server: str
+    projector: Path | None = None
 
 
 def target_name(model: ModelInfo, quant: str, *, gpu: bool, name: str | None, publish: bool,
@@ -229,7 +257,7 @@ def target_name(model: ModelInfo, quant: str, *, gpu: bool, name: str | None, pu
 def create_in_ollama(source: str | Source, qtype: str | None = None, *, gpu: bool = False, name: str | None = None,
                      publish: bool = False, push: bool = False, num_ctx: int | None = None,
                      system: str | None = None, alias: str | None = None, host: str | None = None,
-                     output_dir: Path | None = None, progress: Progress = NO_PROGRESS,
+                     output_dir: Path | None = None, mmproj: Path | None = None, progress: Progress = NO_PROGRESS,
                      warn: Callable[[str], None] = lambda _msg: None) -> CreateResult:
     """Check everything cheap first (name, tag, template, file, server), then quantize if needed,
     write the Modelfile, create the model and read it back. The TEMPLATE comes from the model's own
@@ -248,9 +276,12 @@ def create_in_ollama(source: str | Source, qtype: str | None = None, *, gpu: boo
     is_gguf = isinstance(source, GgufSource)
     if is_gguf and qtype:
         raise UsageError("QTYPE applies when quantizing; a GGUF file is used as it is")
+    if mmproj is not None and not is_gguf:
+        raise UsageError("--mmproj goes with a GGUF file; from a checkpoint, quantize writes the projector")
     quant = None if is_gguf else parse_qtype(qtype or DEFAULT_QTYPE).name.lower()
     model = identify(source, alias)
     gguf = _existing_gguf(source) if is_gguf else None
+    projector = projector_for(gguf, model, mmproj) if gguf else None
     full_name = target_name(model, quant_of(gguf, model) if gguf else quant, gpu=gpu, name=name,
                             publish=publish, warn=warn)
     tag = choose_tag(model, full_name.tag, gpu)
@@ -267,10 +298,11 @@ def create_in_ollama(source: str | Source, qtype: str | None = None, *, gpu: boo
         chat = chat or own_chat(GgufSource(gguf, str(gguf)), model) or catalog_chat(model)
         # Without TEMPLATE Ollama renders the GGUF's own: prove the one the converter wrote.
         chat = confirm_in_gguf(chat, gguf)
+        projector = projector_for(gguf, model)
     modelfile_dir = output_dir or gguf.parent
     modelfile_path = modelfile_dir / f"{full_name.model}-{tag}.Modelfile"
     text = write_modelfile(model, gguf, modelfile_path, name=str(full_name), gpu=gpu, num_ctx=num_ctx,
-                           system=system, chat=chat)
+                           system=system, chat=chat, projector=projector)
     progress.step(f"wrote {modelfile_path}")
     created = oc.create_model(client, str(full_name), text, modelfile_dir, url, progress=progress.step, push=push)
-    return CreateResult(created, gguf, modelfile_path, url)
+    return CreateResult(created, gguf, modelfile_path, url, projector)

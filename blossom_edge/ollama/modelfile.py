@@ -174,11 +174,13 @@ def catalog_chat(model: ModelInfo) -> OllamaChat:
 
 
 def blossom_commands(model: ModelInfo, from_path: str, *, gpu: bool = False, num_ctx: int | None = None,
-                     system: str | None = None, chat: OllamaChat | None = None, mtp_layers: int = 0) -> list[Command]:
-    """The commands of a Blossom Modelfile: GGUF, template, system prompt, published sampling
-    defaults, stop sequences, context size, (for `gpu`) full offload and (for a GGUF with
-    `mtp_layers` MTP/nextn layers) speculative drafting with them. `chat` is the prompt layout
-    (derived from the checkpoint's template); without it the catalog's format is used."""
+                     system: str | None = None, chat: OllamaChat | None = None, mtp_layers: int = 0,
+                     projector: str | None = None) -> list[Command]:
+    """The commands of a Blossom Modelfile: GGUF (and a multimodal model's vision projector as a
+    second FROM, which Ollama stores as a projector layer), template, system prompt, published
+    sampling defaults, stop sequences, context size, (for `gpu`) full offload and (for a GGUF
+    with `mtp_layers` MTP/nextn layers) speculative drafting with them. `chat` is the prompt
+    layout (derived from the checkpoint's template); without it the catalog's format is used."""
     if num_ctx is not None and num_ctx < 1:
         raise UsageError(f"--ctx must be a positive number of tokens, not {num_ctx}")
     chat = chat or catalog_chat(model)
@@ -187,6 +189,8 @@ def blossom_commands(model: ModelInfo, from_path: str, *, gpu: bool = False, num
                          "so --system would change nothing; leave it out")
     system_text = chat.system if system is None else system
     commands = [Command("model", from_path)]
+    if projector is not None:
+        commands.append(Command("model", projector))
     if chat.template is not None:
         commands.append(Command("template", chat.template))
     if system_text or system is not None:
@@ -247,10 +251,10 @@ def _native_lines(chat: OllamaChat) -> list[str]:
 
 def blossom_modelfile(model: ModelInfo, from_path: str, *, name: str, gpu: bool = False,
                       num_ctx: int | None = None, system: str | None = None, chat: OllamaChat | None = None,
-                      mtp_layers: int = 0) -> str:
+                      mtp_layers: int = 0, projector: str | None = None) -> str:
     """A complete, round-trip-checked Blossom Modelfile for the Ollama model `name`."""
     commands = blossom_commands(model, from_path, gpu=gpu, num_ctx=num_ctx, system=system, chat=chat,
-                                mtp_layers=mtp_layers)
+                                mtp_layers=mtp_layers, projector=projector)
     return render(commands, blossom_comment(model, name, gpu, chat, mtp_layers))
 
 

@@ -50,6 +50,8 @@ class QuantizeReport:
     intermediate: Path | None = None
     intermediate_record: dict[str, Any] | None = None
     imatrix: dict[str, Any] | None = None
+    # The vision projector left beside the output (a multimodal model), as the manifest records it.
+    projector: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -114,16 +116,23 @@ def quantize_pipeline(
     threads: int | None = None,
     imatrix: Path | str | None = None,
     keep_intermediate: bool = False,
+    mmproj: bool = True,
+    mmproj_type: str | None = None,
     progress: Progress = NO_PROGRESS,
 ) -> QuantizeReport:
     """Resolve, convert to a lossless intermediate, quantize, verify and write the manifest.
 
     `imatrix`: a file, "auto" (compute one, the default for types that need one) or "none".
+    `mmproj`: leave a multimodal model's vision projector beside the output (`mmproj_type`: f16 or q8_0).
     """
     from blossom_edge.inputs.source import GgufSource, classify
     from blossom_edge.model.naming import gguf_name
+    from blossom_edge.quantize import projector_step
 
     qt = parse_qtype(qtype)
+    projector_type = projector_step.parse_projector_type(mmproj_type)
+    if projector_type is not None and not mmproj:
+        raise UsageError("--mmproj-type and --no-mmproj contradict each other")
     choice = imatrix_choice(qt, imatrix)
     given = choice if isinstance(choice, Path) else None
     source = classify(source)
@@ -133,6 +142,7 @@ def quantize_pipeline(
     ram_dir: Path | None = None
     made: Input16 | None = None
     kept: Path | None = None
+    local: LocalSource | None = None
     with signals_as_interrupts():
         try:
             if isinstance(source, GgufSource):
@@ -145,6 +155,8 @@ def quantize_pipeline(
                 ram_dir = placement.directory if placement.in_ram else None
                 made = convert_intermediate(local, origin, placement, progress=progress, stages=stages)
             final = output_dir / gguf_name(made.origin.stem, qt.name)
+            projector = _projector(source, local, made, output_dir, projector_type,
+                                   progress=progress, stages=stages) if mmproj else None
             matrix = importance_matrix(made, qt, output_dir, threads, choice, progress=progress, stages=stages)
             verified = quantize_verified(made, final, qt, matrix, threads, progress=progress, stages=stages,
                                          free_input=made.converted is not None and not keep_intermediate)
@@ -155,9 +167,10 @@ def quantize_pipeline(
                 made.path.unlink(missing_ok=True)
             if ram_dir is not None:
                 shutil.rmtree(ram_dir, ignore_errors=True)
-    manifest = write_run_manifest(final, verified, made, qt, matrix, threads, stages, kept=kept)
+    manifest = write_run_manifest(final, verified, made, qt, matrix, threads, stages, kept=kept, projector=projector)
     return QuantizeReport(final, qt, made.origin.described, stages.seconds, verified.verification, kept,
-                          intermediate_record=manifest.get("intermediate"), imatrix=manifest["imatrix"])
+                          intermediate_record=manifest.get("intermediate"), imatrix=manifest["imatrix"],
+                          projector=projector)
 
 
 def quantize_source(
@@ -263,6 +276,23 @@ def convert_intermediate(local: LocalSource, origin: Origin, placement: Placemen
                                   "intermediate": {"location": placement.location,
                                                    "directory": str(placement.directory),
                                                    "bytes": path.stat().st_size}})
+
+
+def _projector(source: Source, local: LocalSource | None, made: Input16, output_dir: Path, out_type: str | None,
+               *, progress: Progress, stages: Stages) -> dict[str, Any] | None:
+    """The vision projector beside the output, before the long quantizing, so a refusal comes first."""
+    from blossom_edge.inputs.source import GgufSource
+    from blossom_edge.quantize import projector_step
+
+    t0 = time.perf_counter()
+    found = None
+    if local is not None:
+        found = projector_step.from_checkpoint(local, made.origin.stem, output_dir, out_type, progress=progress)
+    elif isinstance(source, GgufSource):
+        found = projector_step.from_gguf(source.path, made.origin.stem, output_dir, out_type)
+    if found is not None:
+        stages.since("projector", t0)
+    return found
 
 
 def importance_matrix(made: Input16, qtype: QuantType, output_dir: Path, threads: int, choice: Path | str | None,
@@ -375,7 +405,8 @@ def _keep_intermediate(made: Input16, final: Path) -> Path:
 
 
 def write_run_manifest(final: Path, verified: Verified, made: Input16, qtype: QuantType, matrix: Matrix,
-                       threads: int, stages: Stages, *, kept: Path | None = None) -> dict[str, Any]:
+                       threads: int, stages: Stages, *, kept: Path | None = None,
+                       projector: dict[str, Any] | None = None) -> dict[str, Any]:
     """The manifest beside the verified output (the record a later `release` checks before redoing it)."""
     from blossom_edge.quantize.manifest import tool_versions, write_manifest
 
@@ -393,6 +424,7 @@ def write_run_manifest(final: Path, verified: Verified, made: Input16, qtype: Qu
         "bits_per_weight": round(info.bits_per_weight, 4),
         "verification": {"prompt": verified.verification.prompt, "tokens": verified.verification.tokens,
                          "text": verified.verification.text},
+        "projector": projector,
         "timings_seconds": {k: round(v, 3) for k, v in
                             {**stages.seconds, "total": time.perf_counter() - stages.started}.items()},
     })

@@ -74,7 +74,9 @@ def write_card(spec: ModelSpec, qtypes: list[str], *, gpu_tags: bool, quantized_
 
 
 def _modelfiles(spec: ModelSpec, model: ModelInfo | None, rows: list[dict[str, Any]], gpu_tags: bool) -> dict[str, str]:
-    """File name → text of the cpu (and gpu) Modelfile of every type, FROM the unsplit file."""
+    """File name → text of the cpu (and gpu) Modelfile of every type, FROM the unsplit file (and the
+    vision projector), drafting with the file's MTP layers where it has them."""
+    from blossom_edge.inputs.gguf_info import read_gguf_info
     from blossom_edge.ollama.create import own_chat
     from blossom_edge.ollama.modelfile import blossom_modelfile, catalog_chat, from_path
     from blossom_edge.release.tags import modelfile_name, ollama_name
@@ -84,11 +86,21 @@ def _modelfiles(spec: ModelSpec, model: ModelInfo | None, rows: list[dict[str, A
     files = {}
     for row in rows:
         chat = own_chat(str(row["final"]), model) or catalog_chat(model)
+        found = projector(spec, row)
+        projector_from = from_path(found, spec.model_dir) if found else None
+        mtp_layers = read_gguf_info(row["final"]).mtp_layers
         for gpu in (False, True) if gpu_tags else (False,):
             name = ollama_name(model, row["manifest"]["qtype"], gpu)
             files[modelfile_name(name)] = blossom_modelfile(model, from_path(row["final"], spec.model_dir),
-                                                            name=str(name), gpu=gpu, chat=chat)
+                                                            name=str(name), gpu=gpu, chat=chat,
+                                                            projector=projector_from, mtp_layers=mtp_layers)
     return files
+
+
+def projector(spec: ModelSpec, row: dict[str, Any]) -> Path | None:
+    """The vision projector a type's manifest records, in the model's folder; None for a text model."""
+    record = row["manifest"].get("projector")
+    return spec.model_dir / record["file"] if record else None
 
 
 def _figure(value: float | None, digits: int) -> str:
@@ -131,7 +143,15 @@ def render_card(spec: ModelSpec, model: ModelInfo | None, rows: list[dict[str, A
         same = f"{q['same_top']:.1%}" if q.get("same_top") is not None else "—"
         lines.append(f"| `{m['file']}` | {m['qtype']} | {human_bytes(m['bytes'])} | {m['bits_per_weight']:.2f} | "
                      f"{_figure(q.get('perplexity'), 3)} | {kl} | {same} | `{m['sha256']}` |")
+    vision = first.get("projector")
+    if vision:
+        lines.append(f"| `{vision['file']}` | vision projector, {vision['type']} | {human_bytes(vision['bytes'])} "
+                     f"| — | — | — | — | `{vision['sha256']}` |")
     lines.append("")
+    if vision:
+        lines += [f"The model sees images through its vision projector `{vision['file']}`, one file for every type "
+                  "above: keep it beside the model (llama.cpp: `--mmproj`; the Modelfiles name it as a second FROM).",
+                  ""]
     if measured:
         reference, text = measured["reference"], measured["text"].removeprefix("blossom-edge:")
         lines += [f"Perplexity and KL divergence are llama-perplexity's (`-f {text} -c {measured['ctx']}`, then "
@@ -148,7 +168,10 @@ def render_card(spec: ModelSpec, model: ModelInfo | None, rows: list[dict[str, A
         lines.append("")
     example = next((r for r in rows if r["manifest"]["qtype"] == "Q4_K_M"), rows[0])
     first_file = example["shards"][0] if example["shards"] else example["manifest"]["file"]
-    lines += ["## Run it", "", "With llama.cpp:", "", "```sh", f"llama-cli -m {first_file} -cnv", "```", ""]
+    lines += ["## Run it", "", "With llama.cpp:", "", "```sh", f"llama-cli -m {first_file} -cnv"]
+    if vision:
+        lines.append(f"llama-mtmd-cli -m {first_file} --mmproj {vision['file']} --image photo.jpg -p 'Describe it.'")
+    lines += ["```", ""]
     if model is not None and modelfiles:
         name = ollama_name(model, example["manifest"]["qtype"], False)
         lines += ["With Ollama (each Modelfile here is one tag"

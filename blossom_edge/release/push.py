@@ -41,20 +41,25 @@ def hub_repo(template: str, stem: str, models: int) -> str:
 
 
 def hub_commits(plan: ReleasePlan, stem: str) -> list[Commit]:
-    """The commits for one model, in order: one per quant type, then the card and the small files."""
+    """The commits for one model, in order: one per quant type, the vision projector (a multimodal
+    model), then the card and the small files."""
     from blossom_edge.model.naming import imatrix_name
     from blossom_edge.quantize.manifest import manifest_path
-    from blossom_edge.release.card import CARD_NAME, file_rows
+    from blossom_edge.release.card import CARD_NAME, file_rows, projector
 
     model = next(m for m in plan.models if m.spec.stem == stem)
     directory = model.spec.model_dir
     commits = []
-    for row in file_rows(model.spec, plan.qtypes):
+    rows = file_rows(model.spec, plan.qtypes)
+    for row in rows:
         final: Path = row["final"]
         ggufs = [directory / s for s in row["shards"]] or [final]
         files = [(p.name, p) for p in ggufs] + [(manifest_path(final).name, manifest_path(final))]
         what = f"{len(ggufs)} shards" if row["shards"] else "one file"
         commits.append(Commit(f"Add {final.name} ({row['manifest']['qtype']}, {what})", tuple(files)))
+    projectors = {p for p in (projector(model.spec, row) for row in rows) if p is not None}
+    for path in sorted(projectors):
+        commits.append(Commit(f"Add the vision projector {path.name}", ((path.name, path),)))
     small = [directory / CARD_NAME, *sorted(directory.glob("*.Modelfile")), directory / imatrix_name(stem)]
     commits.append(Commit("Update model card, Modelfiles and importance matrix",
                           tuple((p.name, p) for p in small if p.is_file())))

@@ -31,6 +31,8 @@ class Converted:
     input: Input16
     reused: bool
     seconds: float
+    # A multimodal model's vision projector in the model's folder, as each type's manifest records it.
+    projector: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ def _unverified(final: Path) -> Path:
 
 
 def convert_model(spec: ModelSpec, threads: int) -> Converted:
-    """Download (if needed) and convert once, into the model's state directory on the shared disk.
+    """Download (if needed) and convert once, into the model's state directory on the shared disk; a
+    multimodal model's vision projector goes into the model's folder, shared by all its types.
 
     An intermediate left by an interrupted release of the same source and tools is reused.
     """
@@ -74,6 +77,7 @@ def convert_model(spec: ModelSpec, threads: int) -> Converted:
     from blossom_edge.model.naming import intermediate_name
     from blossom_edge.quantize.manifest import tool_versions
     from blossom_edge.quantize.pipeline import Input16, checkpoint_bytes, convert_intermediate, resolve_checkpoint
+    from blossom_edge.quantize.projector_step import from_checkpoint
     from blossom_edge.quantize.types import parse_qtype
 
     started = time.perf_counter()
@@ -93,7 +97,8 @@ def convert_model(spec: ModelSpec, threads: int) -> Converted:
         resume.write_record(resume.intermediate_record_path(spec.model_dir, origin.stem), {
             "source": origin.source, "tools": tools, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
             **(made.converted or {})})
-    return Converted(spec.model_dir, made, found is not None, time.perf_counter() - started)
+    projector = from_checkpoint(local, origin.stem, spec.model_dir, None)
+    return Converted(spec.model_dir, made, found is not None, time.perf_counter() - started, projector)
 
 
 def importance(conv: Converted, qtype: str, threads: int) -> Matrix:
@@ -141,7 +146,7 @@ def verify_type(quantized: Quantized) -> dict[str, Any]:
     stages = Stages(time.perf_counter() - quantized.run.seconds - verified.seconds,
                      {"quantize": quantized.run.seconds, "verify": verified.seconds})
     write_run_manifest(final, verified, quantized.conv.input, quantized.run.qtype, quantized.matrix,
-                       quantized.threads, stages)
+                       quantized.threads, stages, projector=quantized.conv.projector)
     manifest = resume.read_record(manifest_path(final))
     assert manifest is not None  # just written
     return manifest

@@ -136,3 +136,24 @@ def build_metadata_gguf(
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def build_projector_gguf(path: Path, *, n_embd: int = 32, seed: int = 0) -> Path:
+    """A tiny vision projector as llama.cpp's converter heads one (`clip`, general.type mmproj, a vision
+    encoder, no text blocks), with one small tensor: what Ollama's create takes as a projector layer.
+    Modelfile and `ollama create` tests need its metadata, not a working encoder."""
+    from gguf import GGUFType, GGUFWriter
+
+    writer = GGUFWriter(str(path), "clip")
+    writer.add_type(GGUFType.MMPROJ)
+    writer.add_name(path.stem)
+    writer.add_bool("clip.has_vision_encoder", True)
+    writer.add_uint32("clip.vision.block_count", 1)
+    writer.add_uint32("clip.vision.embedding_length", n_embd)
+    writer.add_string("clip.projector_type", "qwen3vl_merger")
+    writer.add_tensor("v.patch_embd.weight", np.random.default_rng(seed).standard_normal((n_embd, 4)).astype(np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

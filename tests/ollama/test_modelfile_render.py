@@ -160,7 +160,7 @@ def test_cli_renders_to_stdout_and_to_a_file(tmp_path, capsys, monkeypatch):
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report == {"file": str(target), "tag": "q5_k_m", "model": "v5-mistral-7b",
-                      "from": "../models/blossom-v5-mistral-7b-Q5_K_M.gguf"}
+                      "from": "../models/blossom-v5-mistral-7b-Q5_K_M.gguf", "projector": None}
     fields = create_request.create_fields(mf.read(target))
     assert fields["system"] == "你好\n" and fields["parameters"]["stop"] == ["</s>", "|Human|:"]
     assert not list(target.parent.glob("*.partial"))

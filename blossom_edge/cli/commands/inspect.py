@@ -4,6 +4,7 @@ Examples:
     blossom-edge inspect blossom-v5-4b-Q4_K_M.gguf
     blossom-edge inspect blossom-v5-4b-Q4_K_M.gguf --ctx 8192
     blossom-edge inspect blossom-v5-4b-Q4_K_M.gguf --json | jq .memory.total
+    blossom-edge inspect mmproj-blossom-v7-9b-F16.gguf   # a vision projector: its encoder's facts
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def inspect(
 ) -> None:
     """Architecture, parameters, tensor types, bits per weight, chat template, special tokens and RAM.
 
+    For a vision projector (mmproj-*.gguf): projector type, image and patch size, blocks, widths.
+
     Example: blossom-edge inspect blossom-v5-4b-Q4_K_M.gguf --ctx 2048
     """
     from blossom_edge.cli.output import Output
@@ -32,16 +35,50 @@ def inspect(
 
     out = Output(json_output)
     data = inspect_report(path, ctx)
-    out.data(data, lambda: _render(out, data))
+    out.data(data, lambda: _render_projector(out, data) if data["kind"] == "projector" else _render(out, data))
 
 
 def _count(n: int) -> str:
     return f"{n / 1e9:.2f} B ({n:,})" if n >= 1e9 else f"{n / 1e6:.1f} M ({n:,})"
 
 
+def _types_table(out, data: dict[str, Any]) -> None:
+    from blossom_edge.base.output import human_bytes
+    from blossom_edge.cli.records import Column, table
+
+    table(out, ["type", *(Column(c, right=True) for c in ("tensors", "weights", "size"))],
+          [[name, str(t["tensors"]), f"{t['elements']:,}", human_bytes(t["bytes"])]
+           for name, t in sorted(data["types"].items(), key=lambda kv: -kv[1]["bytes"])], title="tensor types")
+
+
+def _render_projector(out, data: dict[str, Any]) -> None:
+    from blossom_edge.base.output import human_bytes
+    from blossom_edge.cli.records import fields
+
+    vision = {k: "-" if v is None else str(v) for k, v in data["vision"].items()}
+    rows = [
+        ("architecture", data["architecture"]),
+        ("projector type", data["projector_type"] or "-"),
+        ("name", data["name"] or "-"),
+        ("image / patch size", f"{vision['image_size']} / {vision['patch_size']}"),
+        ("blocks / width", f"{vision['block_count']} / {vision['embedding_length']}"),
+        ("feed forward / heads", f"{vision['feed_forward_length']} / {vision['head_count']}"),
+        ("projects to", f"{vision['projection_dim']} (the text model's width)"
+                        + ("" if data["vision"]["spatial_merge_size"] is None else
+                           f", merging {vision['spatial_merge_size']}×{vision['spatial_merge_size']} patches")),
+        ("file type", data["file_type_name"] or str(data["file_type"])),
+        ("parameters", _count(data["n_params"])),
+        ("tensors", f"{data['tensors']}, {human_bytes(data['tensor_bytes'])}, "
+                    f"{data['bits_per_weight']:.2f} bits per weight"),
+    ]
+    fields(out, rows, title=f"{data['path']}  {human_bytes(data['file_size'])}  (vision projector)")
+    out.print("")
+    _types_table(out, data)
+
+
 def _render(out, data: dict[str, Any]) -> None:
     from blossom_edge.base.output import human_bytes
-    from blossom_edge.cli.records import Column, fields, paragraph, table
+    from blossom_edge.cli.records import fields, paragraph
 
     rows = [
         ("architecture", data["architecture"]),
@@ -62,9 +99,7 @@ def _render(out, data: dict[str, Any]) -> None:
     ]
     fields(out, rows, title=f"{data['path']}  {human_bytes(data['file_size'])}")
     out.print("")
-    table(out, ["type", *(Column(c, right=True) for c in ("tensors", "weights", "size"))],
-          [[name, str(t["tensors"]), f"{t['elements']:,}", human_bytes(t["bytes"])]
-           for name, t in sorted(data["types"].items(), key=lambda kv: -kv[1]["bytes"])], title="tensor types")
+    _types_table(out, data)
     mem = data["memory"]
     paragraph(
         out, f"RAM at {mem['n_ctx']} tokens of context: about {human_bytes(mem['total'])} = weights "

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from blossom_edge.cli.options import CtxOpt, GpuOpt, JsonOpt, ModelOpt, SystemOpt
+from blossom_edge.cli.options import CtxOpt, GpuOpt, JsonOpt, MmprojOpt, ModelOpt, SystemOpt
 
 if TYPE_CHECKING:
     from blossom_edge.cli.output import Output
@@ -87,6 +87,7 @@ def modelfile(
     ctx: CtxOpt = None,
     system: SystemOpt = None,
     model: ModelOpt = None,
+    mmproj: MmprojOpt = None,
     qtype: Annotated[str, typer.Option("--qtype", help="Quant type of the GGUF an alias stands for.")] = "q4_k_m",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the Modelfile here (default: stdout).")
@@ -132,14 +133,15 @@ def modelfile(
     from blossom_edge.ollama.create import render_for_source
 
     rendered = render_for_source(source, qtype=qtype, tag=tag, gpu=gpu, num_ctx=ctx, system=system, alias=model,
-                                 modelfile_dir=output.parent if output else Path.cwd())
+                                 modelfile_dir=output.parent if output else Path.cwd(), mmproj=mmproj)
     if output is None:
         typer.echo(rendered.text, nl=False)
         return
     from blossom_edge.ollama.modelfile import save
 
     save(output, rendered.text, source)
-    out.data({"file": str(output), "tag": rendered.tag, "model": rendered.model.alias, "from": rendered.from_value},
+    out.data({"file": str(output), "tag": rendered.tag, "model": rendered.model.alias, "from": rendered.from_value,
+              "projector": rendered.projector_value},
              lambda: typer.echo(str(output)))
 
 

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from blossom_edge.cli.options import CtxOpt, GpuOpt, JsonOpt, ModelOpt, OutputDirOpt, SystemOpt
+from blossom_edge.cli.options import CtxOpt, GpuOpt, JsonOpt, MmprojOpt, ModelOpt, OutputDirOpt, SystemOpt
 
 ollama_app = typer.Typer(
     name="ollama",
@@ -55,6 +55,7 @@ def create(
         str | None, typer.Option("--host", help="Ollama server (default: OLLAMA_HOST, else 127.0.0.1:11434).")
     ] = None,
     output_dir: OutputDirOpt = None,
+    mmproj: MmprojOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Quantize if needed, write the Modelfile, create the model in Ollama and check what it stored.
@@ -66,7 +67,7 @@ def create(
 
     out = Output(json_output)
     result = create_in_ollama(source, qtype, gpu=gpu, name=name, publish=publish, push=push, num_ctx=ctx,
-                              system=system, alias=model, host=host, output_dir=output_dir,
+                              system=system, alias=model, host=host, output_dir=output_dir, mmproj=mmproj,
                               progress=out.progress, warn=out.note)
     created = result.created
 
@@ -74,12 +75,15 @@ def create(
         for line in created.notes:
             out.note(f"note: {line}")
         verb = "created and pushed" if created.pushed else "created"
-        out.print(f"{verb} {created.name} from {result.gguf.name}; try: ollama run {created.name}", markup=False,
+        source = result.gguf.name + (f" and its projector {result.projector.name}" if result.projector else "")
+        out.print(f"{verb} {created.name} from {source}; try: ollama run {created.name}", markup=False,
                   soft_wrap=True)
 
     out.data({"name": created.name, "gguf": str(result.gguf), "modelfile": str(result.modelfile),
               "digest": created.digest, "uploaded": created.uploaded, "pushed": created.pushed,
-              "notes": created.notes, "server": result.server}, render)
+              "notes": created.notes, "server": result.server,
+              "projector": str(result.projector) if result.projector else None,
+              "projector_digest": created.projector_digest}, render)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ Examples:
     blossom-edge quantize 4b iq2_xs                      # computes its importance matrix first
     blossom-edge quantize 4b iq2_xs --imatrix blossom-v5-4b.imatrix.gguf
     blossom-edge quantize 4b q4_k_m --imatrix auto       # optional for k-quants: calibrated too
+    blossom-edge quantize ./Blossom-V7.1-9B q4_k_m --mmproj-type q8_0   # its vision projector in q8_0
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ def quantize(
     keep_intermediate: Annotated[
         bool, typer.Option("--keep-intermediate", help="Keep the lossless GGUF made on the way.")
     ] = False,
+    mmproj: Annotated[
+        bool, typer.Option("--mmproj/--no-mmproj",
+                           help="Leave a multimodal model's vision projector (mmproj-*.gguf) beside the output.")
+    ] = True,
+    mmproj_type: Annotated[
+        str | None, typer.Option("--mmproj-type", metavar="f16|q8_0",
+                                 help="The projector's type when converted from the checkpoint (default: f16).")
+    ] = None,
     list_types: Annotated[
         bool | None, typer.Option("--list-types", callback=_list_types, is_eager=True,
                                      help="List every quant type with its typical bits per weight and exit.")
@@ -78,7 +87,8 @@ def quantize(
 
     out = Output(json_output)
     report = quantize_pipeline(source, qtype, output_dir or Path.cwd(), threads=threads, imatrix=imatrix,
-                               keep_intermediate=keep_intermediate, progress=out.progress)
+                               keep_intermediate=keep_intermediate, mmproj=mmproj, mmproj_type=mmproj_type,
+                               progress=out.progress)
     info = report.verification.info
     out.data({
         "path": str(report.path),
@@ -92,6 +102,7 @@ def quantize(
         "tensor_types": info.type_histogram(),
         "generated": report.verification.text,
         "imatrix": report.imatrix,
+        "projector": report.projector,
         "timings_seconds": {k: round(v, 3) for k, v in report.timings.items()},
     }, lambda: _render(out, report))
 
@@ -117,6 +128,10 @@ def _render(out, report) -> None:
     out.print(f"manifest: {manifest_path(report.path)}")
     if report.imatrix:
         out.print(f"importance matrix ({report.imatrix['made']}): {report.imatrix['file']}")
+    if report.projector:
+        projector = report.projector
+        out.print(f"vision projector ({projector['type']}, {human_bytes(projector['bytes'])}): "
+                  f"{report.path.parent / projector['file']}")
     if report.intermediate:
         out.print(f"intermediate kept: {report.intermediate}")
 

@@ -8,11 +8,13 @@ dt_proj.bias, the conv1d kernel is squeezed to 2-D, every RMS-norm weight but th
 one gets its +1 (checkpoints store w − 1), and with more value than key heads the value
 heads move from grouped to tiled order in in_proj_qkv, in_proj_z, in_proj_a/b, A_log,
 dt_bias, conv1d (rows) and out_proj (columns). The multi-token-prediction layer (`mtp.*`)
-becomes block num_hidden_layers with its nextn tensors.
+becomes block num_hidden_layers with its nextn tensors. The multimodal checkpoint's vision
+tower is not part of the text GGUF: `convert/projector.py` writes it as the projector file
+(the reference's `--mmproj` run), or with `--no-mmproj` it is left out with one line.
 
 Differs from the reference: a checkpoint re-saved without its mtp.* tensors converts to a
 GGUF without the MTP block (the reference stops or writes a file llama.cpp refuses), saying
-so; the multimodal checkpoint's vision tower is left out with one line.
+so.
 
 The mechanisms are data and functions a Qwen3.5-MoE module reuses: `layer_kinds`,
 `rewrite_tensor`, `adapt_config`, `write_linear_attention_hparams` and the block tuples.
@@ -165,7 +167,7 @@ QWEN3_5 = Architecture(
     extra_hparams=(write_linear_attention_hparams,),
     adapt_config=adapt_config,
     rewrite=rewrite_tensor,
-    left_out="the vision tower; the GGUF holds the text model (a --mmproj projector file is not written yet)",
+    left_out="--no-mmproj: vision tower skipped (convert/projector.py writes it as a file of its own)",
     layer_kinds=layer_kinds,
     kind_tensors=((FULL, FULL_ATTENTION + DENSE_FFN), (LINEAR, LINEAR_ATTENTION + DENSE_FFN),
                   (MTP, FULL_ATTENTION + DENSE_FFN + MTP_EXTRA)),

@@ -1,7 +1,7 @@
 """Qwen3.5-MoE (Blossom-V6.4-35B-A3B): Qwen3.5's layer mix with a routed-plus-shared expert MLP.
 
 Everything about the blocks themselves (linear and full attention, their tensor transforms,
-the MTP layer, the vision tower left out) is Qwen3.5's, imported from `archs/qwen3_5.py`.
+the MTP layer, the vision tower kept for the projector file) is Qwen3.5's, imported from `archs/qwen3_5.py`.
 What is added is the MLP of every block, MTP included: a router (mlp.gate → ffn_gate_inp),
 routed experts stacked by `convert/experts.py`, and one shared expert with its own sigmoid
 gate (mlp.shared_expert_gate → ffn_gate_inp_shexp; both routers stay F32). The hub
@@ -35,7 +35,7 @@ QWEN3_5_MOE = Architecture(
     extra_hparams=(write_moe_hparams, write_linear_attention_hparams),
     adapt_config=adapt_config,
     rewrite=rewrite_tensor,
-    left_out="the vision tower; the GGUF holds the text model (a --mmproj projector file is not written yet)",
+    left_out="--no-mmproj: vision tower skipped (convert/projector.py writes it as a file of its own)",
     layer_kinds=layer_kinds,
     kind_tensors=((FULL, FULL_ATTENTION + MOE_FFN), (LINEAR, LINEAR_ATTENTION + MOE_FFN),
                   (MTP, FULL_ATTENTION + MOE_FFN + MTP_EXTRA)),
