@@ -148,8 +148,14 @@ def _number(value: float) -> str:
 
 # Ollama reserves the KV cache for the whole num_ctx up front: Qwen1.5-4B's 32k context
 # would take over 10 GB, more than most phones have. Published tags default to this
-# (what Ollama itself uses) and `--ctx` raises it up to the model's own limit.
+# (what Ollama itself uses) and `--ctx` raises it up to the model's own limit, never past it.
 DEFAULT_NUM_CTX = 4096
+
+
+def capped_num_ctx(model: ModelInfo, num_ctx: int | None) -> int:
+    """The context a Modelfile asks for: `--ctx`, else DEFAULT_NUM_CTX, never past the model's own
+    context (positions past it were never trained, and Ollama would reserve a cache for them)."""
+    return min(num_ctx or DEFAULT_NUM_CTX, model.context_length)
 
 
 def catalog_chat(model: ModelInfo) -> OllamaChat:
@@ -185,7 +191,7 @@ def blossom_commands(model: ModelInfo, from_path: str, *, gpu: bool = False, num
         commands.append(Command("system", system_text))
     commands += [Command(name, _number(value)) for name, value in BLOSSOM_PARAMETERS]
     commands += [Command("stop", stop) for stop in chat.stops]
-    commands.append(Command("num_ctx", str(num_ctx or min(model.context_length, DEFAULT_NUM_CTX))))
+    commands.append(Command("num_ctx", str(capped_num_ctx(model, num_ctx))))
     if gpu:
         commands.append(Command("num_gpu", str(ALL_GPU_LAYERS)))
     return commands
