@@ -4,9 +4,11 @@ Memory per model × quant × context is the same estimate bench uses before load
 KV cache + compute + runtime), from the catalog's parameter counts and base-model shapes.
 Every quant type llama.cpp's quantizer offers for a general model is weighed, down to the
 1-bit IQ1_S, and contexts down to MIN_CTX, so a 4 GB phone still gets an answer. Speed comes
-from this device's stored bench results when there are any; otherwise from memory bandwidth,
-because decoding one token reads every weight once: tokens/s ≈ usable bandwidth ÷ bytes read
-per token. That figure is an estimate and is labelled so everywhere it appears.
+from this device's stored bench result for that very file when there is one; otherwise from
+memory bandwidth, because decoding one token reads every weight once: tokens/s ≈ copy bandwidth
+× the share of it decoding reaches ÷ bytes read per token, that share being the one `bench`
+measured on this device (any model) when it has run. That figure is an estimate and is labelled
+so everywhere it appears.
 
 The answer is one pick, or, when nothing fits at a readable speed, the nearest option and what
 would make it work (a smaller context, more RAM, a faster device).
@@ -18,6 +20,7 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import median
 from typing import TYPE_CHECKING, Any
 
 from blossom_edge.base import sizes
@@ -50,7 +53,8 @@ QUANTS: dict[str, float] = {q.name: q.bpw for q in sorted(QUANT_TYPES, key=lambd
                             if q.alias_of is None and q.name not in NOT_WEIGHED}
 # The types llama.cpp quantizes only with an importance matrix (`quantize` computes one itself).
 NEEDS_IMATRIX: frozenset[str] = frozenset(q.name for q in QUANT_TYPES if q.needs_imatrix and q.name in QUANTS)
-# Share of copy bandwidth a CPU decode reaches in practice (bench's bandwidth_share is typically 0.5–0.8).
+# Share of copy bandwidth a CPU decode reaches in practice (bench's bandwidth_share is typically 0.5–0.8),
+# used until a `bench` run on the device has measured its own share.
 DECODE_EFFICIENCY = 0.6
 # llama.cpp repacks Q4_0 at load into interleaved blocks for dotprod/i8mm kernels on ARM.
 ARM_Q4_0_BONUS = 1.15
@@ -116,12 +120,26 @@ def shape_for(model: ModelInfo, quant: str) -> ModelShape:
     return model.shape.with_weights(int(model.params_b * 1e9 * QUANTS[quant] / 8))
 
 
-def estimated_tg(shape: ModelShape, context_tokens: float, bandwidth: float, *, repacked_q4_0: bool = False) -> float:
+def estimated_tg(shape: ModelShape, context_tokens: float, bandwidth: float, *, repacked_q4_0: bool = False,
+                 efficiency: float = DECODE_EFFICIENCY) -> float:
     """Generation tokens/s from memory bandwidth alone: decoding reads every weight and the KV cache
-    so far once per token, at DECODE_EFFICIENCY of copy bandwidth. `fit` and benchmarks/fit.py,
-    which checks it against a bench run, both call this, so the check is of this very figure."""
+    so far once per token, at `efficiency` of copy bandwidth. `fit` and benchmarks/fit.py, which
+    checks it against a bench run, both call this, so the check is of this very figure."""
     factor = ARM_Q4_0_BONUS if repacked_q4_0 else 1.0
-    return DECODE_EFFICIENCY * factor * bandwidth / bytes_per_token(shape, context_tokens)
+    return efficiency * factor * bandwidth / bytes_per_token(shape, context_tokens)
+
+
+def decode_efficiency(stored: list[BenchRow]) -> tuple[float, str]:
+    """The share of copy bandwidth decoding reaches on this device, and where that figure comes from.
+
+    Every `bench` generation row records it (bytes read per token × tokens/s ÷ copy bandwidth, the
+    very quantity `estimated_tg` multiplies by), whatever the model: on a VM with shared cores or a
+    phone that throttles it can sit far from the typical DECODE_EFFICIENCY, so a measured one wins.
+    """
+    shares = sorted(r.bandwidth_share for r in stored if r.n_gen and r.bandwidth_share)
+    if not shares:
+        return DECODE_EFFICIENCY, "typical for CPU decoding"
+    return median(shares), f"median of {len(shares)} bench run{'s' if len(shares) > 1 else ''} on this device"
 
 
 def arm_repack(features: list[str], arch: str | None) -> bool:
@@ -169,7 +187,7 @@ def contexts(n_ctx: int, model_ctx: int) -> list[int]:
 
 
 def row(model: ModelInfo, quant: str, ctx: int, n_ctx: int, budget: int, bandwidth: float | None, repack: bool,
-        stored: list[BenchRow]) -> FitRow:
+        stored: list[BenchRow], efficiency: float = DECODE_EFFICIENCY) -> FitRow:
     """One candidate: memory against the budget and speed at this context."""
     shape = shape_for(model, quant)
     est = estimate(shape, ctx, runtime=DEFAULT_RUNTIME_BYTES)
@@ -178,7 +196,7 @@ def row(model: ModelInfo, quant: str, ctx: int, n_ctx: int, budget: int, bandwid
     if speed is None and bandwidth:
         repacked = quant == "Q4_0" and repack
         # A chat fills the context over time: on average half of it is in the KV cache.
-        speed = estimated_tg(shape, ctx / 2, bandwidth, repacked_q4_0=repacked)
+        speed = estimated_tg(shape, ctx / 2, bandwidth, repacked_q4_0=repacked, efficiency=efficiency)
         source = "estimate"
         if repacked:
             notes.append("repacked Q4_0 (dotprod/i8mm)")
@@ -198,8 +216,8 @@ def row(model: ModelInfo, quant: str, ctx: int, n_ctx: int, budget: int, bandwid
 def candidates(budget: int, n_ctx: int, bandwidth: float | None, features: list[str], arch: str | None,
                stored: list[BenchRow]) -> list[FitRow]:
     """Every catalog model with a shape × every weighed quant × every context down to MIN_CTX."""
-    repack = arm_repack(features, arch)
-    return [row(model, quant, ctx, n_ctx, budget, bandwidth, repack, stored)
+    repack, efficiency = arm_repack(features, arch), decode_efficiency(stored)[0]
+    return [row(model, quant, ctx, n_ctx, budget, bandwidth, repack, stored, efficiency)
             for model in MODELS if model.shape is not None
             for ctx in contexts(n_ctx, model.context_length)
             for quant in QUANTS]
@@ -208,8 +226,8 @@ def candidates(budget: int, n_ctx: int, bandwidth: float | None, features: list[
 def table(budget: int, n_ctx: int, bandwidth: float | None, features: list[str], arch: str | None,
           stored: list[BenchRow]) -> list[FitRow]:
     """Every model × quant at the asked context (capped at each model's own): the table `fit` shows."""
-    repack = arm_repack(features, arch)
-    return [row(model, quant, min(n_ctx, model.context_length), n_ctx, budget, bandwidth, repack, stored)
+    repack, efficiency = arm_repack(features, arch), decode_efficiency(stored)[0]
+    return [row(model, quant, min(n_ctx, model.context_length), n_ctx, budget, bandwidth, repack, stored, efficiency)
             for model in MODELS if model.shape is not None for quant in QUANTS]
 
 

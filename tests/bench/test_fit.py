@@ -84,6 +84,28 @@ def test_stored_results_win_over_estimates(capsys: pytest.CaptureFixture[str]) -
     assert data["budget"] == info.ram_available
 
 
+def test_a_share_bench_measured_on_this_device_replaces_the_typical_one(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench records what share of copy bandwidth decoding reached; fit's estimates for every other
+    file scale by it, while the file bench measured keeps its measured rate."""
+    from blossom_edge.device.probe import probe
+    from blossom_edge.device.tree import Tree
+
+    root = DEVICES / "raspberry-pi-5"
+    args = ("--ram", "8G", "--bandwidth", "17", "--device-root", str(root))
+    before = {(r["model"], r["quant"]): r for r in _fit(capsys, *args)["rows"]}
+    info = probe(Tree(root))
+    with ResultsStore() as store:
+        store.append([BenchRow(device_id=info.device_id, model_filename="/m/blossom-v5-4b-Q8_0.gguf", n_threads=4,
+                               n_prompt=0, n_gen=128, avg_ts=2.5, bandwidth_share=share) for share in (0.8, 0.9, 1.3)])
+    data = _fit(capsys, *args)
+    assert data["decode_efficiency"] == 0.9 and "3 bench runs" in data["decode_efficiency_basis"]
+    after = {(r["model"], r["quant"]): r for r in data["rows"]}
+    assert after[("v5-4b", "Q8_0")]["tg_source"] == "measured" and after[("v5-4b", "Q8_0")]["tg_ts"] == 2.5
+    assert after[("v6.3-8b", "Q4_K_M")]["tg_ts"] == pytest.approx(before[("v6.3-8b", "Q4_K_M")]["tg_ts"] * 0.9 / 0.6)
+    assert main(["fit", *args]) == 0
+    assert "decode efficiency 0.90 (median of 3 bench runs" in " ".join(capsys.readouterr().out.split())
+
+
 def test_nothing_fits_names_the_nearest_and_the_ram_that_makes_it_fit(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--bandwidth", "10", "--device-root", str(DEVICES / "pixel-3-snapdragon-845")]
     assert main(["fit", "--ram", "1G", *args]) == 0

@@ -61,12 +61,14 @@ def fit(
         cached = store.bandwidth(info.device_id)
     bandwidth = bandwidth_for(info, given_gbs=bandwidth_gbs, cached=cached, this_machine=device_root is None,
                               note=out.progress.step)
+    efficiency, efficiency_basis = f.decode_efficiency(stored)
     rows = f.table(budget, ctx, bandwidth, info.features, info.arch, stored)
     every = f.candidates(budget, ctx, bandwidth, info.features, info.arch, stored)
     advice = f.advise(every, ctx, f.arm_repack(info.features, info.arch), budget, ram_given=ram_bytes is not None)
     payload = {
         "device": info.name, "device_id": info.device_id, "ram_total": total, "budget": budget,
         "budget_basis": basis, "ctx": ctx, "bandwidth_bps": bandwidth, "min_readable_tps": f.MIN_READABLE_TPS,
+        "decode_efficiency": efficiency, "decode_efficiency_basis": efficiency_basis,
         "speed_note": "tg_source 'estimate' = bandwidth-based estimate, not a measurement",
         "rows": [r.to_dict() for r in rows], "candidates": [r.to_dict() for r in every],
         "pick": advice.pick.to_dict() if advice.pick else None,
@@ -76,11 +78,11 @@ def fit(
     }
     shown = rows if all_rows else f.best_per_model(rows)
     out.data(payload, lambda: render(out, shown, advice, info.name, budget, basis, ctx, bandwidth, matrix=all_rows,
-                                     skipped=f.without_shape()))
+                                     skipped=f.without_shape(), efficiency=(efficiency, efficiency_basis)))
 
 
 def render(out, rows, advice, name: str, budget: int, basis: str, ctx: int, bandwidth: float | None, *,
-           matrix: bool = True, skipped: list[str] = ()) -> None:
+           matrix: bool = True, skipped: list[str] = (), efficiency: tuple[float, str] = (0.6, "typical")) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -106,8 +108,8 @@ def render(out, rows, advice, name: str, budget: int, basis: str, ctx: int, band
     if skipped:
         out.print(f"Not estimated (no dimensions recorded for their base model): {', '.join(skipped)}")
     if bandwidth:
-        out.print(f"* estimate: {bandwidth / 1e9:.1f} GB/s copy bandwidth × decode efficiency ÷ bytes per "
-                  "token; run `blossom-edge bench` for measured figures")
+        out.print(f"* estimate: {bandwidth / 1e9:.1f} GB/s copy bandwidth × decode efficiency {efficiency[0]:.2f} "
+                  f"({efficiency[1]}) ÷ bytes per token; run `blossom-edge bench` for measured figures")
     out.print(conclusion(advice))
 
 
