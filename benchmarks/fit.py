@@ -3,9 +3,10 @@
 `fit` estimates generation as copy bandwidth × decode efficiency ÷ bytes read per token, the
 efficiency being the share of copy bandwidth `bench` measured on the device (any model), or the
 typical DECODE_EFFICIENCY before any bench run. This script checks both, the way a user meets
-them: it benches a calibration file (a random-weight Q8_0 llama, ~330 MB) whose measured share
-becomes the device's, then predicts a different file (by default the same shape in F16, ~620 MB;
-or `--model`) and benches that one to compare.
+them: it benches a calibration file (a random-weight Q8_0 llama of 4 layers, ~330 MB) whose measured
+share becomes the device's for that type, then predicts a different file (by default a Q8_0 of 8
+layers, ~600 MB, as fit predicts one model from a bench of another of the same type; or `--model`,
+e.g. an F16 to see a share carried across types) and benches that one to compare.
 
 Each round measures the copy bandwidth with the function `fit` uses (`bench.bandwidth.measure`)
 and then benches both files in their own processes, so all three see the same load from other
@@ -21,7 +22,7 @@ round's estimate / measured:
 figure is measured), so pp is reported as measured only.
 
     python benchmarks/fit.py --workdir /tmp/blossom-fit
-    python benchmarks/fit.py --model some.gguf --qtype Q4_K_M --tg 128 --reps 5
+    python benchmarks/fit.py --model some-f16.gguf --qtype F16   # a share carried across types
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from statistics import median
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SHAPE = dict(n_embd=2048, n_layer=4, n_ff=5632, n_head=16, n_head_kv=4)
+SHAPE = dict(n_embd=2048, n_ff=5632, n_head=16, n_head_kv=4)
 
 
 def run_bench(model: Path, args: argparse.Namespace, bandwidth: float) -> dict[str, dict]:
@@ -50,22 +51,22 @@ def run_bench(model: Path, args: argparse.Namespace, bandwidth: float) -> dict[s
     return {("pp" if r["n_prompt"] else "tg"): r for r in json.loads(out.stdout)}
 
 
-def built(args: argparse.Namespace, weight_type: str) -> Path:
+def built(args: argparse.Namespace, weight_type: str, n_layer: int) -> Path:
     from tests.builders.tiny_gguf import build_tiny_llama
 
-    path = args.workdir / f"fit-{weight_type.lower()}.gguf"
+    path = args.workdir / f"fit-{weight_type.lower()}-{n_layer}l.gguf"
     if not path.exists():
         print(f"building {path}", file=sys.stderr)
-        build_tiny_llama(path, weight_type=weight_type, **SHAPE)
+        build_tiny_llama(path, weight_type=weight_type, n_layer=n_layer, **SHAPE)
     return path
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/blossom-fit"))
-    parser.add_argument("--model", type=Path, default=None, help="GGUF to predict (default: build an F16 one)")
+    parser.add_argument("--model", type=Path, default=None, help="GGUF to predict (default: build an 8-layer Q8_0)")
     parser.add_argument("--qtype", default=None, help="its quant type for the catalog-style figure "
-                                                     "(default: F16 for the built file)")
+                                                     "(default: Q8_0 for the built file)")
     parser.add_argument("--pp", type=int, default=256)
     parser.add_argument("--tg", type=int, default=64)
     parser.add_argument("--reps", type=int, default=3)
@@ -78,10 +79,10 @@ def main() -> int:
     from blossom_edge.inputs.gguf_info import read_gguf_info
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    calibration = built(args, "Q8_0")
+    calibration = built(args, "Q8_0", 4)
     model, qtype = args.model, args.qtype
     if model is None:
-        model, qtype = built(args, "F16"), qtype or "F16"
+        model, qtype = built(args, "Q8_0", 8), qtype or "Q8_0"
     info = read_gguf_info(model)
     shape = info.model_shape()
     catalog_shape = shape.with_weights(int(info.n_params * fit.QUANTS[qtype.upper()] / 8)) if qtype else None

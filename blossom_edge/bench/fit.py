@@ -129,17 +129,28 @@ def estimated_tg(shape: ModelShape, context_tokens: float, bandwidth: float, *, 
     return efficiency * factor * bandwidth / bytes_per_token(shape, context_tokens)
 
 
-def decode_efficiency(stored: list[BenchRow]) -> tuple[float, str]:
+def file_quant(file_name: str | None) -> str | None:
+    """The quant type a GGUF's name ends with (`blossom-v5-4b-Q4_K_M.gguf` → Q4_K_M), if any."""
+    stem = Path(str(file_name or "")).name.upper().removesuffix(".GGUF")
+    return next((q for q in sorted(QUANTS, key=len, reverse=True) if stem.endswith(q)), None)
+
+
+def decode_efficiency(stored: list[BenchRow], quant: str | None = None) -> tuple[float, str]:
     """The share of copy bandwidth decoding reaches on this device, and where that figure comes from.
 
     Every `bench` generation row records it (bytes read per token × tokens/s ÷ copy bandwidth, the
-    very quantity `estimated_tg` multiplies by), whatever the model: on a VM with shared cores or a
-    phone that throttles it can sit far from the typical DECODE_EFFICIENCY, so a measured one wins.
+    very quantity `estimated_tg` multiplies by): on a VM with shared cores or a phone that throttles
+    it can sit far from the typical DECODE_EFFICIENCY, so a measured one wins. Types differ in the
+    arithmetic per byte they cost (a Q8_0 file reaches a smaller share than an F16 one on the same
+    cores), so runs of `quant` itself come first, then runs of any type.
     """
-    shares = sorted(r.bandwidth_share for r in stored if r.n_gen and r.bandwidth_share)
+    rows = [r for r in stored if r.n_gen and r.bandwidth_share]
+    same = [r for r in rows if quant and file_quant(r.model_filename) == quant]
+    shares = [r.bandwidth_share for r in (same or rows)]
     if not shares:
         return DECODE_EFFICIENCY, "typical for CPU decoding"
-    return median(shares), f"median of {len(shares)} bench run{'s' if len(shares) > 1 else ''} on this device"
+    runs = f"{len(shares)} bench run{'s' if len(shares) > 1 else ''}"
+    return median(shares), f"median of {runs} of {quant} on this device" if same else f"median of {runs} on this device"
 
 
 def arm_repack(features: list[str], arch: str | None) -> bool:
@@ -216,8 +227,8 @@ def row(model: ModelInfo, quant: str, ctx: int, n_ctx: int, budget: int, bandwid
 def candidates(budget: int, n_ctx: int, bandwidth: float | None, features: list[str], arch: str | None,
                stored: list[BenchRow]) -> list[FitRow]:
     """Every catalog model with a shape × every weighed quant × every context down to MIN_CTX."""
-    repack, efficiency = arm_repack(features, arch), decode_efficiency(stored)[0]
-    return [row(model, quant, ctx, n_ctx, budget, bandwidth, repack, stored, efficiency)
+    repack, efficiency = arm_repack(features, arch), {q: decode_efficiency(stored, q)[0] for q in QUANTS}
+    return [row(model, quant, ctx, n_ctx, budget, bandwidth, repack, stored, efficiency[quant])
             for model in MODELS if model.shape is not None
             for ctx in contexts(n_ctx, model.context_length)
             for quant in QUANTS]
@@ -226,8 +237,9 @@ def candidates(budget: int, n_ctx: int, bandwidth: float | None, features: list[
 def table(budget: int, n_ctx: int, bandwidth: float | None, features: list[str], arch: str | None,
           stored: list[BenchRow]) -> list[FitRow]:
     """Every model × quant at the asked context (capped at each model's own): the table `fit` shows."""
-    repack, efficiency = arm_repack(features, arch), decode_efficiency(stored)[0]
-    return [row(model, quant, min(n_ctx, model.context_length), n_ctx, budget, bandwidth, repack, stored, efficiency)
+    repack, efficiency = arm_repack(features, arch), {q: decode_efficiency(stored, q)[0] for q in QUANTS}
+    return [row(model, quant, min(n_ctx, model.context_length), n_ctx, budget, bandwidth, repack, stored,
+                efficiency[quant])
             for model in MODELS if model.shape is not None for quant in QUANTS]
 
 

@@ -138,7 +138,6 @@ BASE_SHAPES["Qwen/Qwen3-30B-A3B-Base"] = ModelShape(48, 2048, 4, 128, 151936, 76
                                                     expert_share=48 * 128 * 3 * 2048 * 768 / 30.5e9)
 
 
-
 def _gated_delta_state(k_heads: int, v_heads: int, head_dim: int, conv_kernel: int) -> int:
     """f32 bytes one Qwen3.5 linear-attention layer keeps per sequence, as llama.cpp sizes it: a conv
     state of (kernel - 1) × (inner + 2 × K heads × head dim) and a delta-net state of head dim × inner,

@@ -104,6 +104,14 @@ def test_a_share_bench_measured_on_this_device_replaces_the_typical_one(capsys: 
     assert after[("v6.3-8b", "Q4_K_M")]["tg_ts"] == pytest.approx(before[("v6.3-8b", "Q4_K_M")]["tg_ts"] * 0.9 / 0.6)
     assert main(["fit", *args]) == 0
     assert "decode efficiency 0.90 (median of 3 bench runs" in " ".join(capsys.readouterr().out.split())
+    # A type's own runs come first: a Q4_K_M run sets every Q4_K_M estimate, the rest use all four runs.
+    with ResultsStore() as store:
+        store.append([BenchRow(device_id=info.device_id, model_filename="/m/other-Q4_K_M.gguf", n_threads=4,
+                               n_prompt=0, n_gen=128, avg_ts=9.0, bandwidth_share=0.3)])
+    after = {(r["model"], r["quant"]): r for r in _fit(capsys, *args)["rows"]}
+    for quant, share in (("Q4_K_M", 0.3), ("Q6_K", 0.85)):
+        assert after[("v6.3-8b", quant)]["tg_ts"] == pytest.approx(before[("v6.3-8b", quant)]["tg_ts"] * share / 0.6)
+    assert f.file_quant("/x/blossom-v6.3-8b-IQ2_XXS.gguf") == "IQ2_XXS" and f.file_quant("model.gguf") is None
 
 
 def test_nothing_fits_names_the_nearest_and_the_ram_that_makes_it_fit(capsys: pytest.CaptureFixture[str]) -> None:

@@ -109,7 +109,8 @@ def render(out, rows, advice, name: str, budget: int, basis: str, ctx: int, band
         out.print(f"Not estimated (no dimensions recorded for their base model): {', '.join(skipped)}")
     if bandwidth:
         out.print(f"* estimate: {bandwidth / 1e9:.1f} GB/s copy bandwidth × decode efficiency {efficiency[0]:.2f} "
-                  f"({efficiency[1]}) ÷ bytes per token; run `blossom-edge bench` for measured figures")
+                  f"({efficiency[1]}; a type bench has run uses its own runs) ÷ bytes per token; run "
+                  "`blossom-edge bench` for measured figures")
     out.print(conclusion(advice))
 
 
