@@ -43,7 +43,8 @@ GpuOpt = Annotated[
                                "Termux's Vulkan backend."),
 ]
 CtxOpt = Annotated[
-    int | None, typer.Option("--ctx", min=1, help="Context size num_ctx (default: the model's context, at most 4096).")
+    int | None, typer.Option("--ctx", min=1, help="Context size num_ctx (default: the model's context, at most "
+                                                 "4096; never past the model's context).")
 ]
 SystemOpt = Annotated[str | None, typer.Option("--system", help="System prompt (default: Blossom's own).")]
 ModelOpt = Annotated[

@@ -59,6 +59,20 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "hub-v6.4-9b": "https://huggingface.co/Azure99/Blossom-V6.4-9B/discussions",
     "gguf-v6.4-9b": "https://huggingface.co/Azure99/Blossom-V6.4-9B-GGUF",
     "card-v6.4-35b": "https://huggingface.co/Azure99/Blossom-V6.4-35B-A3B",
+    "params-v5.1-9b": "https://ollama.com/azure99/blossom:9b-q6_k/blobs/e534fac94248",
+    "card-v7-27b": "https://huggingface.co/Azure99/Blossom-V7-27B",
+    "page-v7-9b": "https://featherless.ai/models/Azure99/Blossom-V7-9B",
+    "card-v7.1-35b": "https://huggingface.co/Azure99/Blossom-V7.1-35B-A3B",
+    "gguf-v7.1-9b": "https://huggingface.co/Azure99/Blossom-V7.1-9B-GGUF",
+    "page-v7.1-9b": "https://featherless.ai/models/Azure99/Blossom-V7.1-9B",
+    # Qwen3.5 base shapes: the 9B's config.json as a fine-tune republishes it (model_name Qwen/Qwen3.5-9B;
+    # its KV-head count is on the Vultr page), the 27B's card and a Megatron recipe, the 35B-A3B's recipe.
+    "config-qwen3.5-9b": "https://huggingface.co/khtsly/Mini-Coder/blob/main/config.json",
+    "kv-qwen3.5-9b": "https://docs.vultr.com/models/alibaba-qwen-35/qwen3.5-9b/nvidia",
+    "card-qwen3.5-27b": "https://huggingface.co/Qwen/Qwen3.5-27B/commit/3b2962802c141fcffb992b4e13e4cf9012fdaa13",
+    "recipe-qwen3.5-27b": "github:radixark/miles@51b148c7c09036d7ea32eb8f77c3c56b4e32983f:scripts/models/qwen3.5-27B.sh",
+    "recipe-qwen3.5-35b-a3b": "github:THUDM/slime@10cefc3b91ba5db960c74037390f4e2596f5773d:"
+                              "scripts/models/qwen3.5-35B-A3B.sh",
 })
 
 # The facts every entry states; the ones an entry has no source for are its `unverified`.
@@ -124,6 +138,29 @@ BASE_SHAPES["Qwen/Qwen3-30B-A3B-Base"] = ModelShape(48, 2048, 4, 128, 151936, 76
                                                     expert_share=48 * 128 * 3 * 2048 * 768 / 30.5e9)
 
 
+def _gated_delta_state(k_heads: int, v_heads: int, head_dim: int, conv_kernel: int) -> int:
+    """f32 bytes one Qwen3.5 linear-attention layer keeps per sequence, as llama.cpp sizes it: a conv
+    state of (kernel - 1) × (inner + 2 × K heads × head dim) and a delta-net state of head dim × inner,
+    inner being V heads × head dim (the GGUF reader's `_recurrent_layers` computes the same)."""
+    inner = v_heads * head_dim
+    return 4 * ((conv_kernel - 1) * (inner + 2 * k_heads * head_dim) + head_dim * inner)
+
+
+# Qwen3.5: three gated-delta-net layers to one full-attention layer (full_attention_interval 4), the
+# full-attention ones with 256-wide heads; a vocabulary of 248320. Each base's figures are cited by the
+# entries' `sources["shape"]`.
+_QWEN35_STATE = _gated_delta_state(k_heads=16, v_heads=32, head_dim=128, conv_kernel=4)
+BASE_SHAPES["Qwen/Qwen3.5-9B-Base"] = ModelShape(32, 4096, 4, 256, 248320, 12288, n_recurrent_layers=24,
+                                                 recurrent_state_bytes=_QWEN35_STATE)
+# The 27B's linear-attention head counts are in no source found, so its per-layer state is left out
+# (an underestimate of a few MB per layer at most).
+BASE_SHAPES["Qwen/Qwen3.5-27B"] = ModelShape(64, 5120, 4, 256, 248320, 17408, n_recurrent_layers=48)
+# 35B-A3B: 40 layers of 256 experts (gate, up, down of 2048 × 512), 8 routed per token, plus a shared expert.
+BASE_SHAPES["Qwen/Qwen3.5-35B-A3B-Base"] = ModelShape(
+    40, 2048, 2, 256, 248320, 512, n_expert=256, n_expert_used=8, expert_share=40 * 256 * 3 * 2048 * 512 / 35e9,
+    n_recurrent_layers=30, recurrent_state_bytes=_QWEN35_STATE)
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """One Blossom release; `params_b` is billions of parameters as the model card counts them.
@@ -146,7 +183,14 @@ class ModelInfo:
     eos: str | None = None
     other_aliases: tuple[str, ...] = field(default=())
     sources: Mapping[str, str] = field(default_factory=dict)
+    # Published sampling defaults under Ollama's PARAMETER names; empty where no source gives them.
     parameters: tuple[tuple[str, float | int], ...] = ()
+    # Takes images besides text (a vision tower; in GGUF a separate projector file).
+    vision: bool = False
+    # Carries multi-token-prediction layers for speculative decoding.
+    mtp: bool = False
+    # Reasons before answering, always: the effort levels the card names ("adaptive" when it names none).
+    reasoning: tuple[str, ...] = ()
 
     @property
     def shape(self) -> ModelShape | None:
@@ -166,6 +210,9 @@ class ModelInfo:
             text = "MoE" if "Moe" in self.architecture else "dense"
         if self.architecture.startswith("Qwen3_5"):
             text += "; linear + full attention"
+        for flag, label in ((self.vision, "vision"), (self.mtp, "MTP"), (bool(self.reasoning), "reasoning")):
+            if flag:
+                text += f"; {label}"
         return text
 
     @property
@@ -210,6 +257,8 @@ class ModelInfo:
             "eos_token": chat.eos_token if chat else self.eos, "system_prompt": chat.system if chat else None,
             "ollama": self.published, "ollama_gpu": f"{self.published}-gpu" if self.published else None,
             "shape": shape.dimensions() if shape else None, "kind": self.kind,
+            "parameters": dict(self.parameters), "vision": self.vision, "mtp": self.mtp,
+            "reasoning": list(self.reasoning),
             "sources": {fact: SOURCES[key] for fact, key in self.sources.items()},
             "unverified": list(self.unverified),
         }
@@ -252,7 +301,8 @@ MODELS: tuple[ModelInfo, ...] = (
                                chat_format="card-v5-llama3-8b", eos_token="tokens-v5-llama3-8b")),
     ModelInfo("v5.1-9b", "Azure99/blossom-v5.1-9b", "v5.1", "01-ai/Yi-1.5-9B", "LlamaForCausalLM",
               8.83, 4096, _DIALOGUE_ENDOFTEXT, published="azure99/blossom:9b", other_aliases=("9b",),
-              sources=_sources(**_V51, license="card-v5.1-9b")),
+              sources=_sources(**_V51, license="card-v5.1-9b", parameters="params-v5.1-9b"),
+              parameters=(("repeat_penalty", 1.05), ("temperature", 0.5), ("top_k", 50), ("top_p", 0.85))),
     ModelInfo("v5.1-34b", "Azure99/blossom-v5.1-34b", "v5.1", "01-ai/Yi-1.5-34B", "LlamaForCausalLM",
               34.39, 4096, _DIALOGUE_ENDOFTEXT, published="azure99/blossom:34b", other_aliases=("34b",),
               sources=_sources(**_V51, architecture="leaderboard-v5.1-34b", params_b="leaderboard-v5.1-34b")),
@@ -303,12 +353,53 @@ MODELS: tuple[ModelInfo, ...] = (
               "SeedOssForCausalLM", 36.15, 32768, None, published="azure99/blossom-v6.3:36b",
               sources=_sources(repo_id="card-v6.3-36b", base_model="card-v6.3-36b", architecture="card-v6.3-36b",
                                license="card-v6.3-36b", ollama="ollama-v6.3-14b")),
+    # v6.4: "a small number of multimodal samples added to preserve the multimodal capabilities of the Base
+    # models" (the 35B-A3B card), so both keep their vision tower.
     ModelInfo("v6.4-9b", "Azure99/Blossom-V6.4-9B", "v6.4", "Qwen/Qwen3.5-9B-Base",
-              "Qwen3_5ForConditionalGeneration", 9.0, 32768, None,
-              sources=_sources(repo_id="hub-v6.4-9b", architecture="hub-v6.4-9b", license="hub-v6.4-9b")),
+              "Qwen3_5ForConditionalGeneration", 9.0, 32768, None, vision=True,
+              sources=_sources(repo_id="hub-v6.4-9b", architecture="hub-v6.4-9b", license="hub-v6.4-9b",
+                               shape="config-qwen3.5-9b", vision="card-v6.4-35b")),
     ModelInfo("v6.4-35b-a3b", "Azure99/Blossom-V6.4-35B-A3B", "v6.4", "Qwen/Qwen3.5-35B-A3B-Base",
-              "Qwen3_5MoeForConditionalGeneration", 35.0, 32768, None,
-              sources=_sources(repo_id="card-v6.4-35b", architecture="card-v6.4-35b")),
+              "Qwen3_5MoeForConditionalGeneration", 35.0, 32768, None, vision=True,
+              sources=_sources(repo_id="card-v6.4-35b", architecture="card-v6.4-35b",
+                               shape="recipe-qwen3.5-35b-a3b", vision="card-v6.4-35b")),
+    # v7: multimodal, MTP layers, always-on adaptive reasoning (one level), tool calls with interleaved
+    # reasoning, 262144-token context, and a custom chat template the card says to keep: so no chat
+    # format is assumed (the checkpoint's own template is used). The card is the family's; the 9B's
+    # repository, base, size and licence are on a model-hosting page; no 35B-A3B repository was found.
+    ModelInfo("v7-9b", "Azure99/Blossom-V7-9B", "v7", "Qwen/Qwen3.5-9B-Base", "Qwen3_5ForConditionalGeneration",
+              9.0, 262144, None, vision=True, mtp=True, reasoning=("adaptive",),
+              sources=_sources(repo_id="page-v7-9b", base_model="page-v7-9b", params_b="page-v7-9b",
+                               context_length="card-v7-27b", license="page-v7-9b", shape="config-qwen3.5-9b",
+                               vision="card-v7-27b", mtp="card-v7-27b", reasoning="card-v7-27b")),
+    ModelInfo("v7-27b", "Azure99/Blossom-V7-27B", "v7", "Qwen/Qwen3.5-27B", "Qwen3_5ForConditionalGeneration",
+              27.0, 262144, None, vision=True, mtp=True, reasoning=("adaptive",),
+              sources=_sources(repo_id="card-v7-27b", params_b="card-v7-27b", context_length="card-v7-27b",
+                               shape="card-qwen3.5-27b", vision="card-v7-27b", mtp="card-v7-27b",
+                               reasoning="card-v7-27b")),
+    ModelInfo("v7-35b-a3b", "Azure99/Blossom-V7-35B-A3B", "v7", "Qwen/Qwen3.5-35B-A3B-Base",
+              "Qwen3_5MoeForConditionalGeneration", 35.0, 262144, None, vision=True, mtp=True,
+              reasoning=("adaptive",),
+              sources=_sources(context_length="card-v7-27b", shape="recipe-qwen3.5-35b-a3b", vision="card-v7-27b",
+                               mtp="card-v7-27b", reasoning="card-v7-27b")),
+    # v7.1: as v7, with two reasoning efforts, medium and max (the default). Its card says "its Qwen base
+    # models" without naming them; the 9B's base is named on a model-hosting page.
+    ModelInfo("v7.1-9b", "Azure99/Blossom-V7.1-9B", "v7.1", "Qwen/Qwen3.5-9B-Base",
+              "Qwen3_5ForConditionalGeneration", 9.0, 262144, None, vision=True, mtp=True,
+              reasoning=("medium", "max"),
+              sources=_sources(repo_id="gguf-v7.1-9b", base_model="page-v7.1-9b", params_b="page-v7.1-9b",
+                               context_length="card-v7.1-35b", license="page-v7.1-9b", shape="config-qwen3.5-9b",
+                               vision="card-v7.1-35b", mtp="card-v7.1-35b", reasoning="card-v7.1-35b")),
+    ModelInfo("v7.1-27b", "Azure99/Blossom-V7.1-27B", "v7.1", "Qwen/Qwen3.5-27B", "Qwen3_5ForConditionalGeneration",
+              27.0, 262144, None, vision=True, mtp=True, reasoning=("medium", "max"),
+              sources=_sources(context_length="card-v7.1-35b", shape="card-qwen3.5-27b", vision="card-v7.1-35b",
+                               mtp="card-v7.1-35b", reasoning="card-v7.1-35b")),
+    ModelInfo("v7.1-35b-a3b", "Azure99/Blossom-V7.1-35B-A3B", "v7.1", "Qwen/Qwen3.5-35B-A3B-Base",
+              "Qwen3_5MoeForConditionalGeneration", 35.0, 262144, None, vision=True, mtp=True,
+              reasoning=("medium", "max"),
+              sources=_sources(repo_id="card-v7.1-35b", params_b="card-v7.1-35b", context_length="card-v7.1-35b",
+                               shape="recipe-qwen3.5-35b-a3b", vision="card-v7.1-35b", mtp="card-v7.1-35b",
+                               reasoning="card-v7.1-35b")),
 )
 
 # The lines in release order, for grouping.

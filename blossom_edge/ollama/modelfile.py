@@ -153,8 +153,16 @@ MTP_DRAFT_TOKENS = 4
 
 # Ollama reserves the KV cache for the whole num_ctx up front: Qwen1.5-4B's 32k context
 # would take over 10 GB, more than most phones have. Published tags default to this
-# (what Ollama itself uses) and `--ctx` raises it up to the model's own limit.
+# (what Ollama itself uses) and `--ctx` raises it up to the model's own limit, never past it.
 DEFAULT_NUM_CTX = 4096
+
+
+def capped_num_ctx(model: ModelInfo, num_ctx: int | None) -> int:
+    """The context a Modelfile asks for: `--ctx`, else DEFAULT_NUM_CTX, never past the model's own
+    context (positions past it were never trained, and Ollama would reserve a cache for them). A model
+    outside the catalog whose context is not known (0) is capped by DEFAULT_NUM_CTX alone."""
+    wanted = num_ctx or DEFAULT_NUM_CTX
+    return min(wanted, model.context_length) if model.context_length else wanted
 
 
 def catalog_chat(model: ModelInfo) -> OllamaChat:
@@ -197,7 +205,7 @@ def blossom_commands(model: ModelInfo, from_path: str, *, gpu: bool = False, num
         commands.append(Command("system", system_text))
     commands += [Command(name, _number(value)) for name, value in BLOSSOM_PARAMETERS]
     commands += [Command("stop", stop) for stop in chat.stops]
-    commands.append(Command("num_ctx", str(num_ctx or min(model.context_length or DEFAULT_NUM_CTX, DEFAULT_NUM_CTX))))
+    commands.append(Command("num_ctx", str(capped_num_ctx(model, num_ctx))))
     if gpu:
         commands.append(Command("num_gpu", str(ALL_GPU_LAYERS)))
     if mtp_layers:

@@ -40,29 +40,34 @@ class QuantType:
 
 
 # bpw for the mixes come from the sizes llama.cpp reports for Llama-3-8B (embeddings and output
-# kept at higher precision count in).
+# kept at higher precision count in). For the IQ types llama.cpp's table gives only the block's own
+# bits, which a whole file exceeds by 10-30 % (the embeddings and output stay at 4-6 bits), so theirs
+# are the sizes of published Llama-3(.1)-8B-Instruct files (8.03 B parameters) of bartowski's
+# Meta-Llama-3-8B-Instruct-GGUF-special-tokens and Meta-Llama-3.1-8B-Instruct-GGUF repositories on the
+# Hugging Face Hub: IQ1_S 2.02 GB, IQ1_M 2.16, IQ2_XXS 2.40, IQ2_XS 2.61, IQ2_S 2.76, IQ2_M 2.95,
+# IQ3_XXS 3.27, IQ3_XS 3.52, IQ3_M 3.78, IQ4_XS 4.45 (IQ3_S and IQ4_NL: block bits; no file was found).
 QUANT_TYPES: tuple[QuantType, ...] = (
     QuantType("Q1_0", 1.125),
-    QuantType("IQ1_S", 1.56, needs_imatrix=True),
     QuantType("TQ1_0", 1.69),
-    QuantType("IQ1_M", 1.75, needs_imatrix=True),
-    QuantType("IQ2_XXS", 2.06, needs_imatrix=True),
+    QuantType("IQ1_S", 2.01, needs_imatrix=True),
     QuantType("TQ2_0", 2.06),
+    QuantType("IQ1_M", 2.15, needs_imatrix=True),
     QuantType("Q2_0", 2.25),
-    QuantType("IQ2_XS", 2.31, needs_imatrix=True),
-    QuantType("IQ2_S", 2.5, needs_imatrix=True),
-    QuantType("IQ2_M", 2.7, needs_imatrix=True),
-    QuantType("IQ3_XXS", 3.06, needs_imatrix=True),
+    QuantType("IQ2_XXS", 2.39, needs_imatrix=True),
+    QuantType("IQ2_XS", 2.6, needs_imatrix=True),
+    QuantType("IQ2_S", 2.75, needs_imatrix=True),
+    QuantType("IQ2_M", 2.94, needs_imatrix=True),
+    QuantType("IQ3_XXS", 3.26, needs_imatrix=True),
     QuantType("Q2_K_S", 3.17, needs_imatrix=True),
     QuantType("Q2_K", 3.17),
-    QuantType("IQ3_XS", 3.3),
     QuantType("IQ3_S", 3.44),
-    QuantType("IQ3_M", 3.66),
+    QuantType("IQ3_XS", 3.51),
     QuantType("Q3_K_S", 3.65),
+    QuantType("IQ3_M", 3.77),
     QuantType("Q3_K_M", 4.0),
     QuantType("Q3_K", 4.0, alias_of="Q3_K_M"),
     QuantType("MXFP4_MOE", 4.25),
-    QuantType("IQ4_XS", 4.25),
+    QuantType("IQ4_XS", 4.43),
     QuantType("Q3_K_L", 4.31),
     QuantType("IQ4_NL", 4.5),
     QuantType("Q4_0", 4.64),

@@ -112,6 +112,7 @@ def test_models_says_which_releases_are_moe_and_which_mix_layer_kinds(capsys):
     assert main(["models", "--json"]) == 0
     kinds = {r["alias"]: r["kind"] for r in json.loads(capsys.readouterr().out)}
     assert kinds["v6.3-30b-a3b"] == "MoE, 128 experts, 8 active"
-    assert kinds["v6.4-9b"] == "dense; linear + full attention"
-    assert kinds["v6.4-35b-a3b"] == "MoE; linear + full attention"
+    assert kinds["v6.4-9b"] == "dense; linear + full attention; vision"
+    assert kinds["v6.4-35b-a3b"] == "MoE, 256 experts, 8 active; linear + full attention; vision"
+    assert kinds["v7.1-35b-a3b"] == "MoE, 256 experts, 8 active; linear + full attention; vision; MTP; reasoning"
     assert kinds["v5-4b"] == "dense"

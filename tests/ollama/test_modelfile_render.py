@@ -202,3 +202,14 @@ def test_check_reports_like_ollama(tmp_path, capsys, monkeypatch):
     good.write_text("from x\n")
     assert main(["modelfile", "--check", str(good)]) == 0
     assert "ok, 1 commands" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("asked", [None, 1024, 4096, 65536])
+def test_num_ctx_never_passes_the_models_context(asked):
+    """A 2048-token model once got `num_ctx 4096`; an asked context past a model's own is cut to it."""
+    from blossom_edge.demo.model import demo_model_info
+
+    for model in (demo_model_info(), resolve("9b"), resolve("4b")):
+        commands = mf.blossom_commands(model, "./m.gguf", num_ctx=asked)
+        num_ctx = int(next(c.args for c in commands if c.name == "num_ctx"))
+        assert num_ctx == min(asked or mf.DEFAULT_NUM_CTX, model.context_length) <= model.context_length
