@@ -86,7 +86,7 @@ def _names(capsys: pytest.CaptureFixture[str], command: str) -> tuple[list[str],
         args = [*FIT, *command.split()[1:]]
         data = _json(capsys, *args)
         rows = data["rows"] if "--all" in args else [m["best"] for m in data["models"] if m["best"]]
-        pick = [data["recommendation"]["file_name"]] if data["recommendation"] else []
+        pick = [r["file_name"] for r in (data["pick"], data["nearest"]) if r]
         return args, [n for r in rows for n in (r["model"], r["quant"])] + pick
     if command == "device":
         return ["device", "--root", str(DEVICES / "galaxy-s23-snapdragon-8-gen-2")], []
