@@ -86,6 +86,14 @@ class Board:
         return self.events
 
 
+def _here() -> Any:
+    """Pin to the driver's node: on a cluster the board must not live on a node that may die mid-release."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+
+
 @cache
 def _remote() -> tuple[Any, Any]:
     import ray
@@ -180,7 +188,7 @@ def execute(plan: ReleasePlan, *, on_update: Callable[[dict[str, TaskState]], No
         for model in plan.models:
             model.spec.model_dir.mkdir(parents=True, exist_ok=True)
         step, board_class = _remote()
-        board = board_class.remote()
+        board = board_class.options(scheduling_strategy=_here()).remote()
         refs: dict[str, Any] = {}
         for node in todo:
             options = dict(name=node.key, num_cpus=node.num_cpus, memory=node.memory, max_retries=MAX_RETRIES,
