@@ -44,7 +44,10 @@ def start_ray(address: str | None = None) -> bool:
         # Ray's own start-up lines would stand around the command's one line of error or its table.
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     except ConnectionError as exc:
-        raise NetworkError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from exc
+        # Ray 2.60 sends the cluster's token to an address given explicitly only when asked to.
+        hint = ("" if os.environ.get("RAY_AUTH_MODE") == "token" else
+                " (a cluster with token authentication needs RAY_AUTH_MODE=token and the head's ~/.ray/auth_token)")
+        raise NetworkError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}{hint}") from exc
     return True
 
 
