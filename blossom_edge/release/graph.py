@@ -45,7 +45,10 @@ def start_ray(address: str | None = None) -> bool:
         # Ray's own start-up lines would stand around the command's one line of error or its table.
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     except ConnectionError as exc:
-        raise NetworkError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from exc
+        # Ray 2.60 sends the cluster's token to an address given explicitly only when asked to.
+        hint = ("" if os.environ.get("RAY_AUTH_MODE") == "token" else
+                " (a cluster with token authentication needs RAY_AUTH_MODE=token and the head's ~/.ray/auth_token)")
+        raise NetworkError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}{hint}") from exc
     return True
 
 
@@ -85,6 +88,14 @@ class Board:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return self.events
+
+
+def _here() -> Any:
+    """Pin to the driver's node: on a cluster the board must not live on a node that may die mid-release."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
 
 
 @cache
@@ -183,7 +194,7 @@ def execute(plan: ReleasePlan, *, on_update: Callable[[dict[str, TaskState]], No
         for model in plan.models:
             model.spec.model_dir.mkdir(parents=True, exist_ok=True)
         step, board_class = _remote()
-        board = board_class.remote()
+        board = board_class.options(scheduling_strategy=_here()).remote()
         refs: dict[str, Any] = {}
         for node in todo:
             options = dict(name=node.key, num_cpus=node.num_cpus, memory=node.memory, max_retries=MAX_RETRIES,

@@ -24,11 +24,21 @@ MiB = 1 << 20
 WORKER_BYTES = 256 * MiB
 # Streaming conversion holds a few chunks per write thread whatever the model size (see DESIGN.md).
 CONVERT_BYTES = 256 * MiB
-# CPUs each kind of task asks for (capped at the largest node): the quantizer and perplexity scale with
-# threads, verification and splitting do not.
+# CPUs each kind of task asks for at most (capped at the largest node): the quantizer and perplexity scale
+# with threads, verification and splitting do not.
 TASK_CPUS = {"convert": 2, "imatrix": 4, "quantize": 2, "verify": 1, "reference": 2, "quality": 2, "split": 1,
              "card": 1}
 KINDS = tuple(TASK_CPUS)
+# Kinds with one task per type, all ready together: they share the node's CPUs, so Ray runs several at
+# once (on 2 CPUs, two 1-thread quantizers) instead of one wide task beside idle cores: one task's
+# reads, writes and single-threaded stretches are another's compute.
+PER_TYPE = ("quantize", "quality")
+
+
+def task_cpus(kind: str, node_cpus: int, types: int) -> int:
+    """The CPUs (and threads) a task asks for: its kind's need, shared among the types on one node."""
+    share = max(1, node_cpus // max(1, types)) if kind in PER_TYPE else node_cpus
+    return max(1, min(TASK_CPUS[kind], node_cpus, share))
 
 
 @dataclass(frozen=True)
@@ -176,7 +186,7 @@ def plan_release(sources: list[str], qtypes: list[str], output_dir: Path, *, spl
 
     def add(key: str, kind: str, stem: str, qtype: str | None, deps: list[str], memory: int, disk: int = 0,
             done: bool = False, why: str = "") -> Node:
-        node = Node(key, kind, stem, qtype, deps, min(TASK_CPUS[kind], cpus), memory, disk, done, why)
+        node = Node(key, kind, stem, qtype, deps, task_cpus(kind, cpus, len(types)), memory, disk, done, why)
         nodes.append(node)
         return node
 
@@ -209,7 +219,7 @@ def plan_release(sources: list[str], qtypes: list[str], output_dir: Path, *, spl
         models.append(plan)
         inter = params * 2
         model_nodes: list[Node] = []
-        convert = Node(f"{stem}/convert", "convert", stem, None, [], min(TASK_CPUS["convert"], cpus),
+        convert = Node(f"{stem}/convert", "convert", stem, None, [], task_cpus("convert", cpus, len(types)),
                        CONVERT_BYTES + WORKER_BYTES, inter)
         imatrix_key = f"{stem}/imatrix"
         # The 16-bit file's log-probabilities on the evaluation text, computed once for every type's quality.
@@ -256,7 +266,7 @@ def plan_release(sources: list[str], qtypes: list[str], output_dir: Path, *, spl
         model_nodes.insert(model_nodes.index(qualities[0]), reference)
         if needs_imatrix:
             model_nodes.insert(0, Node(imatrix_key, "imatrix", stem, None, [convert.key],
-                                       min(TASK_CPUS["imatrix"], cpus), _run_bytes(shape, inter, 2048), 0))
+                                       task_cpus("imatrix", cpus, len(types)), _run_bytes(shape, inter, 2048), 0))
             nodes.insert(nodes.index(model_nodes[1]), model_nodes[0])
         convert.done = not any(convert.key in n.deps and not n.done for n in model_nodes)
         convert.why = "nothing needs the 16-bit file" if convert.done else ""

@@ -30,6 +30,7 @@ def release(sources: list[str], qtypes: list[str], output_dir: Path, *, gpu_tags
 
     `progress` shows the table of tasks, redrawn as each one changes state.
     """
+    from blossom_edge.engine.ray_driver import cluster_notices_to_debug_log
     from blossom_edge.release import graph
     from blossom_edge.release.plan import plan_release
     from blossom_edge.release.progress import task_table
@@ -42,23 +43,25 @@ def release(sources: list[str], qtypes: list[str], output_dir: Path, *, gpu_tags
     if push_hub:
         hub_repo(push_hub, "model", 1)  # a malformed ORG/NAME fails before hours of work
     started = graph.start_ray(address)
-    try:
-        cpus, _memory = graph.node_capacity()
-        plan = plan_release(sources, qtypes, output_dir, split_max_size=split_max_size, gpu_tags=gpu_tags,
-                            quantized_by=quantized_by, node_cpus=cpus)
-        _check_feasible(plan)
-        with progress.board() as board:
-            def update(states: dict[str, TaskState]) -> None:
-                board.show(lambda: task_table(plan, states))
-                if on_update is not None:
-                    on_update(states)
+    # Ray's own notice of each failed attempt would print into the table and the --json document.
+    with cluster_notices_to_debug_log():
+        try:
+            cpus, _memory = graph.node_capacity()
+            plan = plan_release(sources, qtypes, output_dir, split_max_size=split_max_size, gpu_tags=gpu_tags,
+                                quantized_by=quantized_by, node_cpus=cpus)
+            _check_feasible(plan)
+            with progress.board() as board:
+                def update(states: dict[str, TaskState]) -> None:
+                    board.show(lambda: task_table(plan, states))
+                    if on_update is not None:
+                        on_update(states)
 
-            run = graph.execute(plan, on_update=update)
-    finally:
-        if started:
-            import ray
+                run = graph.execute(plan, on_update=update)
+        finally:
+            if started:
+                import ray
 
-            ray.shutdown()
+                ray.shutdown()
     result = ReleaseResult(plan, run)
     if push_hub:
         from blossom_edge.release.push import push_hub as to_hub

@@ -138,10 +138,12 @@ def verify_type(quantized: Quantized) -> dict[str, Any]:
     from blossom_edge.quantize.pipeline import Stages, verify_file, write_run_manifest
 
     final = quantized.final
-    verified = verify_file(quantized.unverified, final.name, quantized.run, quantized.conv.input.origin.chat,
-                           quantized.threads)
-    os.replace(quantized.unverified, final)
-    _fsync_directory(final.parent)
+    # A retry after a node died between the move and the manifest finds the file already moved.
+    path = quantized.unverified if quantized.unverified.exists() or not final.exists() else final
+    verified = verify_file(path, final.name, quantized.run, quantized.conv.input.origin.chat, quantized.threads)
+    if path != final:
+        os.replace(path, final)
+        _fsync_directory(final.parent)
     # The stages ran in other processes; the manifest's total is their sum.
     stages = Stages(time.perf_counter() - quantized.run.seconds - verified.seconds,
                      {"quantize": quantized.run.seconds, "verify": verified.seconds})

@@ -269,6 +269,21 @@ def test_dry_run_prints_the_graph_and_writes_nothing(checkpoints, tmp_path, caps
     assert quantize["deps"] == [f"{quantize['model']}/convert"]
 
 
+def test_per_type_tasks_share_the_node_so_ray_runs_them_side_by_side(checkpoints, tmp_path):
+    from blossom_edge.release.plan import plan_release
+
+    def cpus(qtypes: list[str], node_cpus: int) -> dict[str, int]:
+        plan = plan_release([str(checkpoints[0])], qtypes, tmp_path, node_cpus=node_cpus, download=False)
+        return {n.kind: n.num_cpus for n in plan.nodes}
+
+    one = cpus(["q4_k_m"], 2)
+    assert (one["convert"], one["quantize"], one["verify"], one["quality"], one["card"]) == (2, 2, 1, 2, 1)
+    four = cpus(["q4_k_m", "q5_k_m", "q6_k", "q8_0"], 2)
+    assert (four["convert"], four["quantize"], four["quality"]) == (2, 1, 1)
+    assert cpus(["q4_k_m", "q5_k_m", "q6_k", "q8_0"], 8)["quantize"] == 2
+    assert cpus(["q4_k_m"], 1)["convert"] == 1
+
+
 def test_missing_ray_is_one_line(monkeypatch, checkpoints, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)
     code = main(["release", str(checkpoints[0]), "--quants", "q4_k_m", "-o", str(tmp_path)])
