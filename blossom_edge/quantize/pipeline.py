@@ -145,18 +145,23 @@ def quantize_pipeline(
     local: LocalSource | None = None
     with signals_as_interrupts():
         try:
+            projector = None
             if isinstance(source, GgufSource):
                 made = gguf_input(source, qt, output_dir, given)
+                if mmproj:
+                    projector = _projector(source, None, made.origin.stem, output_dir, projector_type,
+                                           progress=progress, stages=stages)
             else:
                 local, origin = resolve_checkpoint(source, qt, output_dir, keep_intermediate, stages)
                 final = output_dir / gguf_name(origin.stem, qt.name)
                 refuse_overwriting(final, [p for p in local.path.iterdir() if p.is_file()] + ([given] if given else []))
+                if mmproj:
+                    projector = _projector(source, local, origin.stem, output_dir, projector_type,
+                                           progress=progress, stages=stages)
                 placement = _placement(local, qt, output_dir, keep_intermediate)
                 ram_dir = placement.directory if placement.in_ram else None
                 made = convert_intermediate(local, origin, placement, progress=progress, stages=stages)
             final = output_dir / gguf_name(made.origin.stem, qt.name)
-            projector = _projector(source, local, made, output_dir, projector_type,
-                                   progress=progress, stages=stages) if mmproj else None
             matrix = importance_matrix(made, qt, output_dir, threads, choice, progress=progress, stages=stages)
             verified = quantize_verified(made, final, qt, matrix, threads, progress=progress, stages=stages,
                                          free_input=made.converted is not None and not keep_intermediate)
@@ -278,18 +283,19 @@ def convert_intermediate(local: LocalSource, origin: Origin, placement: Placemen
                                                    "bytes": path.stat().st_size}})
 
 
-def _projector(source: Source, local: LocalSource | None, made: Input16, output_dir: Path, out_type: str | None,
+def _projector(source: Source, local: LocalSource | None, stem: str, output_dir: Path, out_type: str | None,
                *, progress: Progress, stages: Stages) -> dict[str, Any] | None:
-    """The vision projector beside the output, before the long quantizing, so a refusal comes first."""
+    """The vision projector beside the output, before the conversion and the long quantizing, so a
+    refusal (a tower without its processor config) comes first."""
     from blossom_edge.inputs.source import GgufSource
     from blossom_edge.quantize import projector_step
 
     t0 = time.perf_counter()
     found = None
     if local is not None:
-        found = projector_step.from_checkpoint(local, made.origin.stem, output_dir, out_type, progress=progress)
+        found = projector_step.from_checkpoint(local, stem, output_dir, out_type, progress=progress)
     elif isinstance(source, GgufSource):
-        found = projector_step.from_gguf(source.path, made.origin.stem, output_dir, out_type)
+        found = projector_step.from_gguf(source.path, stem, output_dir, out_type)
     if found is not None:
         stages.since("projector", t0)
     return found

@@ -41,6 +41,7 @@ def from_checkpoint(local: LocalSource, stem: str, output_dir: Path, out_type: s
     Conversion is deterministic, so a projector already there from another type's run is written
     again to the same bytes rather than trusted unchecked.
     """
+    from blossom_edge.base.errors import CorruptFileError, UnsupportedError
     from blossom_edge.convert.projector import convert_projector, has_vision_tower
     from blossom_edge.model.naming import projector_name
 
@@ -50,7 +51,10 @@ def from_checkpoint(local: LocalSource, stem: str, output_dir: Path, out_type: s
         return None
     out_type = out_type or "f16"
     path = output_dir / projector_name(stem, out_type)
-    convert_projector(local.path, path, out_type=out_type, progress=progress, source=local)
+    try:
+        convert_projector(local.path, path, out_type=out_type, progress=progress, source=local)
+    except (CorruptFileError, UnsupportedError) as exc:
+        raise type(exc)(f"{exc} (--no-mmproj quantizes the text model alone)") from None
     return _record(path, out_type, "converted from the checkpoint's vision tower")
 
 

@@ -100,3 +100,16 @@ def test_mmproj_type_for_a_text_model_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "has no vision tower" in err
     assert not list((tmp_path / "out").glob("*.gguf"))
+
+
+def test_a_tower_without_its_processor_config_is_refused_before_converting(vision, tmp_path, capsys):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for item in vision.iterdir():
+        if item.name != "preprocessor_config.json":
+            (bare / item.name).symlink_to(item)
+    code = main(["quantize", str(bare), "q8_0", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and "image_mean" in err and "--no-mmproj quantizes the text model alone" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not list((tmp_path / "out").iterdir())
