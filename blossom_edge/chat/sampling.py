@@ -18,9 +18,6 @@ if TYPE_CHECKING:
 # Ollama's PARAMETER names → Sampling's fields (num_ctx is the context, read by `context_size`).
 _OLLAMA_NAMES = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "min_p": "min_p",
                  "repeat_penalty": "repeat_penalty", "seed": "seed", "num_predict": "max_tokens"}
-# Without a published num_ctx: the model's own context, at most this (the KV cache is reserved
-# for all of it at load time, and Modelfiles default to the same).
-DEFAULT_MAX_CTX = 4096
 
 
 @dataclass(frozen=True)
@@ -61,10 +58,13 @@ def sampling_for(model: ModelInfo | None, **given: float | int | None) -> Sampli
 
 
 def context_size(model: ModelInfo | None, trained: int, given: int | None) -> int:
-    """--ctx, else the published num_ctx, else the model's trained context up to DEFAULT_MAX_CTX."""
+    """--ctx, else the published num_ctx, else the model's trained context up to the Modelfiles' default
+    (the KV cache is reserved for all of it at load time)."""
+    from blossom_edge.ollama.modelfile import DEFAULT_NUM_CTX
+
     if given is not None:
         return given
     published = _published(model).get("num_ctx")
     if published:
         return int(published)
-    return min(trained, DEFAULT_MAX_CTX) if trained > 0 else DEFAULT_MAX_CTX
+    return min(trained, DEFAULT_NUM_CTX) if trained > 0 else DEFAULT_NUM_CTX

@@ -8,8 +8,9 @@ import dataclasses
 import pytest
 
 from blossom_edge.chat.history import History, MessageTooLong
-from blossom_edge.chat.sampling import DEFAULT_MAX_CTX, Sampling, context_size, sampling_for
+from blossom_edge.chat.sampling import Sampling, context_size, sampling_for
 from blossom_edge.model.catalog import resolve
+from blossom_edge.ollama.modelfile import DEFAULT_NUM_CTX
 
 
 def _chars(messages) -> int:
@@ -57,5 +58,5 @@ def test_published_parameters_are_the_defaults_and_flags_override_them() -> None
 
 def test_the_context_is_the_models_up_to_the_default_cap() -> None:
     assert context_size(None, 512, None) == 512
-    assert context_size(None, 32768, None) == DEFAULT_MAX_CTX
-    assert context_size(None, 0, None) == DEFAULT_MAX_CTX
+    assert context_size(None, 32768, None) == DEFAULT_NUM_CTX
+    assert context_size(None, 0, None) == DEFAULT_NUM_CTX

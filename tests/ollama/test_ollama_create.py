@@ -15,7 +15,6 @@ from blossom_edge.cli import main
 from blossom_edge.model.catalog import BLOSSOM_V5_SYSTEM, resolve
 from blossom_edge.ollama import client as oc
 from blossom_edge.ollama import modelfile as mf
-from tests import ollama_server
 from tests.builders.tiny_gguf import build_metadata_gguf
 
 
@@ -26,15 +25,6 @@ def _gguf_bytes(**metadata) -> bytes:
 
 # A real GGUF without a chat template: its TEMPLATE comes from the catalog's format.
 GGUF_BYTES = _gguf_bytes()
-
-
-@pytest.fixture
-def server(monkeypatch):
-    state, srv = ollama_server.start()
-    monkeypatch.setenv("OLLAMA_HOST", state.url)
-    yield state
-    srv.shutdown()
-    srv.server_close()
 
 
 @pytest.fixture

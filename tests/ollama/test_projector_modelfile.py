@@ -17,15 +17,6 @@ from tests.builders.tiny_gguf import build_metadata_gguf, build_projector_gguf
 
 
 @pytest.fixture
-def server(monkeypatch):
-    state, srv = ollama_server.start()
-    monkeypatch.setenv("OLLAMA_HOST", state.url)
-    yield state
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture
 def pair(tmp_path) -> tuple[Path, Path]:
     gguf = build_metadata_gguf(tmp_path / "blossom-v5-4b-Q4_K_M.gguf")
     projector = build_projector_gguf(tmp_path / "mmproj-blossom-v5-4b-F16.gguf")

@@ -257,17 +257,6 @@ def test_the_model_side_renders_as_transformers_does(which, qwen3):
         assert ours == theirs, probe.name
 
 
-@pytest.fixture
-def server(monkeypatch):
-    from tests import ollama_server
-
-    state, srv = ollama_server.start()
-    monkeypatch.setenv("OLLAMA_HOST", state.url)
-    yield state
-    srv.shutdown()
-    srv.server_close()
-
-
 @pytest.mark.parametrize("carried", ["same", "none", "changed"])
 def test_ollama_create_proves_the_template_the_quantized_gguf_carries(carried, qwen3, server, tmp_path, capsys,
                                                                       monkeypatch):
