@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from blossom_edge.base.atomic import check_writable_dir, refuse_overwriting
+from blossom_edge.base.atomic import refuse_overwriting
 from blossom_edge.base.errors import CorruptFileError, UnsupportedError
 from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.convert.arch import write_common_hparams
@@ -89,12 +89,10 @@ class Conversion:
 
     def write(self, progress: Progress = NO_PROGRESS) -> ConvertResult:
         """The text GGUF, then the projector: each complete under its name or not there at all."""
-        from blossom_edge.convert.writer import write_gguf
+        from blossom_edge.convert.writer import write_with_progress
 
-        check_writable_dir(self.output.parent)
         start = time.perf_counter()
-        with progress.task(f"writing {self.output.name}", self.plan.tensor_bytes, unit="bytes") as task:
-            write_gguf(self.output, self.plan, self.fill_keys, task.advance)
+        write_with_progress(self.output, self.plan, self.fill_keys, progress)
         projector = None if self.projector is None else self.projector.write(progress)
         return ConvertResult(self.output, self.plan.outtype, len(self.plan.tensors), self.output.stat().st_size,
                              time.perf_counter() - start, projector)

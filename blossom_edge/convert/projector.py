@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blossom_edge.base.atomic import check_writable_dir, refuse_overwriting
+from blossom_edge.base.atomic import refuse_overwriting
 from blossom_edge.base.bounded_read import read_json_object
 from blossom_edge.base.errors import CorruptFileError, UnsupportedError, excerpt
 from blossom_edge.base.progress import NO_PROGRESS, Progress
@@ -311,12 +311,10 @@ class ProjectorConversion:
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
     def write(self, progress: Progress = NO_PROGRESS) -> ProjectorResult:
-        from blossom_edge.convert.writer import write_gguf
+        from blossom_edge.convert.writer import write_with_progress
 
-        check_writable_dir(self.output.parent)
         start = time.perf_counter()
-        with progress.task(f"writing {self.output.name}", self.plan.tensor_bytes, unit="bytes") as task:
-            write_gguf(self.output, self.plan, self.fill_keys, task.advance)
+        write_with_progress(self.output, self.plan, self.fill_keys, progress)
         return ProjectorResult(self.output, self.plan.outtype, len(self.plan.tensors), self.output.stat().st_size,
                                time.perf_counter() - start)
 

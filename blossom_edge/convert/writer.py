@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from blossom_edge.base.atomic import atomic_output
+from blossom_edge.base.atomic import atomic_output, check_writable_dir
+from blossom_edge.base.progress import NO_PROGRESS, Progress
 from blossom_edge.convert.plan import Plan
 from blossom_edge.convert.stream import StreamedTensor, convert_pool
 from blossom_edge.engine.gguf_io import fast_writer
@@ -48,3 +49,12 @@ def write_gguf(
             # Workers write at the file's descriptor: they stop before it is closed.
             pool.shutdown(cancel_futures=True)
             writer.close()
+
+
+def write_with_progress(output: Path, plan: Plan, fill_keys: Callable[[gguf.GGUFWriter], None],
+                        progress: Progress = NO_PROGRESS) -> None:
+    """`write_gguf` behind a byte bar named for the file, after the directory is found writable: how
+    the text model and its projector are written alike."""
+    check_writable_dir(output.parent)
+    with progress.task(f"writing {output.name}", plan.tensor_bytes, unit="bytes") as task:
+        write_gguf(output, plan, fill_keys, task.advance)
